@@ -1,0 +1,167 @@
+"""Proposing a schema from the data: column kinds, domains, and which column names the person.
+
+The proposal reads the sensitive data, so nothing in it is public yet: every column comes back with
+``public=False``, and its categories or bounds are only a suggestion the user confirms (then they
+count as public knowledge) or leaves to the schema stage, which pays for them from the budget.
+
+Rules, each recorded in the column's ``note``:
+
+* all values numbers → ``numeric`` (``int`` when all are whole), observed min/max as proposed
+  bounds; whole numbers with only a few distinct values (a score 1–5, a 0/1 flag) → ``categorical``;
+* text with few distinct values → ``categorical`` (sorted categories);
+* a different value in every row (an identifier), many distinct values (free text), or no value at
+  all → ``excluded``, never read by any mechanism;
+* the person column (below) → ``excluded`` too: it groups rows, it is never released.
+
+Person column: a column with repeated values but only a few rows per value (one patient's images),
+preferring names like ``patient_id``, ``person``, ``lesion_id``.
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"lesion_id": ["L1", "L1", "L2", "L3"], "image": ["a", "b", "c", "d"],
+...                       "size_mm": ["4.5", "4.5", "7.25", None], "site": ["arm"] * 4})
+>>> propose_person_columns(frame, image_column="image")[0]  # a name hint ranks first
+'lesion_id'
+>>> schema = propose_schema(frame, image_column="image", person_column="lesion_id")
+>>> [(c.name, c.kind, c.dtype, c.bounds or c.categories) for c in schema.columns]
+[('lesion_id', 'excluded', 'str', None), ('image', 'image', 'str', None), ('size_mm', 'numeric', 'float', (4.5, 7.25)), ('site', 'categorical', 'str', ('arm',))]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dptab_core.data.schema import Column, ImageMode, Schema
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Thresholds of the proposal, each with its reason.
+
+    ``max_categories``: more distinct labels than this is treated as free text — beyond ~50 cells the
+    2-way marginals of a few thousand rows are mostly noise under DP. ``max_int_categories``: whole
+    numbers with at most this many values read better as categories (scores, flags, counts of
+    children). ``free_text_length``: a mean length above this (with spaces) reads as prose.
+    ``max_rows_per_person``: a person column groups a *few* rows (a patient's images); a column with
+    more rows per value on average is an attribute (a diagnosis, a site).
+    """
+
+    max_categories: int = 50
+    max_int_categories: int = 10
+    free_text_length: float = 40.0
+    max_rows_per_person: float = 5.0
+
+
+DEFAULT_INFERENCE_CONFIG = InferenceConfig()
+
+_PERSON_HINT = re.compile(r"(^|_|\b)(id|person|patient|subject|participant|individual|lesion|user|member|"
+                          r"customer|client|owner|case|pid|mrn)s?($|_|\b)", re.IGNORECASE)
+
+
+def looks_like_person_name(name: str) -> bool:
+    """True for column names that usually identify people or their records (``patient_id``, ``lesion_id``)."""
+    return bool(_PERSON_HINT.search(name.replace(" ", "_"))) or name.lower().endswith("id")
+
+
+def propose_person_columns(frame: pd.DataFrame, *, image_column: str | None,
+                           config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> list[str]:
+    """Columns that can name a person owning several rows, best first (a name hint ranks first).
+
+    A candidate repeats some values but has few rows per value on average (counting rows where it
+    is missing, so a mostly-empty column does not qualify). Candidates whose name says they name a
+    person come first; the others follow, for the user to choose from.
+    """
+    scored: list[tuple[bool, float, str]] = []
+    for name in frame.columns:
+        if name == image_column:
+            continue
+        values = frame[name].dropna()
+        if values.empty:
+            continue
+        distinct = values.nunique()
+        if distinct == len(values) or len(frame) / distinct > config.max_rows_per_person:
+            continue
+        scored.append((looks_like_person_name(name), distinct / len(values), name))
+    scored.sort(key=lambda t: (not t[0], t[1]))
+    return [name for _, _, name in scored]
+
+
+def propose_schema(frame: pd.DataFrame, *, image_column: str, person_column: str | None = None,
+                   image_size: int = 32, image_mode: ImageMode = "RGB",
+                   config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> Schema:
+    """A schema proposal for ``frame`` (text cells, ``None`` = missing); every domain ``public=False``."""
+    columns = []
+    for name in frame.columns:
+        if name == image_column:
+            columns.append(Column(name=name, kind="image", note="links each row to its image file"))
+        elif name == person_column:
+            columns.append(Column(name=name, kind="excluded",
+                                  note="person column: used to keep one row per person, never released"))
+        else:
+            columns.append(infer_column(name, frame[name], config=config))
+    return Schema(columns=tuple(columns), image_column=image_column, person_column=person_column or None,
+                  image_size=image_size, image_mode=image_mode)
+
+
+def infer_column(name: str, values: pd.Series, *, config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> Column:
+    """The proposed :class:`Column` for one column of text cells."""
+    present = values.dropna().astype(str)
+    if present.empty:
+        return Column(name=name, kind="excluded", note="excluded: the column has no values")
+    numbers = pd.to_numeric(present, errors="coerce")
+    distinct = present.nunique()
+    if numbers.notna().all() and all(math.isfinite(v) for v in numbers):
+        whole = bool((numbers == numbers.round()).all())
+        n_values = numbers.nunique()
+        if whole and n_values <= config.max_int_categories:
+            categories = tuple(str(v) for v in sorted(numbers.astype("int64").unique()))
+            return Column(name=name, kind="categorical", dtype="int", categories=categories,
+                          note=f"whole numbers with {n_values} distinct values: proposed as categories "
+                               "(confirm the list as public, or it is paid from the budget)")
+        if whole and n_values == len(present) and (looks_like_person_name(name) or _is_consecutive(numbers)):
+            return Column(name=name, kind="excluded", dtype="int",
+                          note="excluded: a different number in every row, like an identifier")
+        low, high = numbers.min(), numbers.max()
+        bounds = (int(low), int(high)) if whole else (float(low), float(high))
+        return Column(name=name, kind="numeric", dtype="int" if whole else "float", bounds=bounds,
+                      note=f"numbers observed between {bounds[0]} and {bounds[1]}: proposed bounds "
+                           "(confirm public bounds, e.g. 0–120 for an age, or they are paid from the budget)")
+    if distinct == len(present) and len(present) > 1:
+        return Column(name=name, kind="excluded",
+                      note="excluded: a different value in every row, like an identifier or a file name")
+    if distinct > config.max_categories or (present.str.len().mean() > config.free_text_length
+                                            and present.str.contains(" ").mean() > 0.5):
+        return Column(name=name, kind="excluded",
+                      note=f"excluded: {distinct} distinct values read as free text "
+                           f"(over {config.max_categories}); group them into categories to use the column")
+    lowered = {v.lower() for v in present.unique()}
+    dtype = "bool" if lowered <= {"true", "false"} else "str"
+    return Column(name=name, kind="categorical", dtype=dtype, categories=tuple(sorted(present.unique())),
+                  note=f"{distinct} categories observed (confirm the list as public, or it is paid from the budget)")
+
+
+def _is_consecutive(numbers: pd.Series) -> bool:
+    """True when the values are exactly a run of consecutive whole numbers (a row counter)."""
+    ordered = numbers.sort_values().to_numpy()
+    return len(ordered) > 1 and bool(((ordered[1:] - ordered[:-1]) == 1).all())
+
+
+def typed_table(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """``frame``'s text cells typed by ``schema``: numbers for numeric columns (nullable ``Int64`` for
+    int), canonical labels for int categories ("80.0" → "80"), text elsewhere; missing stays missing."""
+    out = frame.copy()
+    for col in schema.columns:
+        if col.name not in out.columns:
+            continue
+        if col.kind == "numeric":
+            numbers = pd.to_numeric(out[col.name], errors="coerce")
+            out[col.name] = numbers.round().astype("Int64") if col.dtype == "int" else numbers.astype("float64")
+        elif col.kind == "categorical" and col.dtype == "int":
+            numbers = pd.to_numeric(out[col.name], errors="coerce")
+            out[col.name] = numbers.round().astype("Int64").astype("string")
+        else:
+            out[col.name] = out[col.name].astype("string")
+    return out
