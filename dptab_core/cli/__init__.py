@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under dptab_core.cli, one-line help)
     "demo-data": ("demo_data", "generate the built-in demo dataset (table.csv + images/ + public/)"),
     "inspect": ("inspect", "validate a CSV + image folder or zip and propose a schema"),
+    "evaluate": ("evaluate", "compare a synthetic dataset with the real one (data owner's view)"),
+    "jobs": ("jobs", "list, show, cancel or resume background jobs"),
 }
 
 
