@@ -84,6 +84,12 @@ class ImageIndex:
         name = PurePosixPath(ref).name
         return self._by_name.get(name) or self._by_stem.get(name, [])
 
+    def is_exact(self, reference: str) -> bool:
+        """True when ``reference`` names a file with its extension (not only by stem)."""
+        ref = reference.strip().replace("\\", "/").removeprefix("./")
+        found = self.candidates(ref)
+        return bool(found) and PurePosixPath(found[0]).name.lower() == PurePosixPath(ref).name.lower()
+
     def resolve(self, reference: str) -> str | None:
         """The one file ``reference`` names (the first in sorted order when it is ambiguous), or None."""
         found = self.candidates(reference)
@@ -95,16 +101,21 @@ class ImageIndex:
 
 def detect_image_column(frame: pd.DataFrame, index: ImageIndex, *,
                         config: ImageScanConfig = DEFAULT_SCAN_CONFIG) -> tuple[str | None, dict[str, float]]:
-    """The column whose values best match files (None when none reaches the threshold) and each column's match share."""
+    """The column whose values best match files (None when none reaches the threshold) and each column's match share.
+
+    Ties (``P1`` and ``p1.png`` both match ``p1.png``) go to the column naming files with their extension.
+    """
     shares: dict[str, float] = {}
+    exact: dict[str, float] = {}
     sample_size = 500
     for name in frame.columns:
         values = frame[name].dropna()
         if values.empty:
             continue
-        sample = values.iloc[:: max(1, len(values) // sample_size)]
-        shares[name] = float(np.mean([index.resolve(str(v)) is not None for v in sample]))
-    best = max(shares, key=lambda n: shares[n], default=None)
+        sample = [str(v) for v in values.iloc[:: max(1, len(values) // sample_size)]]
+        shares[name] = float(np.mean([index.resolve(v) is not None for v in sample]))
+        exact[name] = float(np.mean([index.is_exact(v) for v in sample]))
+    best = max(shares, key=lambda n: (shares[n], exact[n]), default=None)
     if best is None or shares[best] < config.min_match_fraction:
         return None, shares
     return best, shares

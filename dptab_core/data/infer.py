@@ -57,13 +57,18 @@ class InferenceConfig:
 
 DEFAULT_INFERENCE_CONFIG = InferenceConfig()
 
-_PERSON_HINT = re.compile(r"(^|_|\b)(id|person|patient|subject|participant|individual|lesion|user|member|"
-                          r"customer|client|owner|case|pid|mrn)s?($|_|\b)", re.IGNORECASE)
+_PERSON_WORDS = r"person|patient|subject|participant|individual|lesion|user|member|customer|client|owner|case|mrn|pid"
+_PERSON_HINT = re.compile(rf"^(.*[_\s.-])?({_PERSON_WORDS})s?([_\s.-]?(id|no|nr|number|key|code))?$", re.IGNORECASE)
+_ID_SUFFIX = re.compile(r"((^|[_\s.-])id|[a-z0-9]ID|Id)$")
 
 
 def looks_like_person_name(name: str) -> bool:
-    """True for column names that usually identify people or their records (``patient_id``, ``lesion_id``)."""
-    return bool(_PERSON_HINT.search(name.replace(" ", "_"))) or name.lower().endswith("id")
+    """True for column names that usually identify people or their records.
+
+    >>> [looks_like_person_name(n) for n in ["patient_id", "lesion_id", "PatientID", "subject", "lesion_diameter_mm", "idea"]]
+    [True, True, True, True, False, False]
+    """
+    return bool(_PERSON_HINT.match(name) or _ID_SUFFIX.search(name))
 
 
 def propose_person_columns(frame: pd.DataFrame, *, image_column: str | None,
@@ -79,7 +84,7 @@ def propose_person_columns(frame: pd.DataFrame, *, image_column: str | None,
         if name == image_column:
             continue
         values = frame[name].dropna()
-        if values.empty:
+        if values.empty or _has_fractions(values):
             continue
         distinct = values.nunique()
         if distinct == len(values) or len(frame) / distinct > config.max_rows_per_person:
@@ -141,6 +146,12 @@ def infer_column(name: str, values: pd.Series, *, config: InferenceConfig = DEFA
     dtype = "bool" if lowered <= {"true", "false"} else "str"
     return Column(name=name, kind="categorical", dtype=dtype, categories=tuple(sorted(present.unique())),
                   note=f"{distinct} categories observed (confirm the list as public, or it is paid from the budget)")
+
+
+def _has_fractions(values: pd.Series) -> bool:
+    """True for numbers with a fractional part (measurements, never identifiers of people)."""
+    numbers = pd.to_numeric(values.astype(str), errors="coerce")
+    return bool(numbers.notna().all() and (numbers != numbers.round()).any())
 
 
 def _is_consecutive(numbers: pd.Series) -> bool:
