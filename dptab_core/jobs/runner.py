@@ -54,6 +54,10 @@ class RunnerConfig:
 
 CONFIG = RunnerConfig()
 
+# Workers this process started and has not yet seen exit. Polling them reaps their exit status, so a
+# long-lived submitter (the app) does not collect zombies; is_alive() treats a zombie as dead anyway.
+_children: list[subprocess.Popen] = []
+
 
 def submit(spec: dict, *, store: JobStore | None = None) -> Job:
     """Create a job and start its worker now, or leave it queued behind the running heavy job."""
@@ -66,6 +70,7 @@ def submit(spec: dict, *, store: JobStore | None = None) -> Job:
 def start_next(store: JobStore) -> list[Job]:
     """Start queued jobs that may run now (oldest first; at most one heavy job at a time)."""
     started = []
+    _children[:] = [proc for proc in _children if proc.poll() is None]
     with store.locked():
         jobs = store.list()
         _reap(jobs)
@@ -99,6 +104,7 @@ def _launch(job: Job) -> bool:
             job.update_status_locked(state=FAILED, finished_at=now_iso(),
                                      error=f"the worker process could not be started: {exc}")
             return False
+        _children.append(proc)
         claim_locked(job, pid=proc.pid, pgid=proc.pid)  # its own session: the group id is its PID
     return True
 
