@@ -37,9 +37,9 @@ def test_jobs_list_says_so_when_there_are_no_jobs(store, capsys):
 
 @pytest.mark.parametrize("action", ["show", "cancel", "resume"])
 def test_an_unknown_job_id_exits_2_with_a_clear_message(store, capsys, action):
-    assert main(["jobs", action, "20991231-000000-abcdef"]) == 2
+    assert main(["jobs", action, "20991231-000000-000000"]) == 2
     err = capsys.readouterr().err
-    assert "no job with id '20991231-000000-abcdef'" in err and "jobs list" in err, err
+    assert "no job with id '20991231-000000-000000'" in err and "jobs list" in err, err
 
 
 def test_jobs_show_reports_a_killed_worker_with_its_stage_and_log_tail(store, capsys):

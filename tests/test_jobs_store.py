@@ -45,7 +45,7 @@ def test_list_returns_jobs_newest_first(store):
     assert [job.id for job in store.list()] == sorted(ids, reverse=True)
 
 
-@pytest.mark.parametrize("job_id", ["nope", "../jobs", "20261123-130155-a61cb4"])
+@pytest.mark.parametrize("job_id", ["nope", "../jobs", "20261123-130155-000001", "20261123-130155-a61cb4"])
 def test_an_unknown_or_malformed_id_raises_job_not_found_naming_the_fix(store, job_id):
     with pytest.raises(JobNotFoundError, match="jobs list"):
         store.get(job_id)

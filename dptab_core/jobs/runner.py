@@ -76,7 +76,7 @@ def start_next(store: JobStore) -> list[Job]:
         _reap(jobs)
         statuses = {job.id: job.status() for job in jobs}
         heavy_running = any(s.state == RUNNING and s.heavy for s in statuses.values())
-        for job in sorted((j for j in jobs if statuses[j.id].state == QUEUED), key=lambda j: statuses[j.id].queued_at):
+        for job in sorted((j for j in jobs if statuses[j.id].state == QUEUED), key=lambda j: (statuses[j.id].queued_at, j.id)):
             if statuses[job.id].heavy and heavy_running:
                 continue
             if _launch(job):
@@ -127,7 +127,7 @@ def refresh(store: JobStore | None = None) -> list[Job]:
     store = store or JobStore()
     with store.locked():
         changed = _reap(store.list())
-    start_next(store)
+    start_next(store)  # the dead job may have held up the queue
     return changed
 
 

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -52,7 +51,7 @@ FINISHED_STATES = (SUCCEEDED, FAILED, CANCELLED)
 # "package.module:function": the only form of entry a worker will import.
 _ENTRY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 # Job ids are generated here; anything else (slashes, "..") can never name a job folder.
-_JOB_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+_JOB_ID = re.compile(r"^\d{8}-\d{6}-\d{6}$")
 
 
 class JobNotFoundError(InputError, JobError):
@@ -268,27 +267,38 @@ class JobStore:
             yield
 
     def create(self, spec: dict[str, Any]) -> Job:
-        """Write a new queued job; the folder appears complete or not at all (built aside, then renamed)."""
+        """Write a new queued job; the folder appears complete or not at all (built aside, then renamed).
+
+        Keys of ``spec`` the job machinery reads (all others are the job function's own arguments):
+        ``entry`` ("package.module:function", required); ``heavy`` (default True: waits for the
+        running heavy job); ``epsilon_planned`` (shown before the job starts); ``output_dir`` (an
+        absolute path where the complete outputs go instead of the job's ``out/``; it must not exist
+        yet or be empty, and its parent must be writable — checked here, before anything runs).
+        """
         _check_spec(spec)
         _check_output_dir(spec)
-        stamp = now_iso()
-        for _ in range(100):
-            job_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-            if not (self.root / job_id).exists():
-                break
-        building = Path(tempfile.mkdtemp(prefix=f".{job_id}.", dir=self.root))
-        try:
-            (building / "spec.json").write_text(json.dumps(spec, indent=1, default=_json_default) + "\n",
-                                                encoding="utf-8")
-            planned = spec.get("epsilon_planned")
+        spec_text = json.dumps(spec, indent=1, default=_json_default) + "\n"
+        planned = spec.get("epsilon_planned")
+        while True:
+            moment = datetime.now(UTC)
+            job_id = moment.strftime("%Y%m%d-%H%M%S-%f")  # sorts by creation time, to the microsecond
+            stamp = moment.isoformat(timespec="milliseconds")
             status = JobStatus(id=job_id, state=QUEUED, created_at=stamp, queued_at=stamp, updated_at=stamp,
                                heavy=bool(spec.get("heavy", True)),
                                epsilon_planned=float(planned) if planned is not None else None)
-            write_json_atomic(building / "status.json", status.to_dict())
-            os.rename(building, self.root / job_id)  # fails rather than merge if the id was taken meanwhile
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
+            building = Path(tempfile.mkdtemp(prefix=f".{job_id}.", dir=self.root))
+            try:
+                (building / "spec.json").write_text(spec_text, encoding="utf-8")
+                write_json_atomic(building / "status.json", status.to_dict())
+                os.rename(building, self.root / job_id)  # refuses to merge into a job created the same µs
+                break
+            except OSError:
+                shutil.rmtree(building, ignore_errors=True)
+                if not (self.root / job_id).exists():
+                    raise
+            except BaseException:
+                shutil.rmtree(building, ignore_errors=True)
+                raise
         return Job(job_id, self.root / job_id)
 
     def get(self, job_id: str) -> Job:
