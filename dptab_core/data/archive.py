@@ -168,10 +168,10 @@ def _write_members(zip_path: Path, archive: zipfile.ZipFile, files: list[tuple[z
     written_total = 0
     for info, rel in files:
         target = root.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
         cap = min(info.file_size, limits.max_member_bytes)
         written = 0
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as source, open(target, "wb") as sink:
                 head = source.read(4)
                 if head in _ZIP_MAGIC:
