@@ -35,8 +35,11 @@ def test_a_submitted_job_succeeds_with_progress_events_and_its_outputs_moved_int
     assert "halfway there" in job.log_tail(), "ctx.log should write to the job log"
 
 
-def test_outputs_go_to_the_spec_output_dir_when_it_names_one(store, tmp_path):
+@pytest.mark.parametrize("exists_empty", [False, True])
+def test_outputs_go_to_the_spec_output_dir_when_it_names_one(store, tmp_path, exists_empty):
     target = tmp_path / "results"
+    if exists_empty:
+        target.mkdir()
     job = submit({"entry": "jobfuncs:write_outputs", "output_dir": str(target)}, store=store)
     assert wait_for_state(job, "succeeded", "failed").state == "succeeded"
     assert (target / "result.txt").is_file(), "outputs should be moved into the requested folder"
