@@ -26,7 +26,7 @@ class StudioState:
     after validation and one-row-per-person bounding (planning needs only this and the schema).
     ``public_dir``: a public labelled image folder for the semantic query, if any.
     ``plan_options``: the Budget page's keyword arguments for ``plan_budget``. ``job_id``: the job the
-    Train and Results pages follow.
+    Train and Results pages follow. ``preset``: the image-model preset picked on the Train page.
     """
 
     dataset_name: str | None = None
@@ -38,6 +38,7 @@ class StudioState:
     n_rows: int | None = None
     plan_options: dict[str, Any] = field(default_factory=dict)
     job_id: str | None = None
+    preset: str | None = None
 
     @property
     def has_dataset(self) -> bool:

@@ -1,0 +1,22 @@
+"""DP-TabImage Studio: the app shell — page config, the five steps, and the sidebar badge.
+
+No logic lives here: each step is one page under ``pages/`` and the engine is ``dptab_core``.
+Run it with ``streamlit run app.py`` (``./studio start`` does that, bound to 127.0.0.1).
+"""
+
+import streamlit as st
+
+from ui.badge import sidebar_badge
+from ui.widgets import PAGES
+
+st.set_page_config(page_title="DP-TabImage Studio", page_icon="🛡️", layout="wide")
+
+steps = st.navigation([
+    st.Page(PAGES["data"], title="1 · Data", icon="📄", default=True),
+    st.Page(PAGES["budget"], title="2 · Budget", icon="⚖️"),
+    st.Page(PAGES["train"], title="3 · Train", icon="⚙️"),
+    st.Page(PAGES["results"], title="4 · Results", icon="📊"),
+    st.Page(PAGES["explorer"], title="ε explorer", icon="🔭"),
+])
+sidebar_badge()
+steps.run()

@@ -1,0 +1,42 @@
+"""ε explorer: what each privacy budget would give, with the current plan marked.
+
+Two views: the planner's answer for every ε on the scale (live, from n and the schema only), and —
+when an ε-sweep evaluation job has run — measured quality against ε.
+"""
+
+import streamlit as st
+
+from dptab_core.eval.figures import metric_vs_epsilon_figure
+from ui import budget_view as bv
+from ui import explorer_view as ev
+from ui.state import get_state
+from ui.widgets import plain_errors, require_dataset, summary_line
+
+state = get_state()
+st.title("ε explorer")
+summary_line(state)
+if not require_dataset(state):
+    st.stop()
+st.caption("Planning uses only n and the schema: this page reads no private data.")
+
+options = state.plan_options or bv.plan_options(
+    epsilon=bv.DEFAULT_EPSILON, delta=bv.default_delta(state.n_rows), shares={}, epochs=10, batch_size=256,
+    semantic_query=state.public_dir is not None)
+current = options["epsilon"]
+
+st.subheader("What each ε gives (planner)")
+with plain_errors("planning the ε scale"):
+    rows = ev.plan_each_epsilon(options, n_rows=state.n_rows, schema=state.schema)
+    measure = st.radio("Show", list(ev.NOISE_MEASURES), horizontal=True, key="explorer_measure")
+    st.plotly_chart(metric_vs_epsilon_figure(rows, metric=measure, current_epsilon=current), key="explorer_noise")
+    st.caption(ev.NOISE_MEASURES[measure] + " Lower is better; ε values the planner rejects are left out.")
+    st.dataframe(ev.as_table(rows), hide_index=True)
+
+st.subheader("Measured quality against ε (evaluation sweep)")
+sweep = ev.latest_sweep()
+if sweep is None:
+    st.info("No ε-sweep evaluation has run in this workspace yet. The command line runs one "
+            "(see the README's evaluation section); its results appear here.")
+else:
+    metric = st.selectbox("Metric", ev.sweep_metrics(sweep), key="explorer_metric")
+    st.plotly_chart(metric_vs_epsilon_figure(sweep, metric=metric, current_epsilon=current), key="explorer_sweep")

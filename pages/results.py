@@ -1,0 +1,92 @@
+"""Step 4 · Results: the synthetic copy next to the real data, then the downloads.
+
+Everything here that shows real rows or images is the data owner's view (it never leaves this
+machine); the DP release is the bundle. Figures come from ``dptab_core.eval.figures``.
+"""
+
+import streamlit as st
+
+from dptab_core.eval import figures
+from dptab_core.eval.cross_modal import conditioned_mean_images
+from dptab_core.eval.table_metrics import association_matrix
+from ui import job_view
+from ui.metric_cards import show_cards
+from ui.results_data import comparison_report, load_comparison, only_values, owner_view_dir, read_optional_json
+from ui.state import get_state
+from ui.widgets import next_button, plain_errors, summary_line
+
+state = get_state()
+st.title("4 · Results")
+summary_line(state)
+job_view.attach_from_url(state)
+job = job_view.load_job(state.job_id) if state.job_id else None
+if job is None or job.status().state != "succeeded":
+    st.info("Results appear here once a training run has finished.")
+    next_button("Go to training →", "train", ready=True)
+    st.stop()
+
+out = job.output_path
+owner = owner_view_dir(job)
+st.warning("**Data owner's view.** This page shows your real data next to the synthetic copy to help you "
+           "judge it. Only the bundle below is the differentially private release.")
+
+left, right = st.columns(2)
+bundle, html_report = out / "bundle.zip", comparison_report(job)
+if bundle.is_file():
+    left.download_button("Download the release (bundle.zip)", bundle.read_bytes(), file_name=f"{job.id}-bundle.zip",
+                         mime="application/zip", type="primary", key="dl_bundle")
+    left.caption("Synthetic table + images, schema, privacy report — safe to share.")
+if html_report is not None:
+    right.download_button("Download the comparison report (HTML)", html_report.read_bytes(),
+                          file_name=f"{job.id}-comparison.html", mime="text/html", key="dl_html")
+    right.caption("One self-contained page with every plot, for people who will not open the app. "
+                  "It shows real data: keep it with the data owner.")
+
+spec = job.spec
+summary, table_tab, image_tab, report_tab = st.tabs(["Summary", "Table", "Images", "Privacy report"])
+with plain_errors("loading the data to compare"):
+    cmp = load_comparison(job.id, str(out), spec["csv_path"], spec["images_path"], spec["schema"])
+
+    with summary:
+        metrics = read_optional_json(owner / "metrics.json") if owner else None
+        st.caption(f"{cmp.n_real:,} real rows, {cmp.n_synthetic:,} synthetic rows"
+                   + (f" (figures use a sample of {len(cmp.real_images):,} per side)"
+                      if max(cmp.n_real, cmp.n_synthetic) > len(cmp.real_images) else ""))
+        if metrics:
+            st.subheader("Quality, in numbers — data owner's view")
+            show_cards(metrics)
+        else:
+            st.info("This run has no evaluation numbers (it was trained without evaluation).")
+
+    with table_tab:
+        names = list(cmp.sizes)
+        column = st.selectbox("Column", names, key="res_col")
+        st.plotly_chart(figures.marginal_1way_figure(cmp.real_codes[column], cmp.synthetic_codes[column],
+                                                     cmp.labels[column], column=column), key="res_1way")
+        a, b = st.columns(2)
+        first = a.selectbox("Pair: first column", names, index=0, key="res_pair_a")
+        second = b.selectbox("Pair: second column", [n for n in names if n != first], key="res_pair_b")
+        st.plotly_chart(figures.marginal_2way_figure(
+            (cmp.real_codes[first], cmp.real_codes[second]), (cmp.synthetic_codes[first], cmp.synthetic_codes[second]),
+            (cmp.labels[first], cmp.labels[second]), columns=(first, second)), key="res_2way")
+        st.plotly_chart(figures.association_figure(association_matrix(cmp.real_codes, cmp.sizes),
+                                                   association_matrix(cmp.synthetic_codes, cmp.sizes), names),
+                        key="res_assoc")
+
+    with image_tab:
+        attribute = st.selectbox("Show images by", list(cmp.sizes), key="res_attr")
+        labels = cmp.labels[attribute]
+        chosen = st.multiselect("Values", labels, default=labels[: min(4, len(labels))], key=f"res_vals_{attribute}")
+        codes = [labels.index(v) for v in chosen]
+        st.plotly_chart(figures.sample_grid_figure(
+            cmp.real_images, only_values(cmp.real_codes[attribute], codes), cmp.synthetic_images,
+            only_values(cmp.synthetic_codes[attribute], codes), labels, column=attribute), key="res_grid")
+        size = cmp.sizes[attribute]
+        real_means, _ = conditioned_mean_images(cmp.real_images, cmp.real_codes[attribute], size)
+        syn_means, _ = conditioned_mean_images(cmp.synthetic_images, cmp.synthetic_codes[attribute], size)
+        st.plotly_chart(figures.conditioned_means_figure(real_means, syn_means, labels, column=attribute),
+                        key="res_means")
+
+    with report_tab:
+        report_md = out / "privacy_report.md"
+        st.markdown(report_md.read_text(encoding="utf-8") if report_md.is_file() else "No privacy report found.")

@@ -1,0 +1,57 @@
+"""The sidebar badge: which dataset is in use and which job runs, visible from every page.
+
+It reads the job's ``status.json`` through :mod:`dptab_core.jobs` (cheap), and polls every few
+seconds only while that job is active, so an idle app does no background work.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dptab_core.errors import JobError
+from dptab_core.jobs.store import FINISHED_STATES, JobStatus, JobStore
+from ui.state import get_state
+
+POLL_SECONDS = 3
+
+
+def _followed_status() -> JobStatus | None:
+    """Status of the job this session follows, else of the newest job still running on disk."""
+    state = get_state()
+    store = JobStore()
+    try:
+        if state.job_id:
+            return store.get(state.job_id).status()
+        for job in store.list()[:10]:
+            status = job.status()
+            if not status.finished:
+                return status
+    except (JobError, OSError, ValueError):
+        return None
+    return None
+
+
+def _draw() -> None:
+    state = get_state()
+    if state.has_dataset:
+        st.markdown(f"**Dataset:** {state.dataset_name or 'unnamed'}  \n{state.n_rows:,} rows")
+    else:
+        st.markdown("**Dataset:** none yet")
+    status = _followed_status()
+    if status is None:
+        st.caption("No training job yet.")
+        return
+    if status.finished:
+        st.markdown(f"**Job** `{status.id}`: {status.state}")
+        return
+    stage = f" · {status.stage}" if status.stage else ""
+    st.markdown(f"**Job** `{status.id}`: {status.state}{stage}")
+    st.progress(min(1.0, max(0.0, status.fraction)))
+
+
+def sidebar_badge() -> None:
+    """Draw the badge in the sidebar; re-draws itself every few seconds while a job is active."""
+    status = _followed_status()
+    active = status is not None and status.state not in FINISHED_STATES
+    with st.sidebar:
+        st.fragment(run_every=POLL_SECONDS if active else None)(_draw)()

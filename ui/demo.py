@@ -1,0 +1,25 @@
+"""One click to the built-in demo dataset, from any page (the Data page offers it first).
+
+The demo's schema is declared public by its design (:func:`dptab_core.data.demo.demo_schema`), and
+it holds one row per patient, so nothing needs confirming before planning.
+"""
+
+from __future__ import annotations
+
+from dptab_core.data.demo import IMAGE_COLUMN, demo_schema, ensure_demo, read_manifest
+from ui.state import StudioState
+
+DEMO_NAME = "Demo: dermatology clinic"
+
+
+def use_demo(state: StudioState) -> None:
+    """Generate the demo if needed (first launch) and make it the session's dataset."""
+    folder = ensure_demo()
+    manifest = read_manifest(folder) or {}
+    state.dataset_name = DEMO_NAME
+    state.csv_path = folder / "table.csv"
+    state.images_path = folder / "images"
+    state.image_column = IMAGE_COLUMN
+    state.public_dir = folder / "public"
+    state.schema = demo_schema()
+    state.n_rows = int(manifest["rows"])

@@ -1,0 +1,74 @@
+"""The ε explorer's data: the planner run at every ε of the scale, and the newest ε-sweep job's rows.
+
+Rows use the ``{"method", "epsilon", <metric>: value}`` shape of
+:func:`dptab_core.eval.figures.metric_vs_epsilon_figure`, so planner and sweep share one chart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dptab_core.data.schema import Schema
+from dptab_core.errors import PlanError
+from dptab_core.jobs.store import SUCCEEDED, JobStore
+from ui import budget_view as bv
+
+NOISE_MEASURES = {
+    "table noise (rows per count)": "Noise on one column count of the synthetic table's model.",
+    "mean-image noise (per pixel)": "Noise per pixel on a mean image of the demo's typical cell size.",
+    "DP-SGD noise multiplier": "Noise on each training step of the image model, relative to one person's gradient.",
+}
+SWEEP_KIND, SWEEP_FILE = "sweep", "sweep.json"
+"""An ε-sweep evaluation job's ``spec["kind"]`` and the rows file it writes into its output folder."""
+
+
+@st.cache_data(show_spinner="Planning every ε on the scale…", max_entries=16)
+def plan_each_epsilon(options: dict[str, Any], *, n_rows: int, schema: Schema) -> list[dict[str, Any]]:
+    """The plan at each ε of the scale with the other options unchanged (rejected ε values skipped)."""
+    n_columns = len(schema.synthesized_columns())
+    cell = bv.stand_in().value_share * n_rows
+    rows = []
+    for epsilon in bv.EPSILON_STEPS:
+        try:
+            plan = bv.make_plan({**options, "epsilon": epsilon}, n_rows=n_rows,
+                                n_paid_columns=len(schema.unpaid_domains()))
+        except PlanError:
+            continue
+        row: dict[str, Any] = {"method": "this plan", "epsilon": epsilon}
+        if plan.stages["table"].enabled:
+            row["table noise (rows per count)"] = bv.one_way_sigma(plan, n_columns=n_columns)
+        if plan.stages["mean_pairs"].enabled:
+            row["mean-image noise (per pixel)"] = bv.mean_pixel_sigma(plan, cell_rows=cell)
+        if plan.stages["dpsgd"].enabled:
+            row["DP-SGD noise multiplier"] = plan.stages["dpsgd"].params["noise_multiplier"]
+        rows.append(row)
+    return rows
+
+
+def as_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The planner rows as a readable table (ε first, three significant digits)."""
+    frame = pd.DataFrame(rows).drop(columns="method")
+    return frame.map(lambda v: float(f"{v:.3g}") if isinstance(v, float) else v)
+
+
+def latest_sweep() -> list[dict[str, Any]] | None:
+    """Rows of the newest finished ε-sweep job in the workspace, or None when there is none."""
+    for job in JobStore().list():
+        try:
+            if job.spec.get("kind") != SWEEP_KIND or job.status().state != SUCCEEDED:
+                continue
+            data = json.loads((job.output_path / SWEEP_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return data["rows"] if isinstance(data, dict) else data
+    return None
+
+
+def sweep_metrics(rows: list[dict[str, Any]]) -> list[str]:
+    """Numeric fields of the sweep rows other than ε (the metrics one can plot)."""
+    names = dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, int | float) and k != "epsilon")
+    return list(names)

@@ -1,0 +1,130 @@
+"""How the Train page shows a background job: attach, preset choice, per-stage progress, ε, log.
+
+Everything is read from the job folder through :mod:`dptab_core.jobs`; nothing about a job lives
+only in the browser session, so a refresh (``?job=<id>`` in the URL) or an app restart reattaches.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import streamlit as st
+
+from dptab_core.errors import JobError
+from dptab_core.image.presets import PRESETS
+from dptab_core.jobs import refresh
+from dptab_core.jobs.store import FINISHED_STATES, JobStore
+from dptab_core.pipeline import STAGE_ORDER, make_synth_spec
+from ui.charts import epsilon_progress
+from ui.device import DeviceInfo
+from ui.state import StudioState
+
+STAGE_WORDS = {
+    "load": "Reading the data", "schema": "Schema (public domains)", "semantic_query": "Choosing public images",
+    "pretrain": "Pre-training on public images", "mean_pairs": "Noisy mean images", "warmup": "Warm-up on the means",
+    "table": "Synthetic table (MST)", "dpsgd": "DP-SGD fine-tuning", "sample": "Drawing the synthetic rows and images",
+    "release": "Writing the release",
+}
+STATE_WORDS = {
+    "queued": ("info", "Waiting to start."),
+    "running": ("info", "Running."),
+    "succeeded": ("success", "Finished: the synthetic dataset is ready. Open the Results page to compare it with "
+                             "your data before you download it."),
+    "failed": ("error", "This run stopped with an error, and nothing was released. The message and the log below "
+                        "say why."),
+    "cancelled": ("warning", "You cancelled this run. Nothing was released; the ε it had spent so far is gone."),
+}
+
+PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 30 min on 2 CPU cores",
+                    "gpu": "for a CUDA GPU (not yet timed)"}
+"""Expected durations in words, as :mod:`dptab_core.image.presets` states them (it has no field for them)."""
+
+
+def attach_from_url(state: StudioState) -> None:
+    """Follow the job named in ``?job=…`` (after a refresh); keep the URL naming the job we follow."""
+    url_job = st.query_params.get("job")
+    if url_job and url_job != state.job_id:
+        state.job_id = url_job
+    elif state.job_id and not url_job:
+        st.query_params["job"] = state.job_id
+
+
+def forget(state: StudioState) -> None:
+    """Stop following the current job (it stays on disk) and go back to the launch form."""
+    state.job_id = None
+    st.query_params.pop("job", None)
+    st.rerun()
+
+
+def load_job(job_id: str) -> Any:
+    """The job with this id, or None when its folder is gone."""
+    try:
+        return JobStore().get(job_id)
+    except JobError:
+        return None
+
+
+def is_active(job: Any) -> bool:
+    return job.status().state not in FINISHED_STATES
+
+
+def preset_picker(state: StudioState, device: DeviceInfo) -> str:
+    """Radio of presets with what each one costs in time; the GPU preset is offered only with a GPU."""
+    names = [n for n in PRESETS if n != "gpu" or device.kind == "cuda"]
+    default = "gpu" if device.kind == "cuda" else "quick"
+    current = state.preset if state.preset in names else default
+    state.preset = st.radio("Preset", names, index=names.index(current), key="preset",
+                            format_func=lambda n: f"{n} — {PRESET_DURATIONS.get(n, 'duration unknown')}", horizontal=True)
+    return state.preset
+
+
+def synth_spec(state: StudioState, *, preset: str, device: str) -> dict[str, Any]:
+    """The pipeline job spec for the current state."""
+    return make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
+                           plan_options=state.plan_options, preset=preset, public_dir=state.public_dir,
+                           seed=0, device=device)
+
+
+def show_status(job: Any, status: Any) -> None:
+    """The job's state in words, one progress bar per stage, ε spent vs planned, the log tail."""
+    kind, words = STATE_WORDS.get(status.state, ("info", status.state))
+    getattr(st, kind)(f"**Job `{job.id}`** — {words}")
+    if status.state == "failed" and status.error:
+        st.error(status.error)
+    events = list(job.progress_events())
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events:
+        latest[event["stage"]] = event
+    for stage in STAGE_ORDER:
+        event = latest.get(stage)
+        if event is None:
+            st.progress(0.0, text=f"{STAGE_WORDS[stage]} — not started")
+            continue
+        st.progress(min(1.0, float(event["fraction"])), text=f"{STAGE_WORDS[stage]} — {event.get('message', '')}")
+    planned = status.epsilon_planned or job.spec.get("plan_options", {}).get("epsilon")
+    spent = [(datetime.fromisoformat(e["t"]), e["epsilon_spent"]) for e in events if e.get("epsilon_spent") is not None]
+    if planned and spent:
+        t0 = spent[0][0]
+        minutes = [(t - t0).total_seconds() / 60 for t, _ in spent]
+        st.plotly_chart(epsilon_progress(minutes, [s for _, s in spent], planned=planned), key=f"eps_{job.id}")
+    with st.expander("Log (last lines)", expanded=status.state == "failed"):
+        st.code(job.log_tail(40) or "(empty)")
+
+
+def past_jobs(state: StudioState) -> None:
+    """Earlier runs found on disk, newest first, each one click from being followed again."""
+    refresh()
+    found = [j for j in JobStore().list() if j.id != state.job_id]
+    if not found:
+        return
+    with st.expander(f"Earlier runs in this workspace ({len(found)})"):
+        for job in found[:20]:
+            status = job.status()
+            left, right = st.columns([4, 1])
+            left.markdown(f"`{job.id}` — {status.state}" + (f", ε = {status.epsilon_spent:.2f}"
+                                                           if status.epsilon_spent else ""))
+            if right.button("Open", key=f"open_{job.id}"):
+                state.job_id = job.id
+                st.query_params["job"] = job.id
+                st.rerun()
