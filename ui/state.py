@@ -27,6 +27,9 @@ class StudioState:
     ``public_dir``: a public labelled image folder for the semantic query, if any.
     ``plan_options``: the Budget page's keyword arguments for ``plan_budget``. ``job_id``: the job the
     Train and Results pages follow. ``preset``: the image-model preset picked on the Train page.
+    ``ingest_policy``: the Data page's keyword arguments for ``IngestPolicy`` (which bad rows to drop);
+    a job must load the data with the same ones (``load_paired_dataset(..., policy=IngestPolicy(**it))``)
+    to get the same ``n_rows``.
     """
 
     dataset_name: str | None = None
@@ -39,6 +42,7 @@ class StudioState:
     plan_options: dict[str, Any] = field(default_factory=dict)
     job_id: str | None = None
     preset: str | None = None
+    ingest_policy: dict[str, bool] = field(default_factory=dict)
 
     @property
     def has_dataset(self) -> bool:

@@ -63,6 +63,28 @@ def zip_digest(zip_path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def save_upload(data: bytes, filename: str, *, workspace: Path) -> Path:
+    """Store uploaded bytes as ``workspace/uploads/<sha16>/<name>`` and return the path.
+
+    Only the file's extension is kept from the user's name (``table.csv``, ``images.zip``): a name
+    like ``../../x.csv`` can never choose where the bytes land. Identical uploads share one copy.
+
+    >>> import tempfile
+    >>> path = save_upload(b"a,b\\n1,2\\n", "../../evil.csv", workspace=Path(tempfile.mkdtemp()))
+    >>> path.parent.parent.name, path.name
+    ('uploads', 'upload.csv')
+    """
+    suffix = "".join(c for c in Path(filename).suffix.lower() if c.isalnum() or c == ".")[:8]
+    folder = Path(workspace) / "uploads" / hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"upload{suffix}"
+    if not path.is_file():
+        tmp = folder / f".{path.name}.partial"
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
 def extract_zip_safely(zip_path: Path, dest: Path, *, limits: ZipLimits = DEFAULT_ZIP_LIMITS) -> Path:
     """Extract ``zip_path`` into the folder ``dest`` (created; must not exist unless complete) and return it.
 

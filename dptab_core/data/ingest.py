@@ -58,6 +58,7 @@ class Inspection:
     delimiter: str = ""
     image_match_shares: dict[str, float] = field(default_factory=dict)
     preview_files: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
 
     def ok(self) -> bool:
         """True when no issue is fatal (the data can be used as the policy stands)."""
@@ -85,6 +86,7 @@ class Inspection:
             "n_rows_read": self.n_rows_read,
             "n_rows_kept": self.n_rows_kept,
             "n_image_files": self.n_image_files,
+            "columns": self.columns,
             "image_column": self.image_column,
             "image_match_shares": self.image_match_shares,
             "image_mode": self.image_mode,
@@ -123,7 +125,7 @@ def inspect_dataset(csv_path: Path, images_path: Path, *, image_column: str | No
         image_mode=scan.image_mode, csv_path=Path(csv_path), images_root=scan.images_root,
         image_column=scan.image_column, person_column=scan.person_column, n_image_files=scan.n_image_files,
         image_size=image_size, encoding=scan.encoding, delimiter=scan.delimiter,
-        image_match_shares=scan.image_match_shares, preview_files=scan.image_names[:16])
+        image_match_shares=scan.image_match_shares, preview_files=scan.image_names[:16], columns=scan.columns)
 
 
 @dataclass

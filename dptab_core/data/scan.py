@@ -35,6 +35,7 @@ class Scan:
     """Everything one pass found: kept rows (text cells), their converted images (RGB), and issues."""
 
     issues: list[ValidationIssue] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)
     pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 3), np.uint8))
     image_names: list[str] = field(default_factory=list)
@@ -62,6 +63,7 @@ def scan_dataset(csv_path: Path, images_path: Path, *, image_column: str | None,
     scan = Scan()
     table = read_csv(csv_path, policy=policy)
     scan.issues += table.issues
+    scan.columns = [str(c) for c in table.frame.columns]
     scan.n_rows_read, scan.encoding, scan.delimiter = table.n_rows_read, table.encoding, table.delimiter
     scan.images_root = _image_root(Path(images_path), workspace, scan.issues)
     if table.frame.empty or scan.images_root is None:
