@@ -21,6 +21,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect", "validate a CSV + image folder or zip and propose a schema"),
     "evaluate": ("evaluate", "compare a synthetic dataset with the real one (data owner's view)"),
     "jobs": ("jobs", "list, show, cancel or resume background jobs"),
+    "plan": ("plan", "plan a privacy budget: per-stage noise for a total (ε, δ), composed in RDP"),
+    "synth": ("synth", "make a DP synthetic copy of a CSV + images (foreground, or --background as a job)"),
+    "demo": ("demo", "the demo dataset through the quick preset in one go"),
 }
 
 
