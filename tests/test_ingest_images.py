@@ -222,3 +222,11 @@ def test_load_refuses_a_schema_for_other_columns(tmp_path):
     other, _ = write_dataset(tmp_path / "other", [{"name": "a", "image": "p0.png"}])
     with pytest.raises(DataError, match="columns differ"):
         load_paired_dataset(other, image_dir, schema, workspace=tmp_path / "ws")
+
+
+def test_reference_without_extension_matching_two_files_is_a_warning_naming_the_choice(tmp_path):
+    rows = [{"id": "a", "image": "scan"}, {"id": "b", "image": "other.png"}]
+    csv_path, image_dir = write_dataset(tmp_path, rows, images=["scan.jpg", "scan.png", "other.png"])
+    report = _inspect(csv_path, image_dir, tmp_path)
+    ambiguous = [i for i in report.issues if i.rule == "image_ambiguous"]
+    assert len(ambiguous) == 1 and ambiguous[0].severity == "warning" and "'scan.jpg'" in ambiguous[0].what

@@ -67,11 +67,12 @@ class ImageIndex:
                                        for part in p.relative_to(self.root).parts))
         self._by_path = {f.lower(): f for f in self.files}
         self._by_name: dict[str, list[str]] = {}
+        self._by_stem_path: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
         for f in self.files:
             pure = PurePosixPath(f)
             self._by_name.setdefault(pure.name.lower(), []).append(f)
-            self._by_path.setdefault(str(pure.with_suffix("")).lower(), f)
+            self._by_stem_path.setdefault(str(pure.with_suffix("")).lower(), []).append(f)
             self._by_stem.setdefault(pure.stem.lower(), []).append(f)
 
     def candidates(self, reference: str) -> list[str]:
@@ -82,7 +83,7 @@ class ImageIndex:
         if ref in self._by_path:
             return [self._by_path[ref]]
         name = PurePosixPath(ref).name
-        return self._by_name.get(name) or self._by_stem.get(name, [])
+        return self._by_name.get(name) or self._by_stem_path.get(ref) or self._by_stem.get(name, [])
 
     def is_exact(self, reference: str) -> bool:
         """True when ``reference`` names a file with its extension (not only by stem)."""
