@@ -8,6 +8,7 @@ import time
 
 import streamlit as st
 
+from dptab_core.planning import DEFAULT_EPSILON, default_delta
 from dptab_core.privacy.explain import describe_epsilon
 from dptab_core.privacy.settings import DEFAULT_SHARES, STAGES
 from ui import budget_view as bv
@@ -26,19 +27,19 @@ saved = state.plan_options
 
 st.subheader("How much privacy to spend")
 epsilon = st.select_slider("Privacy budget ε", options=bv.EPSILON_STEPS, key="eps", persist_state="session",
-                           value=saved.get("epsilon", bv.DEFAULT_EPSILON))
+                           value=saved.get("epsilon", DEFAULT_EPSILON))
 ends = st.columns(2)
 ends[0].caption("← stronger privacy")
 ends[1].markdown("<div style='text-align:right;font-size:0.85em;opacity:0.7'>more faithful data →</div>",
                  unsafe_allow_html=True)
 st.info(describe_epsilon(epsilon))
-if epsilon >= bv.LARGE_EPSILON:
+if epsilon > bv.LARGE_EPSILON:
     st.warning(f"ε = {epsilon:g} is large: the guarantee becomes weak. Published deployments mostly stay below 10.")
 
-default_delta = bv.default_delta(n_rows)
+suggested_delta = default_delta(n_rows)
 delta = st.select_slider("δ (chance the guarantee fails outright)", options=bv.DELTA_STEPS, key="delta",
-                         persist_state="session", value=saved.get("delta", default_delta), format_func=lambda d: f"{d:.0e}")
-st.caption(f"Suggested: {default_delta:.0e} — at most 1/(10·n) for your {n_rows:,} rows, and no more than 1e-5, "
+                         persist_state="session", value=saved.get("delta", suggested_delta), format_func=lambda d: f"{d:.0e}")
+st.caption(f"Suggested: {suggested_delta:.0e} — at most 1/(10·n) for your {n_rows:,} rows, and no more than 1e-5, "
            "the usual ceiling.")
 if delta >= 1 / n_rows:
     st.warning(f"δ = {delta:.0e} is not below 1/n = {1 / n_rows:.1e}: a mechanism that publishes one random "
@@ -58,17 +59,20 @@ with st.expander("Where the budget goes (stage shares) and the image model's tra
         if not off:
             shares[stage] = value / 100
     dpsgd = saved.get("dpsgd", {})
+    preset = bv.preset_dpsgd(state)
     left, right = st.columns(2)
-    epochs = left.number_input("DP-SGD epochs", 1, 200, dpsgd.get("epochs", 10), key="epochs", persist_state="session")
-    batch = right.number_input("DP-SGD batch size", 16, max(16, n_rows), min(n_rows, dpsgd.get("batch_size", 256)),
+    epochs = left.number_input("DP-SGD epochs", 1, 200, dpsgd.get("epochs", preset.epochs), key="epochs",
+                               persist_state="session")
+    batch = right.number_input("DP-SGD batch size", 1, n_rows, min(n_rows, dpsgd.get("batch_size", preset.batch_size)),
                                key="batch", persist_state="session")
+    st.caption(f"Defaults come from the image preset ({state.preset or bv.DEFAULT_PRESET}).")
 
 options = bv.plan_options(epsilon=epsilon, delta=delta, shares=shares, epochs=int(epochs), batch_size=int(batch),
                           semantic_query=semantic_ok)
 plan = None
 with plain_errors("planning the budget"):
     started = time.perf_counter()
-    plan = bv.make_plan(options, n_rows=n_rows, n_paid_columns=len(schema.unpaid_domains()))
+    plan = bv.make_plan(options, state)
     st.session_state["_plan_ms"] = 1000 * (time.perf_counter() - started)
 
 if plan is not None:

@@ -7,7 +7,7 @@ when an ε-sweep evaluation job has run — measured quality against ε.
 import streamlit as st
 
 from dptab_core.eval.figures import metric_vs_epsilon_figure
-from ui import budget_view as bv
+from dptab_core.planning import DEFAULT_EPSILON
 from ui import explorer_view as ev
 from ui.state import get_state
 from ui.widgets import plain_errors, require_dataset, summary_line
@@ -19,14 +19,12 @@ if not require_dataset(state):
     st.stop()
 st.caption("Planning uses only n and the schema: this page reads no private data.")
 
-options = state.plan_options or bv.plan_options(
-    epsilon=bv.DEFAULT_EPSILON, delta=bv.default_delta(state.n_rows), shares={}, epochs=10, batch_size=256,
-    semantic_query=state.public_dir is not None)
-current = options["epsilon"]
+options = state.plan_options
+current = options.get("epsilon", DEFAULT_EPSILON)
 
 st.subheader("What each ε gives (planner)")
 with plain_errors("planning the ε scale"):
-    rows = ev.plan_each_epsilon(options, n_rows=state.n_rows, schema=state.schema)
+    rows = ev.plan_each_epsilon(options, ev.state_key(state), state)
     measure = st.radio("Show", list(ev.NOISE_MEASURES), horizontal=True, key="explorer_measure")
     st.plotly_chart(metric_vs_epsilon_figure(rows, metric=measure, current_epsilon=current), key="explorer_noise")
     st.caption(ev.NOISE_MEASURES[measure] + " Lower is better; ε values the planner rejects are left out.")

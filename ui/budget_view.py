@@ -17,17 +17,19 @@ import streamlit as st
 from dptab_core.data.demo import demo_schema as _demo_schema
 from dptab_core.data.demo import generate_table
 from dptab_core.data.encoding import code_labels, encode_column
-from dptab_core.image.presets import get_preset
+from dptab_core.planning import count_public_labels, plan_kwargs
 from dptab_core.privacy.plan import BudgetPlan, plan_budget
-from dptab_core.privacy.settings import DPSGDSettings, SemanticQuerySettings
+from dptab_core.privacy.settings import DPSGDSettings
 from dptab_core.table.settings import MSTSettings
 from ui import charts
+from ui.state import StudioState
 
 EPSILON_STEPS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0)
 """Round values on a roughly logarithmic scale: equal slider steps are equal *ratios* of ε."""
-DEFAULT_EPSILON = 3.0
 LARGE_EPSILON = 10.0
-"""At or above this ε the page warns: published deployments rarely go beyond it."""
+"""Above this ε the page warns: published deployments rarely go beyond it."""
+DEFAULT_PRESET = "quick"
+"""The preset the Budget page plans with until the Train page picks one (the demo's)."""
 DELTA_STEPS = tuple(10.0 ** -k for k in range(12, 3, -1))
 STAND_IN_SEED = 12_345
 """Seed of the public stand-in drawn from the demo generator (a different draw from the demo data)."""
@@ -38,16 +40,6 @@ STAGE_LABELS = {"schema": "Schema", "semantic_query": "Public-image query", "mea
                 "table": "Table", "dpsgd": "Image model (DP-SGD)"}
 
 
-def default_delta(n_rows: int) -> float:
-    """The largest power of ten at or below min(1e-5, 1/(10 n)).
-
-    δ bounds the chance that the guarantee fails outright; it must sit well below 1/n, or a
-    mechanism publishing one random person's row would qualify. 1/(10 n) keeps that margin, and
-    1e-5 is the common ceiling in published deployments.
-    """
-    return 10.0 ** math.floor(math.log10(min(1e-5, 1.0 / (10 * n_rows))))
-
-
 def plan_options(*, epsilon: float, delta: float, shares: dict[str, float], epochs: int, batch_size: int,
                  semantic_query: bool) -> dict[str, Any]:
     """The JSON-able plan options stored in the state and sent with the job spec."""
@@ -55,12 +47,22 @@ def plan_options(*, epsilon: float, delta: float, shares: dict[str, float], epoc
             "dpsgd": {"epochs": epochs, "batch_size": batch_size}, "semantic_query": {"enabled": semantic_query}}
 
 
-def make_plan(options: dict[str, Any], *, n_rows: int, n_paid_columns: int) -> BudgetPlan:
-    """Call the planner with the stored options (the one engine call the page makes per redraw)."""
-    return plan_budget(epsilon=options["epsilon"], delta=options["delta"], n_rows=n_rows, shares=options["shares"],
-                       dpsgd=DPSGDSettings(**options["dpsgd"]),
-                       semantic_query=SemanticQuerySettings(**options["semantic_query"]),
-                       n_paid_columns=n_paid_columns)
+def _kwargs(options: dict[str, Any], state: StudioState) -> dict[str, Any]:
+    paid = state.schema.unpaid_domains()
+    return plan_kwargs(options, preset=state.preset or DEFAULT_PRESET, n_rows=state.n_rows,
+                       channels=1 if state.schema.image_mode == "L" else 3, n_paid_columns=len(paid),
+                       n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
+                       n_public_labels=count_public_labels(state.public_dir))
+
+
+def preset_dpsgd(state: StudioState) -> DPSGDSettings:
+    """The DP-SGD epochs and batch size the image preset would choose for this n (the inputs' defaults)."""
+    return _kwargs({}, state)["dpsgd"]
+
+
+def make_plan(options: dict[str, Any], state: StudioState) -> BudgetPlan:
+    """The one engine call per redraw: the same plan the job will run (``dptab_core.planning``)."""
+    return plan_budget(**_kwargs(options, state))
 
 
 @dataclass(frozen=True)
@@ -95,15 +97,14 @@ def one_way_sigma(plan: BudgetPlan, *, n_columns: int) -> float:
     return math.sqrt(1.0 / (2 * rho_one))
 
 
-def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float, preset: str = "quick") -> float:
+def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float) -> float:
     """Noise std per pixel (in [0, 1]) of one released mean image averaging ``cell_rows`` rows.
 
-    The sum of clipped images gets noise of std z·C per coordinate, C the preset's L2 clip bound on
-    images in [-1, 1]; dividing by the count and halving (to [0, 1]) gives the pixel noise.
+    The sum of clipped images (pixels in [-1, 1], L2 clip bound C) gets noise of std z·C per
+    coordinate; dividing by the count and halving (to [0, 1]) gives the pixel noise of the mean.
     """
-    p = get_preset(preset)
-    clip = p.mean_pair_clip_norm(3)
-    return plan.stages["mean_pairs"].params["noise_multiplier"] * clip / (2 * max(cell_rows, 1.0))
+    params = plan.stages["mean_pairs"].params
+    return params["noise_multiplier"] * params["clip_norm"] / (2 * max(cell_rows, 1.0))
 
 
 def stage_table(plan: BudgetPlan) -> pd.DataFrame:

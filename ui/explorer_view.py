@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dptab_core.data.schema import Schema
 from dptab_core.errors import PlanError
 from dptab_core.jobs.store import SUCCEEDED, JobStore
 from ui import budget_view as bv
+from ui.state import StudioState
 
 NOISE_MEASURES = {
     "table noise (rows per count)": "Noise on one column count of the synthetic table's model.",
@@ -27,15 +27,17 @@ SWEEP_KIND, SWEEP_FILE = "sweep", "sweep.json"
 
 
 @st.cache_data(show_spinner="Planning every ε on the scale…", max_entries=16)
-def plan_each_epsilon(options: dict[str, Any], *, n_rows: int, schema: Schema) -> list[dict[str, Any]]:
-    """The plan at each ε of the scale with the other options unchanged (rejected ε values skipped)."""
-    n_columns = len(schema.synthesized_columns())
-    cell = bv.stand_in().value_share * n_rows
+def plan_each_epsilon(options: dict[str, Any], key: str, _state: StudioState) -> list[dict[str, Any]]:
+    """The plan at each ε of the scale with the other options unchanged (rejected ε values skipped).
+
+    ``key`` (from :func:`state_key`) names what of the state the plans depend on, for the cache.
+    """
+    n_columns = len(_state.schema.synthesized_columns())
+    cell = bv.stand_in().value_share * _state.n_rows
     rows = []
     for epsilon in bv.EPSILON_STEPS:
         try:
-            plan = bv.make_plan({**options, "epsilon": epsilon}, n_rows=n_rows,
-                                n_paid_columns=len(schema.unpaid_domains()))
+            plan = bv.make_plan({**options, "epsilon": epsilon}, _state)
         except PlanError:
             continue
         row: dict[str, Any] = {"method": "this plan", "epsilon": epsilon}
@@ -47,6 +49,11 @@ def plan_each_epsilon(options: dict[str, Any], *, n_rows: int, schema: Schema) -
             row["DP-SGD noise multiplier"] = plan.stages["dpsgd"].params["noise_multiplier"]
         rows.append(row)
     return rows
+
+
+def state_key(state: StudioState) -> str:
+    """What a plan depends on besides the options: the dataset, its size and schema, the preset."""
+    return f"{state.dataset_name}|{state.n_rows}|{state.preset}|{state.public_dir}|{hash(state.schema)}"
 
 
 def as_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
