@@ -62,13 +62,31 @@ def gaussian_optimal_order(*, epsilon: float, delta: float) -> float:
 
 
 def orders_around(*, epsilon: float, delta: float, settings: AccountingSettings = ACCOUNTING) -> Orders:
-    """Integer RDP orders on a geometric grid around :func:`gaussian_optimal_order` (any grid is a
-    valid bound; this one is near-optimal for the plans we make and cheap to evaluate)."""
+    """RDP orders for a plan aiming at (ε, δ): every integer from 2 to ``dense_up_to``, then a
+    geometric grid up to ``orders_span`` × the Gaussian-optimal order.
+
+    Dense integers matter at low orders: a subsampled Gaussian with little noise has an RDP curve
+    that explodes past some order, and the optimum sits right before that cliff (missing one order
+    there cost 7 % of ε in our tests). Higher up the curves are smooth and a geometric grid loses
+    < 0.4 %. Any set of orders gives a valid bound, so this only ever overestimates ε.
+
+    >>> orders_around(epsilon=1.0, delta=1e-5)[-3:]
+    (76, 91, 108)
+    """
     center = gaussian_optimal_order(epsilon=epsilon, delta=delta)
-    steps = int(math.ceil(math.log2(settings.orders_span) * settings.orders_per_doubling))
-    grid = {min(settings.max_order, max(settings.min_order, round(center * 2.0 ** (k / settings.orders_per_doubling))))
-            for k in range(-steps, steps + 1)}
+    top = min(settings.max_order, center * settings.orders_span)
+    grid = set(range(settings.min_order, settings.dense_up_to + 1))
+    k = 1
+    while settings.dense_up_to * 2.0 ** (k / settings.orders_per_doubling) <= top * 2.0 ** (1 / settings.orders_per_doubling):
+        grid.add(round(settings.dense_up_to * 2.0 ** (k / settings.orders_per_doubling)))
+        k += 1
     return tuple(sorted(grid))
+
+
+def nearest_order_index(orders: Orders, *, epsilon: float, delta: float) -> int:
+    """Index of the order closest to the Gaussian-optimal one: where searches start."""
+    center = gaussian_optimal_order(epsilon=epsilon, delta=delta)
+    return min(range(len(orders)), key=lambda i: abs(orders[i] - center))
 
 
 def stage_event(stage: str, *, noise_multiplier: float, sampling_rate: float = 1.0, count: int = 1) -> DpEvent:
@@ -246,25 +264,24 @@ def best_order_epsilon(curve_at: Callable[[float, Orders], np.ndarray], x: float
 
 
 def calibrate(curve_at: Callable[[float, Orders], np.ndarray], target: float, *, orders: Orders, delta: float,
-              guess: float, rtol: float) -> tuple[float, float]:
+              guess: float, rtol: float) -> tuple[float, float, int]:
     """The noise knob x at which the RDP curve ``curve_at(x, orders)`` converts to ε = ``target``
-    (at most, within ``rtol``); returns (x, ε).
+    (at most, within ``rtol``); returns (x, ε, index of the best order at x).
 
-    The root search runs on the best order and its two neighbours (ε over a subset of orders is
-    never below ε over all of them, and equal while the subset holds the best order); at the root
-    :func:`best_order_epsilon` checks the best order, and the window moves if it moved.
+    Each evaluation walks from the previous best order to the best one at the new x
+    (:func:`best_order_epsilon`), so it costs a few orders, not the whole grid, and still equals
+    ε over the whole grid.
     """
-    j = len(orders) // 2
-    x = guess
-    for _ in range(len(orders)):
-        window = orders[max(0, j - 1): j + 2]
-        x, eps = solve_decreasing(lambda v, w=window: epsilon_from_rdp(curve_at(v, w), w, delta=delta), target,
-                                  guess=x, rtol=rtol)
-        best_eps, best = best_order_epsilon(curve_at, x, orders=orders, delta=delta, start=j)
-        if best == j or best_eps >= eps:
-            return x, min(eps, best_eps)
-        j = best
-    raise ValueError("the best RDP order did not settle")  # unreachable: each move lowers ε at x
+    best_at: dict[float, int] = {}
+    state = {"j": nearest_order_index(orders, epsilon=target, delta=delta)}
+
+    def eps_of(x: float) -> float:
+        eps, state["j"] = best_order_epsilon(curve_at, x, orders=orders, delta=delta, start=state["j"])
+        best_at[x] = state["j"]
+        return eps
+
+    x, eps = solve_decreasing(eps_of, target, guess=guess, rtol=rtol)
+    return x, eps, best_at.get(x, state["j"])
 
 
 def solve_decreasing(f: Callable[[float], float], target: float, *, guess: float, rtol: float,

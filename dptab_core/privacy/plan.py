@@ -124,9 +124,10 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
 
     # 1. Each stage alone at its share of ε (on orders suited to that share).
     base_z: dict[str, float] = {}
+    best_order: dict[str, int] = {}
     for stage in active:
         target = final_shares[stage] * rdp_target
-        base_z[stage], _ = acc.calibrate(lambda z, o, s=stage: stage_curve(s, z, o), target,
+        base_z[stage], _, best_order[stage] = acc.calibrate(lambda z, o, s=stage: stage_curve(s, z, o), target,
                                          orders=acc.orders_around(epsilon=target, delta=rdp_delta), delta=rdp_delta,
                                          guess=_guess_z(target, rdp_delta, *knobs[stage]), rtol=ACCOUNTING.solver_rtol)
 
@@ -141,7 +142,7 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
             curve = curve + stage_curve(s, base_z[s] * t, some_orders)
         return curve
 
-    factor, composed_rdp = acc.calibrate(composed_curve, ACCOUNTING.calibration_target * rdp_target, orders=orders,
+    factor, composed_rdp, _ = acc.calibrate(composed_curve, ACCOUNTING.calibration_target * rdp_target, orders=orders,
                                          delta=rdp_delta, guess=1.0, rtol=ACCOUNTING.solver_rtol)
     noise = {s: base_z[s] * factor for s in active}
     _check_useful(noise, epsilon=epsilon, final_shares=final_shares)
@@ -156,7 +157,7 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
                                n_categorical=n_categorical, partition_delta=partition_delta)
         own_orders = acc.orders_around(epsilon=final_shares[stage] * rdp_target, delta=rdp_delta)
         alone, _ = acc.best_order_epsilon(lambda z, o, s=stage: stage_curve(s, z, o), noise[stage], orders=own_orders,
-                                          delta=rdp_delta)
+                                          delta=rdp_delta, start=best_order[stage])
         if stage == "schema":
             alone += acc.partition_epsilon(partition_delta)
         words = stage_plain_words(stage, params, n_rows=n_rows, standalone_epsilon=alone, n_columns=n_columns,
@@ -234,10 +235,10 @@ def _stage_knobs(*, n_rows: int, dpsgd: DPSGDSettings, mean_pairs: MeanPairSetti
 
 
 def _guess_z(epsilon: float, delta: float, q: float, count: int) -> float:
-    """A starting noise multiplier from the Gaussian approximation (ρ per step ≈ 2q²/z² when q < 1)."""
+    """A starting noise multiplier from the Gaussian approximation (ρ per step ≈ q²/2z² when q < 1)."""
     log_inv = math.log(1.0 / delta)
     rho = (math.sqrt(log_inv + epsilon) - math.sqrt(log_inv)) ** 2
-    return math.sqrt(count / (2 * rho)) if q >= 1 else max(0.5, q * math.sqrt(2 * count / rho))
+    return math.sqrt(count / (2 * rho)) * (q if q < 1 else 1.0)
 
 
 def _check_useful(noise: dict[str, float], *, epsilon: float, final_shares: dict[str, float]) -> None:

@@ -79,19 +79,21 @@ class SemanticQuerySettings:
 class AccountingSettings:
     """How the accountant searches; numbers measured on 2 cores (see benchmarks/bench_plan.py).
 
-    ``orders_span`` / ``orders_per_doubling``: the RDP orders are integers on a geometric grid
-    around the order that is optimal for a Gaussian with the target (ε, δ); ±``orders_span`` times
-    that order covers the optimum of every plan we tried, and 4 orders per doubling lose < 0.4 % of
-    ε against dp-accounting's 156 default orders while costing ~10× less. Any set of orders gives
-    a valid (upper) bound, so a coarser grid only ever overestimates ε.
+    RDP orders (see ``accountant.orders_around``): every integer up to ``dense_up_to`` (a
+    subsampled Gaussian with little noise has its optimum right before a cliff in its RDP curve, so
+    low orders must be dense), then ``orders_per_doubling`` geometric orders per doubling up to
+    ``orders_span`` × the order optimal for a Gaussian at the target (ε, δ): 4 per doubling lose
+    < 0.4 % of ε against every integer order. The searches walk to the best order and evaluate only
+    a handful, so a long grid costs little. Any set of orders gives a valid (upper) bound.
     ``calibration_target``: the composed ε aims at this fraction of the target, leaving room for
     float error while wasting < 0.1 % of the budget. ``solver_rtol``: relative precision of each
     stage's calibration, fine enough that more ε never shows as more noise.
     """
 
-    orders_span: float = 3.5
+    orders_span: float = 4.0
     orders_per_doubling: int = 4
     min_order: int = 2
+    dense_up_to: int = 64
     max_order: int = 20000
     report_orders: tuple[int, ...] = (*range(2, 65), 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 1536)
     calibration_target: float = 0.999
