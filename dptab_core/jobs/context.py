@@ -47,8 +47,10 @@ class JobContext:
         self._stop = threading.Event()
 
     def progress(self, stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None,
-                 *, epsilon_planned: float | None = None) -> None:
+                 *, epsilon_planned: float | None = None, stage_fraction: float | None = None) -> None:
         """Record where the job is: ``stage``, the whole job's ``fraction`` done (0–1), ε spent so far.
+
+        ``stage_fraction`` (0–1) is how far the current stage is, for a progress bar per stage.
 
         Appends an event to ``progress.jsonl`` and updates ``status.json`` (one fsync each): report at
         most a few times a second, e.g. every N training steps, not every step of a fast loop.
@@ -63,6 +65,8 @@ class JobContext:
         changes: dict[str, Any] = {"stage": stage, "fraction": fraction, "message": message}
         if epsilon_spent is not None:
             event["epsilon_spent"] = changes["epsilon_spent"] = float(epsilon_spent)
+        if stage_fraction is not None:
+            event["stage_fraction"] = min(1.0, max(0.0, float(stage_fraction)))
         if epsilon_planned is not None:
             event["epsilon_planned"] = changes["epsilon_planned"] = float(epsilon_planned)
         self.stage = stage

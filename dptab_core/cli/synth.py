@@ -1,0 +1,112 @@
+"""``python -m dptab_core synth``: make a DP synthetic copy of a CSV + images, in the foreground or as a job.
+
+Without ``--schema`` the schema is inferred and *no* domain is public: every category list and
+numeric bound is paid for from the budget by the schema stage. To declare domains public, write the
+proposal with ``inspect --schema-out schema.json``, set ``"public": true`` where the domain is public
+knowledge, and pass ``--schema schema.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dptab_core.cli.progress_bar import ProgressBar
+from dptab_core.data.schema import Schema
+from dptab_core.errors import InputError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--csv", required=True, type=Path, help="the sensitive table (CSV)")
+    parser.add_argument("--images", required=True, type=Path, help="the image folder or .zip")
+    parser.add_argument("--image-column", help="column holding the image file names (auto-detected if omitted)")
+    parser.add_argument("--person-column", help="column naming the person when a person can have several rows")
+    parser.add_argument("--schema", type=Path, help="a confirmed schema.json (domains marked public are free)")
+    parser.add_argument("--epsilon", type=float, default=10.0, help="total ε of the release (default 10)")
+    parser.add_argument("--delta", type=float, help="total δ (default: the largest power of ten ≤ 1/(10 n), ≤ 1e-5)")
+    parser.add_argument("--shares", help="budget shares, e.g. table=0.3,dpsgd=0.5 (the rest keep their defaults)")
+    parser.add_argument("--epochs", type=int, help="DP-SGD epochs (default: the preset's)")
+    parser.add_argument("--batch-size", type=int, help="DP-SGD expected batch size (default: the preset's)")
+    parser.add_argument("--preset", default="quick", choices=("quick", "standard", "gpu"), help="image model size")
+    parser.add_argument("--public", type=Path, help="a public labelled image folder (public/<label>/*) for pre-training")
+    parser.add_argument("--mechanism", default="mst", choices=("mst", "aim"), help="table synthesizer")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
+    parser.add_argument("--reproducible-noise", action="store_true",
+                        help="also seed the privacy noise (tests and demos only: the report warns)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--table-only", action="store_true", help="synthesize the table only (no images)")
+    parser.add_argument("--no-evaluate", action="store_true", help="skip the data owner's comparison")
+    parser.add_argument("--drop-missing", action="store_true", help="skip rows whose image is missing")
+    parser.add_argument("--drop-corrupt", action="store_true", help="skip rows whose image cannot be read")
+    parser.add_argument("--background", action="store_true", help="submit a background job and return at once")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (must not exist or be empty)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dptab_core.jobs import run_in_foreground, submit
+    from dptab_core.pipeline import make_synth_spec
+
+    schema = Schema.load(args.schema) if args.schema else _inferred_schema(args)
+    spec = make_synth_spec(
+        csv_path=args.csv.resolve(), images_path=args.images.resolve(), schema=schema,
+        plan_options=_plan_options(args), preset=args.preset,
+        public_dir=args.public.resolve() if args.public else None, seed=args.seed, device=args.device,
+        table_mechanism=args.mechanism, table_only=args.table_only, reproducible_noise=args.reproducible_noise,
+        evaluate=not args.no_evaluate, policy={"drop_missing_images": args.drop_missing,
+                                               "drop_corrupt_images": args.drop_corrupt})
+    spec["output_dir"] = str(args.out.resolve())
+    spec["epsilon_planned"] = args.epsilon
+    if args.background:
+        job = submit(spec)
+        print(f"submitted job {job.id}: follow it with `python -m dptab_core jobs show {job.id}`")
+        return 0
+    bar = ProgressBar(sys.stderr)
+    job = run_in_foreground(spec, on_progress=bar.update)
+    bar.close()
+    status = job.status()
+    if status.state != "succeeded":
+        print(f"job {job.id} {status.state}: {status.error or status.message}", file=sys.stderr)
+        return 2 if status.state == "failed" and status.error and "internal error" not in status.error else 1
+    print(f"wrote the synthetic dataset to {args.out} (ε spent {status.epsilon_spent:.3f} of {args.epsilon:g})")
+    return 0
+
+
+def _inferred_schema(args: argparse.Namespace) -> Schema:
+    """The inferred proposal, every domain unpaid (public only when the user says so in a schema file)."""
+    from dptab_core.data.ingest import inspect_dataset
+
+    inspection = inspect_dataset(args.csv, args.images, image_column=args.image_column,
+                                 person_column=args.person_column)
+    inspection.raise_for_fatal()
+    if inspection.schema is None:
+        raise InputError("could not propose a schema", where=str(args.csv), hint="Run `inspect` to see why.")
+    if inspection.needs_person_confirmation():
+        print("note: no person column given; assuming one row per person. If a person can have several rows, "
+              "pass --person-column.", file=sys.stderr)
+    return inspection.schema
+
+
+def _plan_options(args: argparse.Namespace) -> dict:
+    options: dict = {"epsilon": args.epsilon}
+    if args.delta is not None:
+        options["delta"] = args.delta
+    if args.shares:
+        options["shares"] = _parse_shares(args.shares)
+    dpsgd = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
+    if dpsgd:
+        options["dpsgd"] = dpsgd
+    return options
+
+
+def _parse_shares(text: str) -> dict[str, float]:
+    shares = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            shares[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"cannot read the share {part!r}", where="--shares",
+                             hint="Write shares as stage=fraction pairs, e.g. table=0.3,dpsgd=0.5.") from None
+    return shares

@@ -1,0 +1,347 @@
+"""The pipeline's stages, one function each, with their checkpoints.
+
+Each stage function takes the run state (:class:`dptab_core.pipeline._Run`), reads what earlier
+stages left (in memory, or from their checkpoint files when the job was resumed), does its work and
+saves what later stages need under ``work_dir``. A stage is *done* once its marker file exists;
+a resumed job skips done stages. Heavy libraries are imported here, never by the planning path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dptab_core.data.schema import Schema
+from dptab_core.privacy.ledger import Ledger
+
+if TYPE_CHECKING:
+    from dptab_core.pipeline import SynthSpec, _Run
+
+StageFn = Callable[["_Run"], None]
+LEDGER_FILE = "ledger.jsonl"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def _done_marker(work_dir: Path, name: str) -> Path:
+    return work_dir / "done" / f"{name}.done"
+
+
+def is_done(work_dir: Path, name: str) -> bool:
+    """True when stage ``name`` finished in an earlier attempt of this job."""
+    return _done_marker(work_dir, name).exists()
+
+
+def mark_done(run: _Run, name: str) -> None:
+    """Record that stage ``name`` finished (after its checkpoint files are written)."""
+    marker = _done_marker(run.work_dir, name)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("done\n", encoding="utf-8")
+
+
+def resumable_ledger(work_dir: Path, *, resuming: bool) -> Ledger:
+    """The run's ledger, mirrored to ``work_dir/ledger.jsonl``.
+
+    A fresh run starts empty. A resumed run keeps only the entries of stages that finished: an
+    unfinished stage runs again from scratch, and what it computed the first time is thrown away
+    unreleased, so its old entries describe nothing that reaches the output.
+    """
+    path = work_dir / LEDGER_FILE
+    if not resuming or not path.exists():
+        path.unlink(missing_ok=True)
+        return Ledger(path=path)
+    kept = [e for e in Ledger.load(path).entries if is_done(work_dir, e.stage)]
+    path.unlink()
+    ledger = Ledger(path=path)
+    for entry in kept:
+        ledger.record(**asdict(entry))
+    return ledger
+
+
+def stage_functions(spec: SynthSpec) -> list[tuple[str, StageFn]]:
+    """The stages this spec runs, in order (``load`` always, since later stages need the data)."""
+    if spec.table_only:
+        names = ["load", "schema", "table", "release"]
+    else:
+        names = ["load", "schema"]
+        if spec.public_dir:
+            names += ["semantic_query", "pretrain"]
+        names += ["mean_pairs", "warmup", "table", "dpsgd", "sample", "release"]
+    if spec.evaluate and not spec.table_only:
+        names.append("evaluate")
+    return [(name, _skip_if_done(name, STAGES[name]) if name != "load" else STAGES[name]) for name in names]
+
+
+def _skip_if_done(name: str, fn: StageFn) -> StageFn:
+    def run_or_skip(run: _Run) -> None:
+        if is_done(run.work_dir, name):
+            run.report(name, 1.0, "already done in an earlier attempt")
+            return
+        fn(run)
+    return run_or_skip
+
+
+# ---------------------------------------------------------------- stages
+
+def load(run: _Run) -> None:
+    """Read and validate the data under the confirmed schema; plan the budget for its size."""
+    from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
+    from dptab_core.planning import build_plan
+
+    spec = run.spec
+    policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
+    data = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), run.schema, policy=policy,
+                               progress=lambda done, total: run.report("load", done / max(total, 1),
+                                                                        f"read {done} of {total} images"))
+    run.table, run.images = data.table, data.images
+    run.plan = build_plan(spec, schema=run.schema, n_rows=len(data.table), channels=data.images.shape[-1])
+    (run.work_dir / "plan.json").write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
+    run.notes["dropped_issues"] = [asdict(i) for i in data.issues if i.severity != "fatal"]
+
+
+def schema(run: _Run) -> None:
+    """Pay for every domain that is not declared public (DP categories / DP bounds)."""
+    from dptab_core.privacy.domain import pay_for_domains
+
+    stage = run.plan.stages["schema"]
+    if stage.enabled:
+        run.schema = pay_for_domains(run.table, run.schema, rho=stage.params["rho"], rng=run.noise_rng,
+                                     ledger=run.ledger, delta_budget=stage.params["partition_delta"])
+    run.schema.save(run.work_dir / "schema_released.json")
+
+
+def semantic_query(run: _Run) -> None:
+    """PrivImage: pick the public labels closest to the sensitive images with one noisy vote."""
+    from dptab_core.image.semantic import semantic_query as query
+    from dptab_core.workspace import workspace_dir
+
+    stage, preset = run.plan.stages["semantic_query"], _preset(run)
+    result = query(run.images, Path(run.spec.public_dir), sigma=stage.params["sigma"], top_k=stage.params["top_k"],
+                   n_select=_n_select(stage.params["n_public_labels"]), rng=run.noise_rng, ledger=run.ledger,
+                   cache_dir=workspace_dir("cache", "public_classifier"), device=_device(run),
+                   resolution=preset.resolution, per_label=preset.public_per_label, width=preset.classifier_width,
+                   steps=preset.classifier_steps)
+    chosen = {"selected_labels": result.selected_labels, "labels": result.labels,
+              "noisy_votes": [float(v) for v in result.noisy_votes]}
+    (run.work_dir / "semantic_query.json").write_text(json.dumps(chosen, indent=2), encoding="utf-8")
+    run.report("semantic_query", 1.0, "pre-training on: " + ", ".join(result.selected_labels))
+
+
+def pretrain(run: _Run) -> None:
+    """Pre-train the image model on the public images of the selected labels (public data: free)."""
+    from dptab_core.image.semantic import load_public_images
+    from dptab_core.image.train import pretrain_on_public
+
+    preset = _preset(run)
+    chosen = json.loads((run.work_dir / "semantic_query.json").read_text(encoding="utf-8"))["selected_labels"]
+    images, labels, label_names = load_public_images(Path(run.spec.public_dir), size=preset.resolution,
+                                                     channels=run.images.shape[-1],
+                                                     per_label=preset.public_per_label, seed=run.spec.seed)
+    keep = np.isin(np.asarray(label_names, dtype=object)[labels], chosen)
+    model, encoder = _model(run)
+    pretrain_on_public(model, images[keep], encoder, preset=preset, seed=run.spec.seed, device=_device(run),
+                       progress=_sub_progress(run, "pretrain"), should_stop=run.should_stop)
+    _save_model(run, model, "pretrain")
+
+
+def mean_pairs(run: _Run) -> None:
+    """DP mean table-image pairs (Poisson-subsampled Gaussian sums of clipped images)."""
+    from dptab_core.data.encoding import encode_table
+    from dptab_core.image.mean_pairs import dp_mean_pairs
+
+    stage, preset = run.plan.stages["mean_pairs"], _preset(run)
+    if not stage.enabled:
+        return
+    pairs = dp_mean_pairs(run.images, encode_table(run.table, run.schema), run.schema,
+                          noise_multiplier=stage.params["noise_multiplier"], sampling_rate=stage.params["sampling_rate"],
+                          rounds=stage.params["rounds"], clip_norm=stage.params["clip_norm"], rng=run.noise_rng,
+                          ledger=run.ledger, resolution=preset.resolution, count_weight=preset.count_weight,
+                          min_cell_count=preset.min_cell_count)
+    with open(run.work_dir / "mean_pairs.pkl", "wb") as fh:
+        import pickle
+        pickle.dump(pairs, fh)
+
+
+def warmup(run: _Run) -> None:
+    """Teach the model to draw each released mean pair (post-processing: free)."""
+    import pickle
+
+    from dptab_core.image.train import warm_up
+
+    path = run.work_dir / "mean_pairs.pkl"
+    model, encoder = _model(run)
+    if path.exists():
+        with open(path, "rb") as fh:
+            pairs = pickle.load(fh)
+        warm_up(model, pairs, encoder, preset=_preset(run), seed=run.spec.seed, device=_device(run),
+                progress=_sub_progress(run, "warmup"), should_stop=run.should_stop)
+    _save_model(run, model, "warmup")
+
+
+def table(run: _Run) -> None:
+    """Synthetic rows from MST or AIM on private-pgm (zCDP ρ from the plan)."""
+    from dptab_core.table import synthesize_table
+
+    rho = run.plan.stages["table"].params["rho"]
+    synthetic = synthesize_table(run.table, run.schema, rho=rho, mechanism=run.spec.table_mechanism,
+                                 n_rows=len(run.table), seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
+                                 progress=lambda f, m: run.report("table", f, m))
+    synthetic.to_pickle(run.work_dir / "synthetic_table.pkl")
+
+
+def dpsgd(run: _Run) -> None:
+    """Fine-tune the record-conditioned image model on the sensitive pairs with DP-SGD (Opacus)."""
+    from dptab_core.image.dpsgd import finetune_dpsgd
+
+    stage, preset = run.plan.stages["dpsgd"], _preset(run)
+    model, encoder = _model(run)
+    if stage.enabled:
+        p = stage.params
+        finetune_dpsgd(model, run.images, encoder.encode(run.table), noise_multiplier=p["noise_multiplier"],
+                       sampling_rate=p["sampling_rate"], steps=p["steps"], max_grad_norm=p["max_grad_norm"],
+                       ledger=run.ledger, device=_device(run), lr=preset.dpsgd_lr, seed=run.spec.seed,
+                       progress=lambda f, m, _s: run.report("dpsgd", f, m),
+                       checkpoint_dir=run.work_dir / "dpsgd", should_stop=run.should_stop)
+        if run.should_stop():
+            run.report("dpsgd", 0.0, "stopping")
+    _save_model(run, model, "dpsgd")
+
+
+def sample(run: _Run) -> None:
+    """One image per synthetic row, conditioned on that row (no sensitive data read)."""
+    from dptab_core.image.sample import sample_images
+
+    synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
+    model, encoder = _model(run)
+    preset = _preset(run)
+    images = sample_images(model, encoder.encode(synthetic), seed=run.spec.seed, batch_size=preset.sample_batch,
+                           device=_device(run), temperature=preset.sample_temperature)
+    np.save(run.work_dir / "synthetic_images.npy", images)
+
+
+def release(run: _Run) -> None:
+    """Check ledger == plan, then write the DP release (nothing is written before the check)."""
+    from dptab_core.privacy import build_privacy_report, render_privacy_report_markdown, verify_ledger_matches_plan
+    from dptab_core.release import write_release
+
+    verify_ledger_matches_plan(run.ledger, run.plan)
+    synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
+    images_path = run.work_dir / "synthetic_images.npy"
+    images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
+    released = Schema.load(run.work_dir / "schema_released.json")
+    report = build_privacy_report(plan=run.plan, ledger=run.ledger, schema_dict=released.to_dict(),
+                                  assumptions=_assumptions(run, released), extra=_report_extra(run))
+    ordered = synthetic[[c.name for c in released.synthesized_columns()]]
+    write_release(run.out_dir, table=ordered, images=images, image_column=released.image_column,
+                  schema_dict=released.to_dict(), privacy_report=report,
+                  privacy_report_md=render_privacy_report_markdown(report))
+
+
+def evaluate(run: _Run) -> None:
+    """The data owner's view: compare the release with the real data (never part of the bundle).
+
+    Writes ``owner_view/evaluation.json`` and ``owner_view/comparison.html`` next to the release.
+    """
+    from dptab_core.eval.evaluate import claimed_budget, evaluate_arrays, load_synthetic_run
+    from dptab_core.eval.report_html import write_report
+    from dptab_core.workspace import workspace_dir
+
+    run.report("evaluate", 0.05, "reading the release back")
+    syn_table, syn_images, released, report, audit = load_synthetic_run(run.out_dir)
+    run.report("evaluate", 0.2, "training the data owner's attribute classifier")
+    evaluation = evaluate_arrays(run.table, run.images, syn_table, syn_images, released,
+                                 cache_dir=workspace_dir("cache", "eval"), claimed=claimed_budget(report), audit=audit)
+    owner = run.out_dir / "owner_view"
+    owner.mkdir(exist_ok=True)
+    (owner / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
+    run.report("evaluate", 0.9, "drawing the comparison report")
+    write_report(evaluation, owner / "comparison.html")
+
+
+STAGES: dict[str, StageFn] = {
+    "load": load, "schema": schema, "semantic_query": semantic_query, "pretrain": pretrain,
+    "mean_pairs": mean_pairs, "warmup": warmup, "table": table, "dpsgd": dpsgd, "sample": sample,
+    "release": release, "evaluate": evaluate,
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+def _preset(run: _Run):
+    from dptab_core.image.presets import get_preset
+    return get_preset(run.spec.preset)
+
+
+def _device(run: _Run):
+    if "device" not in run.notes:
+        from dptab_core.image.device import resolve_device
+        run.notes["device"] = resolve_device(run.spec.device)
+    return run.notes["device"]
+
+
+def _n_select(n_labels: int) -> int:
+    """How many public labels to pre-train on: about a third, at least one (PrivImage picks a subset)."""
+    return max(1, math.ceil(n_labels / 3))
+
+
+def _model(run: _Run):
+    """The image model and its record encoder, from memory or from the latest stage checkpoint."""
+    if "model" not in run.notes:
+        import torch
+
+        from dptab_core.image.encoder import RecordEncoder
+        from dptab_core.image.models import build_model
+
+        encoder = RecordEncoder(run.schema)
+        model = build_model(_preset(run), encoder.dim, tuple(run.images.shape[1:]))
+        for name in ("dpsgd", "warmup", "pretrain"):
+            path = run.work_dir / f"model_{name}.pt"
+            if path.exists():
+                model.load_state_dict(torch.load(path, map_location="cpu"))
+                break
+        run.notes["model"], run.notes["encoder"] = model, encoder
+    return run.notes["model"], run.notes["encoder"]
+
+
+def _save_model(run: _Run, model: Any, name: str) -> None:
+    import torch
+    torch.save(model.state_dict(), run.work_dir / f"model_{name}.pt")
+
+
+def _sub_progress(run: _Run, stage: str) -> Callable[[float, str, int], None]:
+    return lambda fraction, message, _step: run.report(stage, fraction, message)
+
+
+def _assumptions(run: _Run, released: Schema) -> list[str]:
+    """What the guarantee rests on, in plain words, for the report."""
+    public = [c.name for c in released.synthesized_columns() if c.public]
+    paid = [c.name for c in released.synthesized_columns() if not c.public]
+    unit = (f"one person = one row and its image: rows were bounded to one per {released.person_column!r}"
+            if released.person_column else "one person = one row and its image (confirmed by the user)")
+    out = [unit,
+           "neighbouring datasets differ by adding or removing one person (their row and their image)",
+           f"the number of rows n = {len(run.table)} is treated as public (it sets the sampling rates)",
+           "domains declared public by the user: " + (", ".join(public) or "none"),
+           "domains paid for from the budget: " + (", ".join(paid) or "none")]
+    if run.spec.public_dir:
+        out.append("the public image folder contains no sensitive data")
+    if run.spec.reproducible_noise:
+        out.append("WARNING: the privacy noise was seeded for reproducibility; anyone who knows the seed can "
+                   "remove it — do not publish this release")
+    return out
+
+
+def _report_extra(run: _Run) -> dict[str, Any]:
+    extra: dict[str, Any] = {"preset": run.spec.preset, "table_mechanism": run.spec.table_mechanism,
+                             "n_rows": len(run.table), "timings_s": {k: round(v, 2) for k, v in run.timings.items()}}
+    chosen = run.work_dir / "semantic_query.json"
+    if chosen.exists():
+        extra["semantic_query"] = json.loads(chosen.read_text(encoding="utf-8"))
+    return extra
