@@ -7,7 +7,9 @@ Run it with ``streamlit run app.py`` (``./studio start`` does that, bound to 127
 import streamlit as st
 
 from ui.badge import sidebar_badge
-from ui.widgets import PAGES
+from ui.demo import ready_on_first_launch
+from ui.state import get_state
+from ui.widgets import PAGES, plain_errors
 
 st.set_page_config(page_title="DP-TabImage Studio", page_icon="🛡️", layout="wide")
 
@@ -18,5 +20,8 @@ steps = st.navigation([
     st.Page(PAGES["results"], title="4 · Results", icon="📊"),
     st.Page(PAGES["explorer"], title="ε explorer", icon="🔭"),
 ])
-sidebar_badge()
+with plain_errors("preparing the demo dataset"):
+    ready_on_first_launch(get_state())
+with st.sidebar:
+    sidebar_badge()
 steps.run()

@@ -48,7 +48,7 @@ with plain_errors("loading the data to compare"):
     cmp = load_comparison(job.id, str(out), spec["csv_path"], spec["images_path"], spec["schema"])
 
     with summary:
-        metrics = read_optional_json(owner / "metrics.json") if owner else None
+        metrics = read_optional_json(owner / "evaluation.json") if owner else None
         st.caption(f"{cmp.n_real:,} real rows, {cmp.n_synthetic:,} synthetic rows"
                    + (f" (figures use a sample of {len(cmp.real_images):,} per side)"
                       if max(cmp.n_real, cmp.n_synthetic) > len(cmp.real_images) else ""))

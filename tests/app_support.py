@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from dptab_core.jobs import JobStore
 from dptab_core.jobs.process import start_token
+from dptab_core.pipeline import make_synth_spec
 from ui.demo import use_demo
 from ui.state import STATE_KEY, StudioState
 
@@ -65,9 +66,10 @@ def page(path: str, state: StudioState | None = None) -> AppTest:
 
 def fake_job(state: str, *, events: list[dict] = (), epsilon_planned: float = 3.0, **status: object):
     """A job folder in ``state`` with these progress events; a 'running' one is owned by this process."""
-    store = JobStore()
-    job = store.create({"entry": "dptab_core.pipeline:run_job", "kind": "synth",
-                        "plan_options": {"epsilon": epsilon_planned}, "epsilon_planned": epsilon_planned})
+    demo = demo_state()
+    spec = make_synth_spec(csv_path=demo.csv_path, images_path=demo.images_path, schema=demo.schema,
+                           plan_options={"epsilon": epsilon_planned}, public_dir=None)
+    job = JobStore().create({**spec, "epsilon_planned": epsilon_planned})
     for event in events:
         job.append_progress(event)
     alive = {"pid": os.getpid(), "start_token": start_token(os.getpid())} if state == "running" else {}

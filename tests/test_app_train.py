@@ -81,7 +81,7 @@ def test_after_an_app_restart_earlier_jobs_are_listed_from_disk():
 
 def test_cancel_stops_a_queued_job():
     fake_job("running", events=EVENTS)  # holds the single heavy slot, so the queued job is not started
-    queued = JobStore().create({"entry": "dptab_core.pipeline:run_job", "kind": "synth"})
+    queued = JobStore().create(fake_job("succeeded").spec)
     at = page(TRAIN, demo_state(plan_options=PLAN, job_id=queued.id)).run()
     at.button(key="cancel").click().run()
     assert not at.exception, at.exception

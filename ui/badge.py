@@ -50,8 +50,7 @@ def _draw() -> None:
 
 
 def sidebar_badge() -> None:
-    """Draw the badge in the sidebar; re-draws itself every few seconds while a job is active."""
+    """Draw the badge (in the current container); re-draws itself every few seconds while a job is active."""
     status = _followed_status()
     active = status is not None and status.state not in FINISHED_STATES
-    with st.sidebar:
-        st.fragment(run_every=POLL_SECONDS if active else None)(_draw)()
+    st.fragment(run_every=POLL_SECONDS if active else None)(_draw)()

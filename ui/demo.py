@@ -6,10 +6,13 @@ it holds one row per patient, so nothing needs confirming before planning.
 
 from __future__ import annotations
 
+import streamlit as st
+
 from dptab_core.data.demo import IMAGE_COLUMN, demo_schema, ensure_demo, read_manifest
 from ui.state import StudioState
 
 DEMO_NAME = "Demo: dermatology clinic"
+_FIRST_LAUNCH_DONE = "_demo_offered"
 
 
 def use_demo(state: StudioState) -> None:
@@ -23,3 +26,15 @@ def use_demo(state: StudioState) -> None:
     state.public_dir = folder / "public"
     state.schema = demo_schema()
     state.n_rows = int(manifest["rows"])
+
+
+def ready_on_first_launch(state: StudioState) -> None:
+    """A new session starts with the demo chosen, so every page (and the badge) has data to show.
+
+    Runs once per session: a user who later picks their own data is never switched back.
+    """
+    if state.has_dataset or st.session_state.get(_FIRST_LAUNCH_DONE):
+        return
+    st.session_state[_FIRST_LAUNCH_DONE] = True
+    with st.spinner("Preparing the demo dataset (first launch only)…"):
+        use_demo(state)

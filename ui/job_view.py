@@ -15,7 +15,8 @@ from dptab_core.errors import JobError
 from dptab_core.image.presets import PRESETS
 from dptab_core.jobs import refresh
 from dptab_core.jobs.store import FINISHED_STATES, JobStore
-from dptab_core.pipeline import STAGE_ORDER, make_synth_spec
+from dptab_core.pipeline import SynthSpec, make_synth_spec
+from dptab_core.stages import stage_functions
 from ui.charts import epsilon_progress
 from ui.device import DeviceInfo
 from ui.state import StudioState
@@ -24,7 +25,7 @@ STAGE_WORDS = {
     "load": "Reading the data", "schema": "Schema (public domains)", "semantic_query": "Choosing public images",
     "pretrain": "Pre-training on public images", "mean_pairs": "Noisy mean images", "warmup": "Warm-up on the means",
     "table": "Synthetic table (MST)", "dpsgd": "DP-SGD fine-tuning", "sample": "Drawing the synthetic rows and images",
-    "release": "Writing the release",
+    "release": "Writing the release", "evaluate": "Comparing with the real data (data owner's view)",
 }
 STATE_WORDS = {
     "queued": ("info", "Waiting to start."),
@@ -96,7 +97,7 @@ def show_status(job: Any, status: Any) -> None:
     latest: dict[str, dict[str, Any]] = {}
     for event in events:
         latest[event["stage"]] = event
-    for stage in STAGE_ORDER:
+    for stage in stages_of(job):
         event = latest.get(stage)
         if event is None:
             st.progress(0.0, text=f"{STAGE_WORDS[stage]} — not started")
@@ -110,6 +111,11 @@ def show_status(job: Any, status: Any) -> None:
         st.plotly_chart(epsilon_progress(minutes, [s for _, s in spent], planned=planned), key=f"eps_{job.id}")
     with st.expander("Log (last lines)", expanded=status.state == "failed"):
         st.code(job.log_tail(40) or "(empty)")
+
+
+def stages_of(job: Any) -> list[str]:
+    """The stages this job's spec runs, in order (the pipeline's own list)."""
+    return [name for name, _ in stage_functions(SynthSpec.from_job_spec(job.spec))]
 
 
 def past_jobs(state: StudioState) -> None:

@@ -79,7 +79,7 @@ def only_values(codes: np.ndarray, keep: list[int]) -> np.ndarray:
 
 def owner_view_dir(job: Any) -> Path | None:
     """The job's data-owner folder (evaluation numbers, comparison report), if the run evaluated."""
-    folder = job.dir / OWNER_VIEW
+    folder = job.output_path / OWNER_VIEW
     return folder if folder.is_dir() else None
 
 
