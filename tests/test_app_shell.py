@@ -45,7 +45,7 @@ def test_the_badge_shows_the_running_job():
 
 
 @pytest.mark.slow
-def test_the_app_process_never_imports_torch_jax_or_opacus(home):
+def test_the_app_process_never_imports_torch_jax_or_opacus():
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT / "tests")!r})
@@ -61,6 +61,6 @@ def test_the_app_process_never_imports_torch_jax_or_opacus(home):
         print(sorted(m for m in ("torch", "jax", "opacus", "mbi") if m in sys.modules))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "DPTAB_HOME": str(home)})
+                          env=dict(os.environ))  # DPTAB_HOME: the fixture workspace
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", f"heavy modules imported: {done.stdout}"
