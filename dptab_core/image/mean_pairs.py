@@ -1,0 +1,152 @@
+"""DP mean table-image pairs: per (attribute, value) cell, a noisy mean image, released once per round.
+
+Each round Poisson-subsamples the individuals at ``sampling_rate``. For every attribute ``a`` and
+every public code ``v`` of it, the round releases the sum of the L2-clipped images of the sampled
+individuals with ``a = v`` together with their count, scaled by ``κ = count_weight · clip_norm``:
+the vector ``[S_{a,v}; κ·N_{a,v}]`` for all cells, concatenated, plus Gaussian noise.
+
+**Sensitivity (add/remove one individual).** An individual has exactly one code per attribute, so
+for each of the ``A`` attributes it enters exactly one cell, adding ``[clip(x); κ]`` there, a vector
+of norm at most ``sqrt(C² + κ²)``. Its ``A`` contributions sit in disjoint coordinates, so the whole
+released vector moves by at most ``sqrt(A · (C² + κ²))`` in L2 — that is the sensitivity used. The
+tests change one individual and measure it.
+
+**Means without leaking the realised count.** The divisor of a cell is its *released* count summed
+over rounds (≈ rounds × sampling_rate × n_cell, the expected subsample count), floored at the
+expected count of ``min_cell_count`` rows; the realised count never leaves this module un-noised.
+Everything after the release (means, marginals, composites) is post-processing.
+
+**Composites.** A full synthetic record is drawn from the released marginals and paired with an
+additive composite image ``g + Σ_a (mean_{a, v_a} − g)`` (``g`` the released overall mean). These give
+the warm-up full records to learn from, at no privacy cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dptab_core.data.schema import Schema
+from dptab_core.image.encoder import RecordEncoder, encode_images
+from dptab_core.privacy.ledger import Ledger
+from dptab_core.privacy.mechanisms import subsampled_gaussian_release
+
+STAGE = "mean_pairs"
+
+
+@dataclass(frozen=True)
+class MeanPairs:
+    """The released cells: ``conditions`` (m, dim) records, ``images`` (m, C, r, r) in [-1, 1].
+
+    ``cells`` names each kept pair ``(column, code, released count)``; ``means`` holds every cell's
+    mean (kept or not) by column, ``marginals`` the released distribution of each column, ``overall``
+    the released mean image, ``usable`` which cells had enough released rows to be trusted.
+    """
+
+    conditions: np.ndarray
+    images: np.ndarray
+    cells: list[tuple[str, int, float]]
+    means: dict[str, np.ndarray]
+    marginals: dict[str, np.ndarray]
+    usable: dict[str, np.ndarray]
+    overall: np.ndarray
+
+
+def mean_pair_sensitivity(*, clip_norm: float, count_weight: float, n_attributes: int) -> float:
+    """L2 sensitivity of one round's released vector: ``clip_norm · sqrt(A · (1 + count_weight²))``.
+
+    >>> round(mean_pair_sensitivity(clip_norm=2.0, count_weight=0.5, n_attributes=4), 6)
+    4.472136
+    """
+    return clip_norm * math.sqrt(n_attributes * (1.0 + count_weight**2))
+
+
+def clip_rows(x: np.ndarray, clip_norm: float) -> np.ndarray:
+    """Each row of ``x`` (n, ...) scaled down to L2 norm at most ``clip_norm``."""
+    flat = x.reshape(len(x), -1)
+    norms = np.linalg.norm(flat, axis=1, keepdims=True)
+    return (flat * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))).reshape(x.shape)
+
+
+def cell_sums(unit_images: np.ndarray, codes: dict[str, np.ndarray], sizes: dict[str, int], *,
+              clip_norm: float, count_weight: float) -> np.ndarray:
+    """The pre-noise vector of one round: per column, per code, ``[Σ clip(x); κ·count]``, flattened."""
+    flat = clip_rows(unit_images, clip_norm).reshape(len(unit_images), -1)
+    kappa = count_weight * clip_norm
+    blocks = []
+    for name, size in sizes.items():
+        sums = np.zeros((size, flat.shape[1] + 1))
+        np.add.at(sums[:, :-1], codes[name], flat)
+        sums[:, -1] = kappa * np.bincount(codes[name], minlength=size)
+        blocks.append(sums.ravel())
+    return np.concatenate(blocks)
+
+
+def dp_mean_pairs(images: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
+                  sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
+                  resolution: int, count_weight: float, min_cell_count: float) -> MeanPairs:
+    """Release the DP mean pairs of ``images`` (uint8, row order) under the codes of ``schema``'s columns.
+
+    ``rounds`` Poisson-subsampled Gaussian releases, each recorded in ``ledger`` (stage
+    ``mean_pairs``) with noise std ``noise_multiplier × sensitivity``.
+    """
+    encoder = RecordEncoder(schema)
+    sizes = {name: encoder.sizes[name] for name in encoder.columns}
+    unit = encode_images(images, resolution).astype(np.float64)
+    pixel_shape = unit.shape[1:]
+    sensitivity = mean_pair_sensitivity(clip_norm=clip_norm, count_weight=count_weight, n_attributes=len(sizes))
+    total = None
+    for r in range(rounds):
+        keep = rng.random(len(unit)) < sampling_rate
+        exact = cell_sums(unit[keep], {k: np.asarray(v)[keep] for k, v in codes.items()}, sizes,
+                          clip_norm=clip_norm, count_weight=count_weight)
+        noisy = subsampled_gaussian_release(
+            exact, sensitivity=sensitivity, sigma=noise_multiplier * sensitivity, sampling_rate=sampling_rate,
+            rng=rng, ledger=ledger, stage=STAGE, label=f"mean pairs round {r + 1}/{rounds}",
+            details={"cells": int(sum(sizes.values())), "clip_norm": clip_norm, "count_weight": count_weight,
+                     "resolution": resolution})
+        total = noisy if total is None else total + noisy
+    return _post_process(total, sizes, pixel_shape, encoder, clip_norm=clip_norm, count_weight=count_weight,
+                         floor=rounds * sampling_rate * min_cell_count)
+
+
+def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[int, ...], encoder: RecordEncoder,
+                  *, clip_norm: float, count_weight: float, floor: float) -> MeanPairs:
+    """Means, marginals and pairs from the summed noisy releases (no access to the data)."""
+    d = int(np.prod(pixel_shape))
+    means, marginals, usable, released, offset = {}, {}, {}, {}, 0
+    for name, size in sizes.items():
+        block = total[offset:offset + size * (d + 1)].reshape(size, d + 1)
+        offset += size * (d + 1)
+        counts = block[:, -1] / (count_weight * clip_norm)
+        released[name] = counts
+        means[name] = np.clip(block[:, :-1] / np.maximum(counts, floor)[:, None], -1.0, 1.0).reshape(
+            (size, *pixel_shape))
+        positive = np.maximum(counts, 0.0)
+        marginals[name] = positive / positive.sum() if positive.sum() > 0 else np.full(size, 1.0 / size)
+        usable[name] = counts >= floor
+    overall = np.mean([np.tensordot(marginals[n], means[n], axes=1) for n in sizes], axis=0)
+    conditions, images, cells = [], [], []
+    for name, size in sizes.items():
+        for code in range(size):
+            if usable[name][code]:
+                conditions.append(encoder.encode_mean_pair(name, code, marginals))
+                images.append(means[name][code])
+                cells.append((name, code, float(released[name][code])))
+    return MeanPairs(conditions=np.array(conditions, dtype=np.float32).reshape(-1, encoder.dim),
+                     images=np.array(images, dtype=np.float32).reshape((-1, *pixel_shape)), cells=cells,
+                     means=means, marginals=marginals, usable=usable, overall=overall.astype(np.float32))
+
+
+def composite_pairs(pairs: MeanPairs, encoder: RecordEncoder, n: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` records drawn from the released marginals and their additive composite images."""
+    codes = {name: rng.choice(len(p), size=n, p=p) for name, p in pairs.marginals.items()}
+    target = np.broadcast_to(pairs.overall, (n, *pairs.overall.shape)).astype(np.float32).copy()
+    for name, c in codes.items():
+        delta = pairs.means[name] - pairs.overall
+        delta[~pairs.usable[name]] = 0.0
+        target += delta[c]
+    return encoder.encode_codes(codes), np.clip(target, -1.0, 1.0)

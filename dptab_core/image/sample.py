@@ -1,0 +1,46 @@
+"""Sampling: one image per synthetic row, conditioned on that row, batched and seeded; PNG export.
+
+Reads nothing sensitive: the model and the synthetic records are already DP releases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dptab_core.image.encoder import decode_images
+
+
+def sample_images(model, conditions: np.ndarray, *, seed: int, batch_size: int, device, temperature: float
+                  ) -> np.ndarray:
+    """uint8 images (n, H, W, C) at the model's dataset size, row ``i`` drawn for ``conditions[i]``.
+
+    The same seed and batch size always give the same images.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    model.to(device).eval()
+    out = []
+    cond = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
+    for start in range(0, len(cond), batch_size):
+        batch = model.generate(cond[start:start + batch_size].to(device), temperature=temperature,
+                               generator=generator)
+        out.append(decode_images(batch.cpu().numpy()))
+    h, w, c = model.image_shape
+    return np.concatenate(out) if out else np.zeros((0, h, w, c), dtype=np.uint8)
+
+
+def write_pngs(images: np.ndarray, out_dir: Path, names: list[str]) -> list[Path]:
+    """Write ``images[i]`` to ``out_dir / names[i]`` as PNG; returns the paths."""
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image, name in zip(images, names, strict=True):
+        path = out_dir / name
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(path, format="PNG")
+        paths.append(path)
+    return paths
