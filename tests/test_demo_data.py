@@ -227,6 +227,12 @@ def test_ensure_demo_generates_into_the_workspace_once(tmp_path, monkeypatch):
     assert ensure_demo(config=SMALL) == out and (out / "demo.json").stat().st_mtime_ns == stamp
 
 
+def test_an_impossible_row_count_is_refused_with_exit_code_2(tmp_path, capsys):
+    assert main(["demo-data", "--out", str(tmp_path / "d"), "--rows", "0"]) == 2
+    assert "--rows must be between 1" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists(), "nothing may be written for a refused request"
+
+
 # --- schema and ground truth -------------------------------------------------------------------------
 
 def test_ground_truth_covers_every_column_with_three_drawn_and_two_not():
@@ -286,3 +292,4 @@ def test_a_classifier_of_public_labels_votes_for_the_close_labels(demo, features
     close = np.isin(np.array(PUBLIC_LABELS)[votes], CLOSE_LABELS).mean()
     print(f"\nshare of sensitive photos voting for a close public label: {close:.3f}")
     assert close > 0.8, f"only {close:.0%} of the lesion photos look like a close public label"
+

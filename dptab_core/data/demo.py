@@ -221,7 +221,7 @@ def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
         table = generate_table(config.rows, rng=table_rng, missing_age_rate=config.missing_age_rate)
         table.to_csv(tmp / "table.csv", index=False, lineterminator="\n")
         images = render_lesion_images(table, rng=image_rng, size=config.image_size)
-        _save_pngs(images, [tmp / "images" / name for name in table[IMAGE_COLUMN]])
+        save_pngs(images, [tmp / "images" / name for name in table[IMAGE_COLUMN]])
         public_counts = write_public_set(tmp / "public", per_label=config.public_per_label,
                                          size=config.image_size, rng=public_rng)
         manifest = {"format": "dptab-demo", "version": DEMO_FORMAT_VERSION, "rows": config.rows,
@@ -237,7 +237,7 @@ def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
     return out
 
 
-def _save_pngs(images: np.ndarray, paths: list[Path]) -> None:
+def save_pngs(images: np.ndarray, paths: list[Path]) -> None:
     """Write uint8 ``(n, h, w, 3)`` arrays as PNG files (deterministic bytes: no timestamps)."""
     from PIL import Image
 

@@ -33,14 +33,14 @@ Drawer = Callable[[np.random.Generator, int, int], np.ndarray]
 
 def write_public_set(root: Path, *, per_label: int, size: int, rng: np.random.Generator) -> dict[str, int]:
     """Write ``root/<label>/<label>_NNNN.png`` for every label; returns the image count per label."""
-    from dptab_core.data.demo import _save_pngs
+    from dptab_core.data.demo import save_pngs
 
     counts = {}
     for label, label_rng in zip(PUBLIC_LABELS, rng.spawn(len(PUBLIC_LABELS)), strict=True):
         folder = root / label
         folder.mkdir(parents=True, exist_ok=True)
         images = draw_label(label, per_label, rng=label_rng, size=size)
-        _save_pngs(images, [folder / f"{label}_{i:04d}.png" for i in range(per_label)])
+        save_pngs(images, [folder / f"{label}_{i:04d}.png" for i in range(per_label)])
         counts[label] = per_label
     return counts
 
