@@ -40,7 +40,7 @@ class AIMSettings:
     max_rounds: int | None = None
     """Cap on selection rounds; ``None`` means AIM's own planned count, 16 × number of columns.
     When the cap nears, the remaining budget is spread over the rounds left."""
-    time_cap_s: float | None = 480.0
+    time_cap_s: float | None = 420.0
     """Wall-clock budget for the rounds (the final fit and sampling come after it): it keeps a run
     under ten minutes on 2 CPU cores; the remaining ρ is spread over the rounds that still fit."""
     measure_fraction: float = 0.9
