@@ -1,0 +1,167 @@
+"""Baselines and the ε sweep: the same data through DP-TabImage and simpler methods, at several ε.
+
+A privacy officer judges a number by what the alternatives give. Each baseline is a named change
+to the run's :class:`~dptab_core.pipeline.SynthSpec` (data, not code paths), so every baseline is
+the real pipeline with one ingredient removed, spends the same (ε, δ), and is evaluated by the same
+:func:`~dptab_core.eval.evaluate.evaluate_arrays`:
+
+* ``dp-tabimage`` — the full method;
+* ``independent`` — the same release with images re-paired to rows at random: what generating the
+  table and the images independently keeps (all the marginals, none of the links). It is
+  post-processing of the full run, so it costs no extra run and no extra ε;
+* ``no-warmup`` — no DP mean pairs (hence no warm-up): DP-SGD alone must learn the conditioning;
+* ``no-pretrain`` — no public data (no semantic query, no public pre-training);
+* ``table-only`` — MST alone, no images: the table-fidelity reference.
+
+Not built (yet): the image → table order and a non-private upper bound need pipeline options that
+do not exist; the normalised cross-modal score already places real pairs at 1.
+
+:func:`run_sweep` writes ``sweep.json`` (one row per method and ε: the headline metrics) that
+:func:`dptab_core.eval.figures.metric_vs_epsilon_figure` draws; :func:`run_job` is its job entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dptab_core.errors import InputError
+from dptab_core.eval.evaluate import DEFAULT_EVAL_CONFIG, EvalConfig, evaluate_arrays, load_synthetic_run
+
+SWEEP_FILE = "sweep.json"
+JOB_ENTRY = "dptab_core.eval.sweep:run_job"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One method of the comparison: how its spec differs from the full method's."""
+
+    name: str
+    description: str
+    spec_changes: dict[str, Any] = field(default_factory=dict)
+    plan_changes: dict[str, Any] = field(default_factory=dict)
+    shuffle_pairs: bool = False
+    """Evaluate the full run's release with images re-paired at random (no run of its own)."""
+
+
+BASELINES: dict[str, Baseline] = {b.name: b for b in (
+    Baseline("dp-tabimage", "the full method"),
+    Baseline("independent", "table and images with no link (the release re-paired at random)", shuffle_pairs=True),
+    Baseline("no-warmup", "no DP mean pairs, no warm-up: DP-SGD alone", plan_changes={"mean_pairs": {"enabled": False}}),
+    Baseline("no-pretrain", "no public data: no semantic query, no public pre-training",
+             spec_changes={"public_dir": None}),
+    Baseline("table-only", "MST alone, no images (table reference)", spec_changes={"table_only": True}),
+)}
+
+HEADLINE_METRICS: dict[str, str] = {
+    "table.tvd_1way": "1-way marginal TVD", "table.tvd_2way": "2-way marginal TVD",
+    "image.fd": "Fréchet distance", "image.recall": "k-NN recall", "image.tstr_accuracy": "image TSTR accuracy",
+    "cross_modal.agreement_normalised": "cross-modal agreement (normalised)",
+    "privacy.nn_distance_ratio": "NN distance ratio",
+}
+"""The metrics a sweep row keeps, with the label the ε explorer shows."""
+
+RunFn = Callable[..., Any]
+"""``run_fn(spec, *, out_dir, work_dir, progress, should_stop)`` — :func:`dptab_core.pipeline.run_pipeline`."""
+
+
+def baseline_spec(spec: Any, baseline: Baseline, *, epsilon: float) -> Any:
+    """The spec of ``baseline`` at ``epsilon`` (evaluation off: the sweep evaluates every run itself)."""
+    plan_options = {**spec.plan_options, **baseline.plan_changes, "epsilon": float(epsilon)}
+    return dataclasses.replace(spec, plan_options=plan_options, evaluate=False, **baseline.spec_changes)
+
+
+def headline(metrics: dict) -> dict[str, float | None]:
+    """The flat ``{"table.tvd_1way": …}`` subset of a metrics dict (missing values → None)."""
+    out: dict[str, float | None] = {}
+    for key in HEADLINE_METRICS:
+        section, name = key.split(".")
+        out[key] = (metrics.get(section) or {}).get(name)
+    return out
+
+
+def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str], out_root: Path,
+              real_table, real_images, run_fn: RunFn | None = None,
+              progress: Callable[[str, float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
+              config: EvalConfig = DEFAULT_EVAL_CONFIG, cache_dir: Path | None = None) -> list[dict]:
+    """Run every (baseline, ε), evaluate each against the real data, write and return the sweep rows."""
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise InputError(f"unknown baseline(s) {unknown}", where="--baselines", hint=f"Choose from {list(BASELINES)}.")
+    if run_fn is None:
+        from dptab_core.pipeline import run_pipeline as run_fn
+    runs = [(eps, BASELINES[b]) for eps in epsilons for b in baselines if not BASELINES[b].shuffle_pairs]
+    if any(BASELINES[b].shuffle_pairs for b in baselines) and "dp-tabimage" not in baselines:
+        runs += [(eps, BASELINES["dp-tabimage"]) for eps in epsilons]  # the shuffled baseline reads its release
+    rows: list[dict] = []
+    for i, (eps, baseline) in enumerate(runs):
+        tag = f"{baseline.name}_eps{eps:g}"
+        if progress:
+            progress("sweep", i / len(runs), f"running {baseline.name} at ε = {eps:g}")
+        run_fn(baseline_spec(spec, baseline, epsilon=eps), out_dir=out_root / tag, work_dir=out_root / "work" / tag,
+               progress=None, should_stop=should_stop)
+        syn_table, syn_images, schema, report = _load_run(out_root / tag, table_only=baseline.name == "table-only")
+        variants = [(baseline.name, syn_table)]
+        if baseline.name == "dp-tabimage" and any(BASELINES[b].shuffle_pairs for b in baselines):
+            order = np.random.default_rng(config.seed).permutation(len(syn_table))
+            variants.append(("independent", syn_table.iloc[order].reset_index(drop=True)))
+        for name, table in variants:
+            if name not in baselines:
+                continue
+            metrics = (_table_only_metrics(real_table, table, schema) if syn_images is None else
+                       evaluate_arrays(real_table, real_images, table, syn_images, schema, config=config,
+                                       cache_dir=cache_dir).metrics)
+            rows.append({"method": name, "epsilon": float(eps),
+                         "epsilon_spent": (report.get("spent") or {}).get("epsilon"), **headline(metrics)})
+    out_root.mkdir(parents=True, exist_ok=True)
+    (out_root / SWEEP_FILE).write_text(json.dumps({"metrics": HEADLINE_METRICS, "rows": rows}, indent=2),
+                                       encoding="utf-8")
+    if progress:
+        progress("sweep", 1.0, f"{len(rows)} results")
+    return rows
+
+
+def _load_run(out_dir: Path, *, table_only: bool):
+    """(synthetic table, images or None, released schema, privacy report) of one finished run."""
+    if not table_only:
+        return load_synthetic_run(out_dir)[:4]
+    import pandas as pd
+
+    from dptab_core.data.schema import Schema
+
+    report = json.loads((out_dir / "privacy_report.json").read_text(encoding="utf-8"))
+    return pd.read_csv(out_dir / "synthetic.csv"), None, Schema.load(out_dir / "schema.json"), report
+
+
+def _table_only_metrics(real_table, synthetic_table, schema) -> dict:
+    from dptab_core.data.encoding import domain_size, encode_table
+    from dptab_core.eval.table_metrics import tvd_1way, tvd_2way
+
+    sizes = {c.name: domain_size(c) for c in schema.synthesized_columns()}
+    real, syn = encode_table(real_table, schema), encode_table(synthetic_table, schema)
+    return {"table": {"tvd_1way": tvd_1way(real, syn, sizes)["mean"], "tvd_2way": tvd_2way(real, syn, sizes)["mean"]}}
+
+
+def run_job(spec: dict[str, Any], ctx: Any) -> None:
+    """Job entry: ``spec`` = ``{"synth": <SynthSpec dict>, "epsilons": [...], "baselines": [...]}``."""
+    from dptab_core.data.ingest import load_paired_dataset
+    from dptab_core.data.schema import Schema
+    from dptab_core.pipeline import SynthSpec
+    from dptab_core.workspace import workspace_dir
+
+    synth = SynthSpec.from_job_spec(spec["synth"])
+    real = load_paired_dataset(Path(synth.csv_path), Path(synth.images_path), Schema.from_dict(synth.schema))
+    run_sweep(synth, epsilons=spec["epsilons"], baselines=spec["baselines"], out_root=Path(ctx.output_dir),
+              real_table=real.table, real_images=real.images, progress=ctx.progress, should_stop=ctx.should_stop,
+              cache_dir=workspace_dir("cache", "eval"))
+
+
+def load_sweep(folder: Path) -> list[dict]:
+    """The rows of a finished sweep (what the ε explorer page draws)."""
+    return json.loads((Path(folder) / SWEEP_FILE).read_text(encoding="utf-8"))["rows"]
