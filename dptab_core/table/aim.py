@@ -13,8 +13,9 @@ downward closure, each weighted by how many workload attributes it shares.
    left would not pay for two more rounds, the last round spends all of it.
 
 Speed controls (:class:`AIMSettings`): a model-size cap, a round cap and a time cap. When a cap
-nears, the budget left is spread over the rounds that still fit, so the run always ends having
-spent exactly ρ. Every round's ε and σ are in the returned :class:`BudgetSplit` and the ledger.
+nears, the budget left is spread over the rounds that still fit, picking up to
+``max_cliques_per_round`` cliques per refit (each its own exponential mechanism) when one per round
+would leave budget over, so the run always ends having spent exactly ρ. Every round's ε and σ are in the returned :class:`BudgetSplit` and the ledger.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from dptab_core.table.marginals import (
     make_domain,
     marginal_counts,
     measure,
-    model_marginal,
     report,
     sample_codes,
 )
@@ -52,7 +52,7 @@ def workload_candidates(columns: list[str]) -> dict[Clique, float]:
     """Downward closure of the all-pairs workload, each clique weighted by its overlap with it.
 
     >>> workload_candidates(["a", "b", "c"])
-    {('a',): 2.0, ('b',): 2.0, ('c',): 2.0, ('a', 'b'): 2.0, ('a', 'c'): 2.0, ('b', 'c'): 2.0}
+    {('a',): 2.0, ('b',): 2.0, ('c',): 2.0, ('a', 'b'): 4.0, ('a', 'c'): 4.0, ('b', 'c'): 4.0}
     """
     workload = all_pairs(columns) or [(c,) for c in columns]
     closure = sorted({sub for w in workload for k in range(1, len(w) + 1) for sub in itertools.combinations(w, k)},
@@ -105,31 +105,40 @@ class AIM(TableSynthesizer):
         while not final:
             t += 1
             remaining = rho - used
-            per_round = 1.0 / (2.0 * sigma**2) + epsilon**2 / 8.0
+            per_pick = 1.0 / (2.0 * sigma**2) + epsilon**2 / 8.0
             left = self._rounds_left(cfg, t, time.perf_counter() - rounds_started)
-            if left is not None and remaining / left > per_round:  # a cap nears: spread what is left
-                sigma, epsilon = _split_round(remaining / left, alpha)
-                per_round = remaining / left
-            if remaining < 2.0 * per_round or left == 1:  # last round: spend everything left
-                sigma, epsilon = _split_round(remaining, alpha)
-                final = True
-            round_rho = rho - used if final else 1.0 / (2.0 * sigma**2) + epsilon**2 / 8.0
+            batch = 1
+            if left is not None and remaining / left > per_pick:
+                # A cap nears: spend what is left over the rounds that fit, picking several cliques per
+                # refit (refits, not selections, cost the time) rather than fewer, finer measurements.
+                batch = max(1, min(cfg.max_cliques_per_round, int(remaining / left / per_pick)))
+                per_pick = remaining / left / batch
+            if remaining < 2.0 * per_pick * batch or left == 1:  # last round: spend everything left
+                per_pick, final = remaining / batch, True
+            sigma, epsilon = _split_round(per_pick, alpha)
+            round_rho = remaining if final else per_pick * batch
             report(progress, min(used / rho, 0.97), f"AIM: round {t} (≤ {planned - d} planned)", spent=used,
                    total=rho)
             used = rho if final else used + round_rho
 
-            allowed = self._small_candidates(candidates, model, domain, cfg.max_model_size_mb * used / rho)
-            clique = self._worst_approximated(allowed, answers, model, sizes, sigma=sigma, epsilon=epsilon,
-                                              rng=rng, ledger=ledger, round_no=t)
-            measurements.append(measure(codes, sizes, clique, sigma=sigma, rng=rng, ledger=ledger,
-                                        label=f"aim round {t} measure {' × '.join(clique)}",
-                                        details={"mechanism": "aim", "round": t}))
-            split.add(f"round {t}", rho=round_rho, count=2, sigma=sigma, epsilon=epsilon, clique=list(clique))
-            before = model_marginal(model, clique)
+            picked: list[Clique] = []
+            for _ in range(batch):
+                allowed = self._small_candidates(candidates, model, domain, cfg.max_model_size_mb * used / rho,
+                                                 picked=picked)
+                clique = self._worst_approximated(allowed, answers, model, sizes, sigma=sigma, epsilon=epsilon,
+                                                  rng=rng, ledger=ledger, round_no=t)
+                measurements.append(measure(codes, sizes, clique, sigma=sigma, rng=rng, ledger=ledger,
+                                            label=f"aim round {t} measure {' × '.join(clique)}",
+                                            details={"mechanism": "aim", "round": t}))
+                picked.append(clique)
+            split.add(f"round {t}", rho=round_rho, count=2 * batch, sigma=sigma, epsilon=epsilon,
+                      cliques=[list(cl) for cl in picked])
+            before = ModelMarginals(model)
             model = estimate(domain, measurements, iters=cfg.round_iters, warm_start=model)
-            after = model_marginal(model, clique)
-            cells = math.prod(sizes[c] for c in clique)
-            if np.abs(after - before).sum() <= sigma * math.sqrt(2.0 / math.pi) * cells:
+            after = ModelMarginals(model)
+            moved = sum(np.abs(after(cl) - before(cl)).sum() for cl in picked)
+            expected = sum(sigma * math.sqrt(2.0 / math.pi) * math.prod(sizes[c] for c in cl) for cl in picked)
+            if moved <= expected:
                 sigma, epsilon = sigma / 2.0, epsilon * 2.0  # the model already knew it: measure finer
 
         report(progress, 0.97, f"AIM: final fit ({cfg.final_iters} steps)", spent=rho, total=rho)
@@ -157,13 +166,15 @@ class AIM(TableSynthesizer):
         return max(1, min(limits)) if limits else None
 
     @staticmethod
-    def _small_candidates(candidates: dict[Clique, float], model: object, domain: object,
-                          limit_mb: float) -> dict[Clique, float]:
-        """Candidates that keep the model within ``limit_mb``, plus those the model already covers."""
-        cliques = list(model.cliques)  # type: ignore[attr-defined]
+    def _small_candidates(candidates: dict[Clique, float], model: object, domain: object, limit_mb: float, *,
+                          picked: list[Clique]) -> dict[Clique, float]:
+        """Candidates not yet picked this round that keep the model within ``limit_mb`` (or it covers)."""
+        cliques = list(model.cliques) + picked  # type: ignore[attr-defined]
         covered = {sub for cl in cliques for k in range(1, len(cl) + 1) for sub in itertools.combinations(cl, k)}
-        return {cl: w for cl, w in candidates.items()
-                if cl in covered or _model_size(domain, cliques + [cl]) <= limit_mb}
+        allowed = {cl: w for cl, w in candidates.items()
+                   if cl in covered or _model_size(domain, cliques + [cl]) <= limit_mb}
+        # Each pick of a round is a fresh clique while any is left (the 1-ways are always allowed).
+        return {cl: w for cl, w in allowed.items() if cl not in picked} or allowed
 
     @staticmethod
     def _worst_approximated(candidates: dict[Clique, float], answers: dict[Clique, np.ndarray], model: object,

@@ -3,7 +3,7 @@
 The privacy-relevant split fractions live here too, so the budget page, the report and the tests
 read the same values the mechanisms use.
 
->>> PRESETS["fast"].aim.max_rounds < PRESETS["default"].aim.max_rounds
+>>> PRESETS["fast"].aim.time_cap_s < PRESETS["default"].aim.time_cap_s
 True
 >>> sum(MSTSettings().budget_fractions)
 1.0
@@ -43,6 +43,10 @@ class AIMSettings:
     time_cap_s: float | None = 420.0
     """Wall-clock budget for the rounds (the final fit and sampling come after it): it keeps a run
     under ten minutes on 2 CPU cores; the remaining ρ is spread over the rounds that still fit."""
+    max_cliques_per_round: int = 8
+    """When a cap binds, up to this many cliques are picked (each by its own exponential mechanism)
+    before one refit: on a slow machine each refit recompiles for minutes' worth of rounds, and
+    more, coarser measurements beat fewer, finer ones (1 = the published one-per-round)."""
     measure_fraction: float = 0.9
     """Share of each round's ρ spent measuring (the rest selects), as in the published AIM."""
     rounds_per_column: int = 16
