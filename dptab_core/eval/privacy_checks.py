@@ -175,10 +175,16 @@ DEFAULT_AUDIT_CONFIG = AuditConfig()
 def make_canaries(schema: Schema, image_shape: tuple[int, ...], *, n: int, rng: np.random.Generator
                   ) -> tuple[pd.DataFrame, np.ndarray]:
     """``n`` canary individuals: uniform-noise images (far from any natural image and from each other)
-    with rows drawn uniformly from the public domain; image file names ``canary_00000.png`` …"""
+    with rows drawn uniformly from the public domain; image files ``canary_00000.png`` …; every other
+    column (identifiers, the person column) holds the canary's own name, so each canary is one person."""
     codes = {c.name: rng.integers(0, domain_size(c), size=n) for c in schema.synthesized_columns()}
     table = decode_table(codes, schema, rng=rng)
-    table[schema.image_column] = [f"canary_{i:05d}.png" for i in range(n)]
+    names = [f"canary_{i:05d}" for i in range(n)]
+    for column in schema.columns:
+        if not column.synthesized:
+            table[column.name] = names
+    table[schema.image_column] = [f"{name}.png" for name in names]
+    table = table[[c.name for c in schema.columns]]
     images = rng.integers(0, 256, size=(n, *image_shape), dtype=np.uint8)
     return table, images
 

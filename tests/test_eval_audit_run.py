@@ -1,0 +1,31 @@
+"""The canary audit around a pipeline function: data goes in as files, and a copying 'pipeline' is caught."""
+
+import json
+
+from eval_fakes import fake_pairs, fake_schema, write_real, write_synthetic_run
+
+from dptab_core.data.ingest import load_paired_dataset
+from dptab_core.eval.audit_run import audit_pipeline
+from dptab_core.eval.privacy_checks import AuditConfig
+from dptab_core.pipeline import SynthSpec
+
+
+def test_audit_of_a_pipeline_that_releases_its_training_images_reports_a_large_epsilon(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "ws"))
+    table, images = fake_pairs(40, seed=0)
+    csv, folder = write_real(tmp_path / "real", table, images)
+    spec = SynthSpec(csv_path=str(csv), images_path=str(folder), schema=fake_schema().to_dict(),
+                     plan_options={"epsilon": 1.0, "delta": 1e-6})
+    seen = {}
+
+    def copying_pipeline(run_spec, *, out_dir, work_dir, progress):
+        data = load_paired_dataset(run_spec.csv_path, run_spec.images_path, fake_schema())
+        seen["rows"] = len(data.table)
+        write_synthetic_run(out_dir, data.table.drop(columns="image"), data.images, fake_schema())
+
+    result = audit_pipeline(spec, work_root=tmp_path / "audit", config=AuditConfig(n_canaries=100), seed=3,
+                            write_to=tmp_path / "run", run_fn=copying_pipeline)
+    assert seen["rows"] == 40 + result["n_inserted"], "the pipeline must train on the real rows plus the canaries"
+    assert result["n_correct"] == result["n_guesses"] == 50
+    assert result["epsilon_lower_bound"] > 2.5 > result["claimed_epsilon"], result
+    assert json.loads((tmp_path / "run" / "audit.json").read_text())["epsilon_lower_bound"] == result["epsilon_lower_bound"]
