@@ -176,3 +176,26 @@ def test_best_order_walk_finds_the_grid_optimum():
     eps, j = acc.best_order_epsilon(lambda z, o: acc.rdp_curve(event, o), 1.1, orders=orders, delta=1e-6, start=100)
     full = [acc.epsilon_from_rdp(acc.rdp_curve(event, [a]), [a], delta=1e-6) for a in orders]
     assert j == int(np.argmin(full)) and math.isclose(eps, min(full))
+
+
+@pytest.mark.parametrize(("stage", "q", "count"), [("table", 1.0, 1), ("schema", 1.0, 1), ("semantic_query", 1.0, 1),
+                                                   ("mean_pairs", 1.0, 3), ("mean_pairs", 0.2, 3), ("dpsgd", 0.01, 500)])
+def test_the_planners_fast_curves_equal_the_accountants(stage, q, count):
+    orders = (2, 5, 17, 64, 300)
+    fast = acc.stage_rdp(stage, noise_multiplier=1.3, sampling_rate=q, count=count, orders=orders)
+    slow = acc.rdp_curve(acc.stage_event(stage, noise_multiplier=1.3, sampling_rate=q, count=count), orders)
+    assert np.allclose(fast, slow, rtol=1e-12, atol=0), f"{stage}: {fast} vs {slow}"
+
+
+@pytest.mark.parametrize(("z", "delta"), [(0.8, 1e-5), (3.0, 1e-8), (20.0, 1e-10)])
+def test_composing_a_ledger_equals_the_accountant_over_the_whole_report_grid(z, delta):
+    import dp_accounting
+
+    ledger = Ledger()
+    ledger.record(stage="dpsgd", mechanism="subsampled_gaussian", label="steps", sampling_rate=0.02,
+                  noise_multiplier=z, steps=400)
+    ledger.record(stage="table", mechanism="zcdp", label="marginals", rho=0.01)
+    grid = acc.ACCOUNTING.report_orders
+    accountant = dp_accounting.rdp.RdpAccountant(orders=list(grid))
+    accountant.compose(dp_accounting.ComposedDpEvent([acc.entry_event(e) for e in ledger.entries]))
+    assert math.isclose(compose_entries(ledger.entries, delta=delta), accountant.get_epsilon(delta), rel_tol=1e-12)

@@ -1,10 +1,11 @@
 """The budget plan: a total (ε, δ) and one share per stage turned into each stage's noise.
 
-Recipe (DESIGN §3): calibrate each enabled stage alone to its share of ε, then divide every stage's
-noise multiplier by one common factor, found by a root search, until the stages *composed* in RDP
+Recipe (DESIGN §3): calibrate each enabled stage alone to its share of a common level τ (stage i
+alone costs ε_i = share_i · τ), then raise τ by a root search until the stages *composed* in RDP
 reach the target (between ``calibration_target`` × ε and ε, never above). Composition is cheaper
-than the sum of standalone ε's, so this final step hands the slack back to every stage in proportion
-and the shares keep their meaning.
+than the sum of standalone ε's, so τ ends above ε: the slack goes back to every stage in
+proportion, the shares keep their meaning exactly, and since every stage's noise falls as τ rises,
+more ε never means more noise in any stage.
 
 >>> plan = plan_budget(epsilon=1.0, delta=1e-5, n_rows=2000)
 >>> 0.99 <= plan.composed_epsilon <= 1.0
@@ -118,33 +119,52 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
     knobs = _stage_knobs(n_rows=n_rows, dpsgd=dpsgd, mean_pairs=mean_pairs)
     active = [s for s in STAGES if enabled[s]]
 
+    memo: dict[tuple[str, float, int], float] = {}  # subsampled RDP is the expensive part: never twice
+
     def stage_curve(stage: str, z: float, stage_orders: tuple[int, ...]) -> np.ndarray:
         q, count = knobs[stage]
-        return acc.rdp_curve(acc.stage_event(stage, noise_multiplier=z, sampling_rate=q, count=count), stage_orders)
+        if q >= 1.0:
+            return acc.stage_rdp(stage, noise_multiplier=z, sampling_rate=q, count=count, orders=stage_orders)
+        missing = [a for a in stage_orders if (stage, z, a) not in memo]
+        if missing:
+            values = acc.stage_rdp(stage, noise_multiplier=z, sampling_rate=q, count=count, orders=missing)
+            memo.update({(stage, z, a): v for a, v in zip(missing, values, strict=True)})
+        return np.array([memo[(stage, z, a)] for a in stage_orders])
 
-    # 1. Each stage alone at its share of ε (on orders suited to that share).
-    base_z: dict[str, float] = {}
-    best_order: dict[str, int] = {}
-    for stage in active:
-        target = final_shares[stage] * rdp_target
-        base_z[stage], _, best_order[stage] = acc.calibrate(lambda z, o, s=stage: stage_curve(s, z, o), target,
-                                         orders=acc.orders_around(epsilon=target, delta=rdp_delta), delta=rdp_delta,
-                                         guess=_guess_z(target, rdp_delta, *knobs[stage]), rtol=ACCOUNTING.solver_rtol)
+    # Each stage is calibrated alone to ε_i = share_i · τ; τ is then searched until the stages
+    # composed meet the target. Every z_i falls as τ grows and τ grows with ε, so more ε never
+    # means more noise anywhere, and the standalone ε's stay exactly proportional to the shares.
+    stage_orders = {s: acc.orders_around(epsilon=final_shares[s] * rdp_target, delta=rdp_delta) for s in active}
+    warm = {s: (_guess_z(final_shares[s] * rdp_target, rdp_delta, *knobs[s]), None) for s in active}
+    calibrated: dict[float, dict[str, tuple[float, float]]] = {}
 
-    # 2. One factor t for all: noise multiplier z·t. Full-batch stages scale exactly as 1/t².
-    subsampled = [s for s in active if knobs[s][0] < 1.0]
-    full_curve = sum((stage_curve(s, base_z[s], orders) for s in active if s not in subsampled), np.zeros(len(orders)))
-    full_at = dict(zip(orders, full_curve, strict=True))
+    def noise_at(tau: float) -> dict[str, tuple[float, float]]:
+        """(noise multiplier, standalone ε) of every stage calibrated alone to share · τ."""
+        if tau not in calibrated:
+            out = {}
+            for s in active:
+                target, (q, count) = final_shares[s] * tau, knobs[s]
+                if q >= 1.0:  # linear RDP (count · α / 2z²): exact inverse
+                    c = acc.linear_rdp_for_epsilon(epsilon=target, delta=rdp_delta, orders=stage_orders[s])
+                    out[s] = (math.sqrt(count / (2.0 * c)), target)
+                else:
+                    z, eps, j = acc.calibrate(lambda v, o, st=s: stage_curve(st, v, o), target, orders=stage_orders[s],
+                                              delta=rdp_delta, guess=warm[s][0], rtol=ACCOUNTING.solver_rtol,
+                                              start=warm[s][1])
+                    warm[s] = (z, j)
+                    out[s] = (z, eps)
+            calibrated[tau] = out
+        return calibrated[tau]
 
-    def composed_curve(t: float, some_orders: tuple[int, ...]) -> np.ndarray:
-        curve = np.array([full_at[a] for a in some_orders]) / t**2
-        for s in subsampled:
-            curve = curve + stage_curve(s, base_z[s] * t, some_orders)
-        return curve
+    def composed_curve(inv_tau: float, some_orders: tuple[int, ...]) -> np.ndarray:
+        noise = noise_at(1.0 / inv_tau)
+        return sum((stage_curve(s, noise[s][0], some_orders) for s in active), np.zeros(len(some_orders)))
 
-    factor, composed_rdp, _ = acc.calibrate(composed_curve, ACCOUNTING.calibration_target * rdp_target, orders=orders,
-                                         delta=rdp_delta, guess=1.0, rtol=ACCOUNTING.solver_rtol)
-    noise = {s: base_z[s] * factor for s in active}
+    inv_tau, composed_rdp, _ = acc.calibrate(composed_curve, ACCOUNTING.calibration_target * rdp_target,
+                                             orders=orders, delta=rdp_delta, guess=1.0 / rdp_target,
+                                             rtol=ACCOUNTING.solver_rtol)
+    final = noise_at(1.0 / inv_tau)
+    noise = {s: final[s][0] for s in active}
     _check_useful(noise, epsilon=epsilon, final_shares=final_shares)
 
     stages = {}
@@ -155,9 +175,7 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
         params = _stage_params(stage, noise[stage], knobs[stage], dpsgd=dpsgd, mean_pairs=mean_pairs,
                                semantic_query=semantic_query, n_paid_columns=n_paid_columns,
                                n_categorical=n_categorical, partition_delta=partition_delta)
-        own_orders = acc.orders_around(epsilon=final_shares[stage] * rdp_target, delta=rdp_delta)
-        alone, _ = acc.best_order_epsilon(lambda z, o, s=stage: stage_curve(s, z, o), noise[stage], orders=own_orders,
-                                          delta=rdp_delta, start=best_order[stage])
+        alone = final[stage][1]
         if stage == "schema":
             alone += acc.partition_epsilon(partition_delta)
         words = stage_plain_words(stage, params, n_rows=n_rows, standalone_epsilon=alone, n_columns=n_columns,

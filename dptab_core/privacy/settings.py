@@ -85,6 +85,8 @@ class AccountingSettings:
     ``orders_span`` × the order optimal for a Gaussian at the target (ε, δ): 4 per doubling lose
     < 0.4 % of ε against every integer order. The searches walk to the best order and evaluate only
     a handful, so a long grid costs little. Any set of orders gives a valid (upper) bound.
+    ``report_orders`` (composing a ledger) continue the same grid to 4096, so they contain every
+    plan's orders for ε ≥ 0.05: a ledger that spends its plan never composes above it.
     ``calibration_target``: the composed ε aims at this fraction of the target, leaving room for
     float error while wasting < 0.1 % of the budget. ``solver_rtol``: relative precision of each
     stage's calibration, fine enough that more ε never shows as more noise.
@@ -95,7 +97,7 @@ class AccountingSettings:
     min_order: int = 2
     dense_up_to: int = 64
     max_order: int = 20000
-    report_orders: tuple[int, ...] = (*range(2, 65), 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 1536)
+    report_orders: tuple[int, ...] = (*range(2, 65), *(round(64 * 2.0 ** (k / 4)) for k in range(1, 25)))
     calibration_target: float = 0.999
     solver_rtol: float = 1e-9
 
