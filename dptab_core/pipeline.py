@@ -30,7 +30,7 @@ import pandas as pd
 
 from dptab_core.data.schema import Schema
 from dptab_core.errors import InputError
-from dptab_core.privacy.ledger import Ledger
+from dptab_core.privacy.ledger import Ledger, LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,17 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
-    def spent_epsilon(self) -> float:
+    def spent_epsilon(self, pending: list[LedgerEntry] | None = None) -> float:
+        """ε spent so far at the plan's δ: the ledger plus ``pending`` work not yet recorded (DP-SGD steps)."""
         from dptab_core.privacy import compose_entries
-        return compose_entries(self.ledger.entries, delta=self.plan.delta) if self.plan else 0.0
+        if self.plan is None:
+            return 0.0
+        return compose_entries(self.ledger.entries + list(pending or []), delta=self.plan.delta)
 
     stage_names: tuple[str, ...] = ()
 
-    def report(self, stage: str, fraction: float, message: str = "") -> None:
+    def report(self, stage: str, fraction: float, message: str = "", *,
+               pending: list[LedgerEntry] | None = None) -> None:
         """Emit a progress event for ``stage`` at ``fraction`` of it; stop here if a cancel arrived."""
         if self.should_stop():
             from dptab_core.jobs.context import JobCancelled
@@ -136,7 +140,7 @@ class _Run:
         weights = [STAGE_WEIGHTS.get(name, 1.0) for name in self.stage_names] or [1.0]
         index = self.stage_names.index(stage) if stage in self.stage_names else 0
         overall = (sum(weights[:index]) + fraction * weights[index]) / sum(weights)
-        self.progress(stage, overall, message, self.spent_epsilon(),
+        self.progress(stage, overall, message, self.spent_epsilon(pending),
                       epsilon_planned=self.plan.epsilon if self.plan else None, stage_fraction=fraction)
 
 

@@ -207,7 +207,8 @@ def dpsgd(run: _Run) -> None:
         finetune_dpsgd(model, run.images, encoder.encode(run.table), noise_multiplier=p["noise_multiplier"],
                        sampling_rate=p["sampling_rate"], steps=p["steps"], max_grad_norm=p["max_grad_norm"],
                        ledger=run.ledger, device=_device(run), lr=preset.dpsgd_lr, seed=run.spec.seed,
-                       progress=lambda f, m, _s: run.report("dpsgd", f, m),
+                       progress=lambda f, m, steps_done: run.report("dpsgd", f, m,
+                                                                     pending=[_dpsgd_so_far(p, steps_done)]),
                        checkpoint_dir=run.work_dir / "dpsgd", should_stop=run.should_stop)
         if run.should_stop():
             run.report("dpsgd", 0.0, "stopping")
@@ -313,6 +314,14 @@ def _model(run: _Run):
 def _save_model(run: _Run, model: Any, name: str) -> None:
     import torch
     torch.save(model.state_dict(), run.work_dir / f"model_{name}.pt")
+
+
+def _dpsgd_so_far(params: dict[str, Any], steps_done: int) -> Any:
+    """The DP-SGD steps taken so far as a ledger-style entry, to show ε spent while training runs."""
+    from dptab_core.privacy.ledger import LedgerEntry
+    return LedgerEntry(stage="dpsgd", mechanism="subsampled_gaussian", label="DP-SGD so far",
+                       sampling_rate=params["sampling_rate"], noise_multiplier=params["noise_multiplier"],
+                       steps=max(0, int(steps_done)))
 
 
 def _sub_progress(run: _Run, stage: str) -> Callable[[float, str, int], None]:
