@@ -143,3 +143,11 @@ def test_plan_round_trips_through_its_dict():
     plan = plan_budget(epsilon=3.0, delta=1e-7, n_rows=10_000, n_paid_columns=1, n_columns=6)
     assert BudgetPlan.from_dict(plan.to_dict()) == plan
     assert all(plan.stages[s].plain_words for s in plan.enabled_stages()), "every enabled stage explains itself"
+
+
+def test_standalone_epsilons_stay_proportional_to_the_shares():
+    plan = plan_budget(epsilon=2.0, delta=1e-6, n_rows=8000, shares={"table": 0.2, "dpsgd": 0.6, "mean_pairs": 0.1,
+                                                                    "semantic_query": 0.1})
+    ratios = {name: s.standalone_epsilon / s.share for name, s in plan.stages.items() if s.enabled}
+    assert max(ratios.values()) <= min(ratios.values()) * (1 + 1e-6), ratios
+    assert min(ratios.values()) > plan.epsilon, "composition is cheaper than the sum, so each stage gets more"
