@@ -11,14 +11,14 @@ from ui.demo import ready_on_first_launch
 from ui.state import get_state
 from ui.widgets import PAGES, plain_errors
 
-st.set_page_config(page_title="DP-TabImage Studio", page_icon="🛡️", layout="wide")
+st.set_page_config(page_title="DP-TabImage Studio", page_icon=":material/shield:", layout="wide")
 
 steps = st.navigation([
-    st.Page(PAGES["data"], title="1 · Data", icon="📄", default=True),
-    st.Page(PAGES["budget"], title="2 · Budget", icon="⚖️"),
-    st.Page(PAGES["train"], title="3 · Train", icon="⚙️"),
-    st.Page(PAGES["results"], title="4 · Results", icon="📊"),
-    st.Page(PAGES["explorer"], title="ε explorer", icon="🔭"),
+    st.Page(PAGES["data"], title="1 · Data", icon=":material/table_view:", default=True),
+    st.Page(PAGES["budget"], title="2 · Budget", icon=":material/balance:"),
+    st.Page(PAGES["train"], title="3 · Train", icon=":material/model_training:"),
+    st.Page(PAGES["results"], title="4 · Results", icon=":material/compare:"),
+    st.Page(PAGES["explorer"], title="ε explorer", icon=":material/explore:"),
 ])
 with plain_errors("preparing the demo dataset"):
     ready_on_first_launch(get_state())

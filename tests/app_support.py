@@ -7,16 +7,21 @@ lets the Train and Results pages be tested without training a model.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dptab_core.data.ingest import load_paired_dataset
 from dptab_core.jobs import JobStore
 from dptab_core.jobs.process import start_token
 from dptab_core.pipeline import make_synth_spec
+from dptab_core.release import write_release
 from ui.demo import use_demo
+from ui.results_data import COMPARISON_REPORT, OWNER_VIEW
 from ui.state import STATE_KEY, StudioState
 
 TIMEOUT_S = 120
@@ -74,4 +79,24 @@ def fake_job(state: str, *, events: list[dict] = (), epsilon_planned: float = 3.
         job.append_progress(event)
     alive = {"pid": os.getpid(), "start_token": start_token(os.getpid())} if state == "running" else {}
     job.update_status(state=state, **alive, **status)
+    return job
+
+
+METRICS = {"table": {"tvd_1way": 0.02, "tvd_2way": 0.08, "tstr": {"synthetic": 0.61, "real": 0.7}},
+           "image": {"precision": 0.5, "recall": 0.4}, "privacy": {"nn_distance_ratio": 1.02}}
+
+
+def finished_job_with_release():
+    """A succeeded job whose release is a shuffled copy of 300 demo rows (stands in for a trained run)."""
+    state = demo_state()
+    real = load_paired_dataset(state.csv_path, state.images_path, state.schema)
+    pick = np.random.default_rng(0).permutation(len(real.table))[:300]
+    job = fake_job("succeeded")
+    out = job.output_path
+    write_release(out, table=real.table.iloc[pick].reset_index(drop=True), images=real.images[pick],
+                  image_column="image", schema_dict=state.schema.to_dict(),
+                  privacy_report={"target": {"epsilon": 3.0, "delta": 1e-5}}, privacy_report_md="# Privacy report\nε = 3")
+    (out / OWNER_VIEW).mkdir()
+    (out / OWNER_VIEW / "evaluation.json").write_text(json.dumps(METRICS))
+    (out / OWNER_VIEW / COMPARISON_REPORT).write_text("<html>report</html>")
     return job

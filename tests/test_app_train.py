@@ -16,7 +16,7 @@ EVENTS = [
     {"t": "2026-01-01T10:00:00.000+00:00", "stage": "load", "fraction": 1.0, "message": "done", "epsilon_spent": 0.0},
     {"t": "2026-01-01T10:00:30.000+00:00", "stage": "mean_pairs", "fraction": 1.0, "message": "done",
      "epsilon_spent": 0.9},
-    {"t": "2026-01-01T10:01:00.000+00:00", "stage": "table", "fraction": 0.5, "message": "MST: measuring",
+    {"t": "2026-01-01T10:01:00.000+00:00", "stage": "table", "fraction": 0.6, "stage_fraction": 0.5, "message": "MST: measuring",
      "epsilon_spent": 1.4},
 ]
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dptab_core.errors import JobError
 from dptab_core.jobs.store import FINISHED_STATES, JobStatus, JobStore
+from ui.job_view import STAGE_WORDS
 from ui.state import get_state
 
 POLL_SECONDS = 3
@@ -20,8 +21,9 @@ def _followed_status() -> JobStatus | None:
     state = get_state()
     store = JobStore()
     try:
-        if state.job_id:
-            return store.get(state.job_id).status()
+        followed = state.job_id or st.query_params.get("job")  # the page attaches to ?job= after the badge
+        if followed:
+            return store.get(followed).status()
         for job in store.list()[:10]:
             status = job.status()
             if not status.finished:
@@ -44,7 +46,7 @@ def _draw() -> None:
     if status.finished:
         st.markdown(f"**Job** `{status.id}`: {status.state}")
         return
-    stage = f" · {status.stage}" if status.stage else ""
+    stage = f" · {STAGE_WORDS.get(status.stage, status.stage)}" if status.stage else ""
     st.markdown(f"**Job** `{status.id}`: {status.state}{stage}")
     st.progress(min(1.0, max(0.0, status.fraction)))
 

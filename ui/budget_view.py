@@ -34,6 +34,8 @@ DELTA_STEPS = tuple(10.0 ** -k for k in range(12, 3, -1))
 STAND_IN_SEED = 12_345
 """Seed of the public stand-in drawn from the demo generator (a different draw from the demo data)."""
 STAND_IN_ROWS = 4000
+STAND_IN_IMAGES = 200
+"""Photos averaged for the noise-free mean image: enough for a smooth mean, drawn in well under a second."""
 PICTURE_COLUMN, PICTURE_VALUE = "age", "melanoma"
 """The histogram shows the demo's age column; the mean image is the demo's mean melanoma photo."""
 STAGE_LABELS = {"schema": "Schema", "semantic_query": "Public-image query", "mean_pairs": "Mean images",
@@ -86,9 +88,9 @@ def stand_in() -> StandIn:
     codes = encode_column(table[PICTURE_COLUMN], column)
     labels = code_labels(column)
     shares = np.bincount(codes, minlength=len(labels)) / len(codes)
-    rows = table[table["diagnosis"] == PICTURE_VALUE].head(200)
-    mean = render_lesion_images(pd.DataFrame(rows), rng=rng).astype(float).mean(axis=0) / 255
-    return StandIn(labels=labels[:-1], shares=shares[:-1], mean_image=mean, value_share=len(rows) / STAND_IN_ROWS)
+    holders = table["diagnosis"] == PICTURE_VALUE
+    mean = render_lesion_images(table[holders].head(STAND_IN_IMAGES), rng=rng).astype(float).mean(axis=0) / 255
+    return StandIn(labels=labels[:-1], shares=shares[:-1], mean_image=mean, value_share=float(holders.mean()))
 
 
 def one_way_sigma(plan: BudgetPlan, *, n_columns: int) -> float:
@@ -108,15 +110,22 @@ def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float) -> float:
 
 
 def stage_table(plan: BudgetPlan) -> pd.DataFrame:
-    """One row per stage: share, standalone ε, the noise parameter that matters, in plain words."""
+    """One row per stage: on/off, share, standalone ε and the noise parameter that matters."""
     rows = []
     for name, stage in plan.stages.items():
         noise = ("—" if not stage.enabled else f"ρ = {stage.params['rho']:.4g}" if "rho" in stage.params
                  else f"σ = {stage.params['noise_multiplier']:.3g} × clip")
         rows.append({"stage": STAGE_LABELS[name], "on": "yes" if stage.enabled else "off",
                      "share": f"{stage.share:.0%}", "standalone ε": f"{stage.standalone_epsilon:.3g}",
-                     "noise": noise, "what it means": " ".join(stage.plain_words)})
+                     "noise": noise})
     return pd.DataFrame(rows)
+
+
+def stage_words(plan: BudgetPlan) -> None:
+    """Each enabled stage's noise in plain words (from the planner)."""
+    for name, stage in plan.stages.items():
+        if stage.enabled:
+            st.markdown(f"**{STAGE_LABELS[name]}.** " + " ".join(stage.plain_words))
 
 
 def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int) -> None:

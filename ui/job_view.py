@@ -90,6 +90,8 @@ def synth_spec(state: StudioState, *, preset: str, device: str) -> dict[str, Any
 def show_status(job: Any, status: Any) -> None:
     """The job's state in words, one progress bar per stage, ε spent vs planned, the log tail."""
     kind, words = STATE_WORDS.get(status.state, ("info", status.state))
+    if status.cancel_requested_at and not status.finished:
+        kind, words = "warning", "Cancelling: the run stops at its next safe point (a few seconds)."
     getattr(st, kind)(f"**Job `{job.id}`** — {words}")
     if status.state == "failed" and status.error:
         st.error(status.error)
@@ -100,9 +102,10 @@ def show_status(job: Any, status: Any) -> None:
     for stage in stages_of(job):
         event = latest.get(stage)
         if event is None:
-            st.progress(0.0, text=f"{STAGE_WORDS[stage]} — not started")
+            st.progress(0.0, text=f"{STAGE_WORDS.get(stage, stage)} — not started")
             continue
-        st.progress(min(1.0, float(event["fraction"])), text=f"{STAGE_WORDS[stage]} — {event.get('message', '')}")
+        done = float(event.get("stage_fraction", event["fraction"]))
+        st.progress(min(1.0, done), text=f"{STAGE_WORDS.get(stage, stage)} — {event.get('message', '')}")
     planned = status.epsilon_planned or job.spec.get("plan_options", {}).get("epsilon")
     spent = [(datetime.fromisoformat(e["t"]), e["epsilon_spent"]) for e in events if e.get("epsilon_spent") is not None]
     if planned and spent:
