@@ -9,6 +9,7 @@ import torch
 from eval_fakes import fake_pairs, fake_schema, write_real, write_synthetic_run
 
 from dptab_core.cli import main
+from dptab_core.eval import features
 from dptab_core.eval.evaluate import DATA_OWNER_VIEW, EvalConfig, evaluate_arrays
 from dptab_core.eval.features import FeatureConfig
 from dptab_core.eval.report_html import render_report
@@ -17,6 +18,12 @@ CONFIG = EvalConfig(features=FeatureConfig(epochs=5, batch_size=64, image_size=1
 REQUIRED_KEYS = {"table": ["tvd_1way", "tvd_2way"], "image": ["fd", "tstr_accuracy"],
                  "cross_modal": ["agreement", "agreement_normalised"],
                  "privacy": ["nn_distance_ratio", "audit_epsilon_lower_bound"]}
+
+
+@pytest.fixture(autouse=True)
+def fast_default_features(monkeypatch):
+    """The CLI uses the default feature settings: make them the tests' small ones."""
+    monkeypatch.setattr(features, "DEFAULT_FEATURE_CONFIG", CONFIG.features)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -104,3 +111,30 @@ def test_evaluate_cli_names_the_folder_when_it_is_not_a_run(tmp_path, monkeypatc
     assert code == 2
     err = capsys.readouterr().err
     assert "synthetic.csv" in err and str(tmp_path) in err, err
+
+
+@pytest.mark.slow
+def test_evaluate_cli_runs_baselines_through_the_pipeline_and_charts_them(real, tmp_path, monkeypatch, capsys):
+    import dptab_core.pipeline
+
+    monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "ws"))
+    table, images = real
+    csv, folder = write_real(tmp_path / "real", table.iloc[:80], images[:80])
+    syn_table, syn_images = fake_pairs(60, seed=9)
+    run = write_synthetic_run(tmp_path / "run", syn_table.drop(columns="image"), syn_images, fake_schema(), epsilon=2.0)
+    specs = []
+
+    def fake_pipeline(spec, *, out_dir, work_dir, progress, should_stop):
+        specs.append(spec)
+        syn_table, syn_images = fake_pairs(60, seed=len(specs))
+        write_synthetic_run(out_dir, syn_table.drop(columns="image"), syn_images, fake_schema(),
+                            epsilon=spec.plan_options["epsilon"])
+
+    monkeypatch.setattr(dptab_core.pipeline, "run_pipeline", fake_pipeline)
+    code = main(["evaluate", "--real-csv", str(csv), "--real-images", str(folder), "--synthetic", str(run),
+                 "--json", "--baselines", "dp-tabimage,independent", "--html", str(tmp_path / "r.html")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["method"], r["epsilon"]) for r in out["baselines"]] == [("dp-tabimage", 2.0), ("independent", 2.0)]
+    assert specs[0].csv_path == str(csv) and specs[0].plan_options["delta"] == 1e-5, "baselines run on the real data"
+    assert "cross-modal agreement (normalised)" in (tmp_path / "r.html").read_text().split("Baselines and")[1]

@@ -97,7 +97,7 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
                     cache_dir: Path | None = None, claimed: dict | None = None, audit: dict | None = None
                     ) -> Evaluation:
     """Every metric for one synthetic dataset against the real one (images uint8 ``(n, H, W, C)``, same size)."""
-    from dptab_core.eval.features import FeatureConfig, train_attribute_classifier
+    from dptab_core.eval import features
 
     if real_images.shape[1:] != synthetic_images.shape[1:]:
         raise DataError(f"real images are {real_images.shape[1:]} but synthetic ones {synthetic_images.shape[1:]}",
@@ -115,8 +115,8 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
              "association_difference": table_metrics.association_difference(real, syn, sizes),
              "tstr": table_metrics.tstr_table(pick(real, ref), pick(real, held), syn, sizes, target=target)}
 
-    feature_config = config.features or FeatureConfig()
-    clf = train_attribute_classifier(real_images[ref], pick(real, ref), sizes, config=feature_config,
+    feature_config = config.features or features.DEFAULT_FEATURE_CONFIG
+    clf = features.train_attribute_classifier(real_images[ref], pick(real, ref), sizes, config=feature_config,
                                      cache_dir=cache_dir)
     cm = cross_modal.cross_modal_scores(clf.predict(synthetic_images), syn, clf.predict(real_images[held]),
                                         pick(real, held), sizes, min_lift=config.min_lift)
@@ -142,7 +142,7 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
                "privacy": privacy, "seconds": round(time.perf_counter() - start, 2)}
     return Evaluation(metrics=_jsonable(metrics), schema=schema, sizes=sizes, real_codes=real, synthetic_codes=syn,
                       real_images=real_images, synthetic_images=synthetic_images, reference_index=ref,
-                      heldout_index=held)
+                      heldout_index=held, extra={"real_table": real_table, "synthetic_table": synthetic_table})
 
 
 def load_synthetic_run(out_dir: Path) -> tuple[pd.DataFrame, np.ndarray, Schema, dict, dict | None]:

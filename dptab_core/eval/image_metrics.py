@@ -72,9 +72,9 @@ def tstr_images(synthetic_images: np.ndarray, synthetic_codes: dict[str, np.ndar
                 real_test_images: np.ndarray, real_test_codes: dict[str, np.ndarray], *,
                 config=None, cache_dir: Path | None = None) -> dict[str, float]:
     """Per-attribute accuracy on real held-out images of an attribute CNN trained on the synthetic pairs."""
-    from dptab_core.eval.features import FeatureConfig, train_attribute_classifier
+    from dptab_core.eval import features
 
-    clf = train_attribute_classifier(synthetic_images, synthetic_codes, sizes,
-                                     config=config or FeatureConfig(), cache_dir=cache_dir)
+    clf = features.train_attribute_classifier(synthetic_images, synthetic_codes, sizes,
+                                              config=config or features.DEFAULT_FEATURE_CONFIG, cache_dir=cache_dir)
     predicted = clf.predict(real_test_images)
     return {name: float(np.mean(predicted[name] == real_test_codes[name])) for name in sizes}

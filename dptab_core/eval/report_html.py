@@ -77,8 +77,18 @@ def _headline_rows(m: dict) -> list[tuple[str, str, str]]:
     ]
 
 
-def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison report") -> str:
-    """The report as one HTML string (plotly.js inlined once)."""
+def sweep_figures(rows: list[dict], *, current_epsilon: float | None) -> list[tuple[str, go.Figure]]:
+    """One metric-vs-ε chart per headline metric of a baseline comparison / ε sweep."""
+    from dptab_core.eval.sweep import HEADLINE_METRICS
+
+    return [("Baselines and ε", figures.metric_vs_epsilon_figure(rows, metric=key, metric_label=label,
+                                                                  current_epsilon=current_epsilon))
+            for key, label in HEADLINE_METRICS.items() if any(r.get(key) is not None for r in rows)]
+
+
+def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison report",
+                  sweep_rows: list[dict] | None = None) -> str:
+    """The report as one HTML string (plotly.js inlined once); ``sweep_rows`` adds the baseline charts."""
     m = ev.metrics
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td><b>{b}</b></td><td class='hint'>{html.escape(c)}</td></tr>"
                    for a, b, c in _headline_rows(m))
@@ -97,7 +107,8 @@ def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison
         f"<h2>Summary</h2><table>{rows}</table>",
     ]
     section = None
-    for i, (name, fig) in enumerate(standard_figures(ev)):
+    extra = sweep_figures(sweep_rows, current_epsilon=m["privacy"]["claimed_epsilon"]) if sweep_rows else []
+    for i, (name, fig) in enumerate(standard_figures(ev) + extra):
         if name != section:
             parts.append(f"<h2>{html.escape(name)}</h2>")
             section = name
@@ -106,11 +117,11 @@ def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison
     return "\n".join(parts)
 
 
-def write_report(ev: Evaluation, path: Path) -> Path:
+def write_report(ev: Evaluation, path: Path, *, sweep_rows: list[dict] | None = None) -> Path:
     """Write :func:`render_report` to ``path`` (atomically: a half-written report never appears)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(ev), encoding="utf-8")
+    tmp.write_text(render_report(ev, sweep_rows=sweep_rows), encoding="utf-8")
     tmp.replace(path)
     return path
