@@ -51,6 +51,15 @@ def opacus_batch_size(n: int, sampling_rate: float) -> int:
     return batch
 
 
+class PerSampleLoss:
+    """The criterion Opacus' ghost clipping wraps: the model already returns the per-sample loss."""
+
+    reduction = "mean"
+
+    def __call__(self, per_sample):
+        return per_sample if self.reduction == "none" else per_sample.mean()
+
+
 @dataclass
 class FinetuneResult:
     """The fine-tuned model, the steps this call took in total so far, and Opacus' accountant of this call."""
@@ -95,16 +104,19 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
         # non-cryptographic DP library; the report says which generator drew the noise.
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         engine = PrivacyEngine(accountant="rdp")
-        private, dp_opt, dp_loader = engine.make_private(
+        engine_out = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=noise_multiplier,
-            max_grad_norm=max_grad_norm, poisson_sampling=True, grad_sample_mode=grad_sample_mode)
+            max_grad_norm=max_grad_norm, poisson_sampling=True, grad_sample_mode=grad_sample_mode,
+            **({"criterion": PerSampleLoss()} if "ghost" in grad_sample_mode else {}))
+    criterion = engine_out[2] if "ghost" in grad_sample_mode else (lambda per_sample: per_sample.mean())
+    private, dp_opt, dp_loader = engine_out[0], engine_out[1], engine_out[-1]
     done = steps_before
     try:
         while done < steps:
             for xb, cb in dp_loader:
                 if done >= steps or (should_stop is not None and should_stop()):
                     break
-                loss = private(xb.to(device), cb.to(device)).mean() if len(xb) else _empty_loss(private)
+                loss = criterion(private(xb.to(device), cb.to(device))) if len(xb) else _empty_loss(private)
                 dp_opt.zero_grad(set_to_none=True)
                 with warnings.catch_warnings():
                     # The inputs need no gradient, so torch notes the full backward hooks fire on outputs:
