@@ -58,7 +58,10 @@ class SynthSpec:
     ``plan_options``: keyword arguments of :func:`dptab_core.privacy.plan_budget` beyond n_rows
     (epsilon, delta, shares, dpsgd, …); the preset fills what is left out. ``reproducible_noise``:
     draw the privacy noise from ``seed`` (tests, demos) instead of OS entropy — the report says so,
-    because anyone who knows the seed could subtract the noise.
+    because anyone who knows the seed could subtract the noise. ``preset_overrides``: numeric
+    preset fields to change for this run (tests and benchmarks shrink runs this way; checked by
+    :func:`dptab_core.planning.resolve_preset`). ``table_settings``: the table synthesizer's preset
+    (``default``; ``fast`` for demos and tests, see :mod:`dptab_core.table.settings`).
     """
 
     csv_path: str
@@ -74,6 +77,8 @@ class SynthSpec:
     reproducible_noise: bool = False
     policy: dict[str, Any] = field(default_factory=dict)
     evaluate: bool = True
+    preset_overrides: dict[str, Any] = field(default_factory=dict)
+    table_settings: str = "default"
 
     def to_job_spec(self) -> dict[str, Any]:
         """The dict :func:`dptab_core.jobs.submit` takes."""

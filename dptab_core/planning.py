@@ -17,12 +17,14 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dptab_core.data.schema import Schema
-from dptab_core.image.presets import get_preset
+from dptab_core.errors import InputError
+from dptab_core.image.presets import ImagePreset, get_preset
 from dptab_core.privacy import BudgetPlan, DPSGDSettings, MeanPairSettings, SemanticQuerySettings, plan_budget
 
 if TYPE_CHECKING:
@@ -48,14 +50,49 @@ def count_public_labels(public_dir: Path | str | None) -> int:
     return sum(1 for p in Path(public_dir).iterdir() if p.is_dir())
 
 
+def resolve_preset(name: str, overrides: dict[str, Any] | None = None) -> ImagePreset:
+    """The image preset ``name`` with ``overrides`` (field → value) applied, each checked.
+
+    Overrides exist so tests and benchmarks can shrink a run (a few steps on a 200-row demo) through
+    the same spec the app sends, instead of a hidden test-only preset. Only the preset's numeric
+    fields may be overridden, each by a positive number of the same kind (an int stays an int).
+
+    >>> resolve_preset("quick", {"warmup_steps": 5}).warmup_steps
+    5
+    >>> resolve_preset("quick", {"width": 0})
+    Traceback (most recent call last):
+    ...
+    dptab_core.errors.InputError: preset_overrides: preset override width=0 is not a positive int.
+    """
+    preset = get_preset(name)
+    if not overrides:
+        return preset
+    fields = {f.name: f for f in dataclasses.fields(ImagePreset)}
+    for key, value in overrides.items():
+        current = getattr(preset, key, None) if key in fields else None
+        if not isinstance(current, int | float) or isinstance(current, bool):
+            raise InputError(f"preset_overrides names {key!r}, which is not a numeric preset setting",
+                             where="preset_overrides",
+                             hint="Use numeric fields of dptab_core.image.presets.ImagePreset, e.g. warmup_steps.")
+        kind = int if isinstance(current, int) else float
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        if not ok or (kind is int and value != int(value)):
+            raise InputError(f"preset override {key}={value!r} is not a positive {kind.__name__}",
+                             where="preset_overrides")
+    return dataclasses.replace(preset, **{k: (int(v) if isinstance(getattr(preset, k), int) else float(v))
+                                          for k, v in overrides.items()})
+
+
 def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, channels: int, n_paid_columns: int,
-                n_public_labels: int, n_paid_categorical: int | None = None) -> dict[str, Any]:
+                n_public_labels: int, n_paid_categorical: int | None = None,
+                preset_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """``plan_budget`` keyword arguments: the user's ``plan_options`` over the preset's defaults.
 
     ``plan_options`` keys: ``epsilon``, ``delta``, ``shares``, ``dpsgd`` {epochs, batch_size,
     max_grad_norm}, ``mean_pairs`` {rounds, sampling_rate}, ``semantic_query`` {enabled, top_k}.
+    ``preset_overrides``: see :func:`resolve_preset`.
     """
-    image = get_preset(preset)
+    image = resolve_preset(preset, preset_overrides)
     dpsgd_opts = dict(plan_options.get("dpsgd") or {})
     batch = int(dpsgd_opts.get("batch_size", min(image.dpsgd_batch, max(1, n_rows))))
     steps_per_epoch = math.ceil(n_rows / batch)
@@ -88,7 +125,8 @@ def build_plan(spec: SynthSpec, *, schema: Schema, n_rows: int, channels: int) -
     kwargs = plan_kwargs(spec.plan_options, preset=spec.preset, n_rows=n_rows, channels=channels,
                          n_paid_columns=len(paid),
                          n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
-                         n_public_labels=count_public_labels(spec.public_dir) if not spec.table_only else 0)
+                         n_public_labels=count_public_labels(spec.public_dir) if not spec.table_only else 0,
+                         preset_overrides=spec.preset_overrides)
     if spec.table_only:
         kwargs["dpsgd"] = DPSGDSettings(epochs=0, batch_size=kwargs["dpsgd"].batch_size, enabled=False)
         kwargs["mean_pairs"] = MeanPairSettings(rounds=0, enabled=False)

@@ -9,7 +9,9 @@ a resumed job skips done stages. Heavy libraries are imported here, never by the
 from __future__ import annotations
 
 import json
+import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -24,8 +26,13 @@ from dptab_core.privacy.ledger import Ledger
 if TYPE_CHECKING:
     from dptab_core.pipeline import SynthSpec, _Run
 
+log = logging.getLogger(__name__)
 StageFn = Callable[["_Run"], None]
 LEDGER_FILE = "ledger.jsonl"
+ALWAYS_RUN = frozenset({"load", "release", "evaluate"})
+"""Stages a resumed job runs again even when done: ``load`` holds the data in memory only, and every
+attempt starts with an empty output folder, so the release (cheap, no noise drawn) and the data
+owner's view are written again from the checkpoints."""
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -49,11 +56,18 @@ def mark_done(run: _Run, name: str) -> None:
 def resumable_ledger(work_dir: Path, *, resuming: bool) -> Ledger:
     """The run's ledger, mirrored to ``work_dir/ledger.jsonl``.
 
-    A fresh run starts empty. A resumed run keeps only the entries of stages that finished: an
-    unfinished stage runs again from scratch, and what it computed the first time is thrown away
-    unreleased, so its old entries describe nothing that reaches the output.
+    A fresh run starts empty, and forgets the done markers and model checkpoints of any earlier run
+    in the same folder (their spending is not in this ledger). A resumed run keeps only the entries
+    of stages that finished: an unfinished stage runs again from scratch, and what it computed the
+    first time is thrown away unreleased, so its old entries describe nothing that reaches the output. (Stages that keep a
+    partial checkpoint of their own, like DP-SGD, must therefore not reuse it: see :func:`dpsgd`.)
     """
     path = work_dir / LEDGER_FILE
+    if not resuming:  # a fresh run in a reused folder redoes everything and never trains on an old model
+        for folder in ("done", "dpsgd"):
+            shutil.rmtree(work_dir / folder, ignore_errors=True)
+        for model in work_dir.glob("model_*.pt"):
+            model.unlink()
     if not resuming or not path.exists():
         path.unlink(missing_ok=True)
         return Ledger(path=path)
@@ -76,7 +90,7 @@ def stage_functions(spec: SynthSpec) -> list[tuple[str, StageFn]]:
         names += ["mean_pairs", "warmup", "table", "dpsgd", "sample", "release"]
     if spec.evaluate and not spec.table_only:
         names.append("evaluate")
-    return [(name, _skip_if_done(name, STAGES[name]) if name != "load" else STAGES[name]) for name in names]
+    return [(name, STAGES[name] if name in ALWAYS_RUN else _skip_if_done(name, STAGES[name])) for name in names]
 
 
 def _skip_if_done(name: str, fn: StageFn) -> StageFn:
@@ -103,6 +117,8 @@ def load(run: _Run) -> None:
     run.table, run.images = data.table, data.images
     run.plan = build_plan(spec, schema=run.schema, n_rows=len(data.table), channels=data.images.shape[-1])
     (run.work_dir / "plan.json").write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
+    if is_done(run.work_dir, "schema"):  # resumed: later stages use the domains paid for the first time
+        run.schema = Schema.load(run.work_dir / "schema_released.json")
     run.notes["dropped_issues"] = [asdict(i) for i in data.issues if i.severity != "fatal"]
 
 
@@ -112,8 +128,11 @@ def schema(run: _Run) -> None:
 
     stage = run.plan.stages["schema"]
     if stage.enabled:
+        run.report("schema", 0.1, f"paying for {len(run.schema.unpaid_domains())} domains not declared public")
         run.schema = pay_for_domains(run.table, run.schema, rho=stage.params["rho"], rng=run.noise_rng,
                                      ledger=run.ledger, delta_budget=stage.params["partition_delta"])
+    else:
+        run.report("schema", 0.5, "every domain is declared public: nothing to pay")
     run.schema.save(run.work_dir / "schema_released.json")
 
 
@@ -158,12 +177,15 @@ def mean_pairs(run: _Run) -> None:
 
     stage, preset = run.plan.stages["mean_pairs"], _preset(run)
     if not stage.enabled:
+        run.report("mean_pairs", 0.5, "disabled in the plan")
         return
+    run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
     pairs = dp_mean_pairs(run.images, encode_table(run.table, run.schema), run.schema,
                           noise_multiplier=stage.params["noise_multiplier"], sampling_rate=stage.params["sampling_rate"],
                           rounds=stage.params["rounds"], clip_norm=stage.params["clip_norm"], rng=run.noise_rng,
                           ledger=run.ledger, resolution=preset.resolution, count_weight=preset.count_weight,
                           min_cell_count=preset.min_cell_count)
+    run.report("mean_pairs", 0.9, "saving the noisy mean pairs")
     with open(run.work_dir / "mean_pairs.pkl", "wb") as fh:
         import pickle
         pickle.dump(pairs, fh)
@@ -192,7 +214,7 @@ def table(run: _Run) -> None:
     rho = run.plan.stages["table"].params["rho"]
     synthetic = synthesize_table(run.table, run.schema, rho=rho, mechanism=run.spec.table_mechanism,
                                  n_rows=len(run.table), seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
-                                 progress=lambda f, m: run.report("table", f, m))
+                                 progress=lambda f, m: run.report("table", f, m), settings=run.spec.table_settings)
     synthetic.to_pickle(run.work_dir / "synthetic_table.pkl")
 
 
@@ -201,6 +223,11 @@ def dpsgd(run: _Run) -> None:
     from dptab_core.image.dpsgd import finetune_dpsgd
 
     stage, preset = run.plan.stages["dpsgd"], _preset(run)
+    # An earlier attempt's partial DP-SGD state is thrown away: its steps were dropped from the
+    # resumed ledger (finetune_dpsgd records them only when it returns or unwinds, so after a kill -9
+    # they were never recorded at all); training on from it would release unaccounted steps.
+    shutil.rmtree(run.work_dir / "dpsgd", ignore_errors=True)
+    (run.work_dir / "model_dpsgd.pt").unlink(missing_ok=True)
     model, encoder = _model(run)
     if stage.enabled:
         p = stage.params
@@ -222,8 +249,10 @@ def sample(run: _Run) -> None:
     synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
     model, encoder = _model(run)
     preset = _preset(run)
+    run.report("sample", 0.1, f"drawing one image for each of {len(synthetic)} synthetic rows")
     images = sample_images(model, encoder.encode(synthetic), seed=run.spec.seed, batch_size=preset.sample_batch,
                            device=_device(run), temperature=preset.sample_temperature)
+    run.report("sample", 0.9, "saving the images")
     np.save(run.work_dir / "synthetic_images.npy", images)
 
 
@@ -233,6 +262,7 @@ def release(run: _Run) -> None:
     from dptab_core.release import write_release
 
     verify_ledger_matches_plan(run.ledger, run.plan)
+    run.report("release", 0.1, "ledger matches the plan; writing the release")
     synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
     images_path = run.work_dir / "synthetic_images.npy"
     images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
@@ -249,7 +279,28 @@ def evaluate(run: _Run) -> None:
     """The data owner's view: compare the release with the real data (never part of the bundle).
 
     Writes ``owner_view/evaluation.json`` and ``owner_view/comparison.html`` next to the release.
+    The release is complete before this stage, so an evaluation that cannot run (data too small for
+    a metric, a classifier that will not train) does not fail the job: ``owner_view/evaluation.json``
+    then holds a ``warning`` saying why, and the job log has the traceback.
     """
+    from dptab_core.jobs.context import JobCancelled
+
+    owner = run.out_dir / "owner_view"
+    owner.mkdir(exist_ok=True)
+    try:
+        _evaluate(run, owner)
+    except (JobCancelled, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure here leaves the release intact
+        log.warning("the data owner's evaluation failed; the release is complete", exc_info=True)
+        warning = (f"the comparison with the real data could not be computed ({type(exc).__name__}: {exc}); "
+                   "the synthetic release is complete and unaffected")
+        (owner / "evaluation.json").write_text(json.dumps({"warning": warning}, indent=2), encoding="utf-8")
+        run.notes["evaluation_warning"] = warning
+        run.report("evaluate", 1.0, "evaluation skipped: " + warning)
+
+
+def _evaluate(run: _Run, owner: Path) -> None:
     from dptab_core.eval.evaluate import claimed_budget, evaluate_arrays, load_synthetic_run
     from dptab_core.eval.report_html import write_report
     from dptab_core.workspace import workspace_dir
@@ -259,8 +310,6 @@ def evaluate(run: _Run) -> None:
     run.report("evaluate", 0.2, "training the data owner's attribute classifier")
     evaluation = evaluate_arrays(run.table, run.images, syn_table, syn_images, released,
                                  cache_dir=workspace_dir("cache", "eval"), claimed=claimed_budget(report), audit=audit)
-    owner = run.out_dir / "owner_view"
-    owner.mkdir(exist_ok=True)
     (owner / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
     run.report("evaluate", 0.9, "drawing the comparison report")
     write_report(evaluation, owner / "comparison.html")
@@ -276,8 +325,8 @@ STAGES: dict[str, StageFn] = {
 # ---------------------------------------------------------------- helpers
 
 def _preset(run: _Run):
-    from dptab_core.image.presets import get_preset
-    return get_preset(run.spec.preset)
+    from dptab_core.planning import resolve_preset
+    return resolve_preset(run.spec.preset, run.spec.preset_overrides)
 
 
 def _device(run: _Run):

@@ -29,6 +29,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="DP-SGD epochs (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="DP-SGD expected batch size (default: the preset's)")
     parser.add_argument("--preset", default="quick", choices=("quick", "standard", "gpu"), help="image model size")
+    parser.add_argument("--preset-override", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one numeric preset setting, e.g. dpsgd_steps=20 (repeatable; small test runs)")
+    parser.add_argument("--table-settings", default="default", choices=("default", "fast"),
+                        help="table synthesizer settings (fast: short fits for demos and tests)")
     parser.add_argument("--public", type=Path, help="a public labelled image folder (public/<label>/*) for pre-training")
     parser.add_argument("--mechanism", default="mst", choices=("mst", "aim"), help="table synthesizer")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
@@ -54,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         plan_options=_plan_options(args), preset=args.preset,
         public_dir=args.public.resolve() if args.public else None, seed=args.seed, device=args.device,
         table_mechanism=args.mechanism, table_only=args.table_only, reproducible_noise=args.reproducible_noise,
-        evaluate=not args.no_evaluate, policy={"drop_missing_images": args.drop_missing,
+        evaluate=not args.no_evaluate, preset_overrides=_parse_pairs(args.preset_override, "--preset-override"),
+        table_settings=args.table_settings, policy={"drop_missing_images": args.drop_missing,
                                                "drop_corrupt_images": args.drop_corrupt})
     spec["output_dir"] = str(args.out.resolve())
     spec["epsilon_planned"] = args.epsilon
@@ -82,7 +87,7 @@ def _inferred_schema(args: argparse.Namespace) -> Schema:
     inspection.raise_for_fatal()
     if inspection.schema is None:
         raise InputError("could not propose a schema", where=str(args.csv), hint="Run `inspect` to see why.")
-    if inspection.needs_person_confirmation():
+    if inspection.needs_person_confirmation:
         print("note: no person column given; assuming one row per person. If a person can have several rows, "
               "pass --person-column.", file=sys.stderr)
     return inspection.schema
@@ -110,3 +115,17 @@ def _parse_shares(text: str) -> dict[str, float]:
             raise InputError(f"cannot read the share {part!r}", where="--shares",
                              hint="Write shares as stage=fraction pairs, e.g. table=0.3,dpsgd=0.5.") from None
     return shares
+
+
+def _parse_pairs(items: list[str], flag: str) -> dict[str, int | float]:
+    """``["a=1", "b=0.5"]`` → ``{"a": 1, "b": 0.5}``; the preset checks names and ranges."""
+    pairs: dict[str, int | float] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            number = float(value)
+            pairs[name.strip()] = int(number) if number.is_integer() and "." not in value else number
+        except ValueError:
+            raise InputError(f"cannot read {item!r}", where=flag,
+                             hint="Write FIELD=NUMBER, e.g. --preset-override dpsgd_steps=20.") from None
+    return pairs
