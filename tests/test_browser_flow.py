@@ -142,3 +142,7 @@ def test_click_through_with_defaults_then_refresh_during_training_and_see_result
     page.get_by_role("tab", name="Images").click()
     drawn(page, "Show images by", charts=True)
     shot(page, "9-results-images")
+
+    page.get_by_role("link", name="ε explorer").click()
+    drawn(page, "What each ε gives", "Measured quality against ε", charts=True)
+    shot(page, "10-explorer")
