@@ -108,6 +108,7 @@ def load(run: _Run) -> None:
     """Read and validate the data under the confirmed schema; plan the budget for its size."""
     from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
     from dptab_core.planning import build_plan
+    from dptab_core.privacy import BudgetPlan
 
     spec = run.spec
     policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
@@ -115,8 +116,14 @@ def load(run: _Run) -> None:
                                progress=lambda done, total: run.report("load", done / max(total, 1),
                                                                         f"read {done} of {total} images"))
     run.table, run.images = data.table, data.images
-    run.plan = build_plan(spec, schema=run.schema, n_rows=len(data.table), channels=data.images.shape[-1])
-    (run.work_dir / "plan.json").write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
+    plan_file = run.work_dir / "plan.json"
+    if plan_file.exists() and any(is_done(run.work_dir, name) for name in STAGES):
+        # Resumed: finished stages spent under the plan of the first attempt; re-planning (with a
+        # newer planner, or other inputs) could make the ledger and the plan disagree.
+        run.plan = BudgetPlan.from_dict(json.loads(plan_file.read_text(encoding="utf-8")))
+    else:
+        run.plan = build_plan(spec, schema=run.schema, n_rows=len(data.table), channels=data.images.shape[-1])
+        plan_file.write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
     if is_done(run.work_dir, "schema"):  # resumed: later stages use the domains paid for the first time
         run.schema = Schema.load(run.work_dir / "schema_released.json")
     run.notes["dropped_issues"] = [asdict(i) for i in data.issues if i.severity != "fatal"]
