@@ -122,28 +122,74 @@ def sample_codes(model: Any, *, rows: int, seed: int, method: str = "sample") ->
 
 
 class ModelMarginals:
-    """Any marginal of a fitted mbi model, computed in NumPy from its potentials.
+    """Any 1-way or 2-way marginal of a fitted mbi model (or one inside a model clique), in NumPy.
 
     mbi's ``model.project`` runs JAX variable elimination, which traces and compiles anew for every
-    clique a model does not hold (about a second each); AIM scores ~100 candidates per round. The
-    model's distribution is ∝ exp(Σ_C θ_C), so one ``einsum`` over the exponentiated potentials
-    (each shifted by its maximum, which only rescales) gives the same marginal in milliseconds.
+    clique a model does not hold (about a second each), and AIM scores ~100 candidates per round;
+    a single ``einsum`` over all potentials explodes once the model has cycles. Instead we
+    calibrate the model's junction tree once (mbi's own message passing) and walk the tree path
+    between the two attributes, multiplying conditionals P(clique | separator): exact, and never
+    larger than one tree clique times one attribute.
     """
 
     def __init__(self, model: Any) -> None:
+        mbi = load_mbi()
         self.total = float(model.total)
-        attrs = list(model.domain.attributes)
-        self._axis = {a: i for i, a in enumerate(attrs)}
-        self._operands: list[Any] = []
-        for clique in model.potentials.cliques:
-            factor = model.potentials[clique]
-            theta = np.asarray(factor.values, dtype=float)
-            self._operands += [np.exp(theta - theta.max()), [self._axis[a] for a in factor.domain.attributes]]
+        self._tree, _ = mbi.junction_tree.make_junction_tree(model.domain, [tuple(cl) for cl in model.cliques])
+        calibrated = mbi.marginal_oracles.message_passing_stable(
+            model.potentials.expand(list(self._tree.nodes)), model.total)
+        self._tables: dict[Clique, tuple[list[str], np.ndarray]] = {}
+        for node in self._tree.nodes:
+            factor = calibrated[node]
+            self._tables[node] = (list(factor.domain.attributes), np.asarray(factor.values, dtype=float))
 
     def __call__(self, clique: Clique) -> np.ndarray:
         """The marginal of ``clique`` (canonical order), flattened like :func:`marginal_counts`, summing to N."""
-        out = np.einsum(*self._operands, [self._axis[a] for a in clique], optimize=True)
-        return (out / out.sum() * self.total).ravel()
+        for attrs, table in self._tables.values():
+            if set(clique) <= set(attrs):
+                return _sum_to(table, attrs, list(clique)).ravel()
+        if len(clique) != 2:
+            raise ValueError(f"{clique}: only 1-way, 2-way or in-clique marginals are supported")
+        import networkx as nx
+
+        a, b = clique
+        start = next(node for node in self._tables if a in self._tables[node][0])
+        end = next(node for node in self._tables if b in self._tables[node][0])
+        if not nx.has_path(self._tree, start, end):  # separate components of the model: independent
+            return np.outer(self((a,)), self((b,))).ravel() / self.total
+        path = nx.shortest_path(self._tree, start, end)
+        attrs, table = self._tables[path[0]]
+        keep = [a] + [v for v in attrs if v in self._tables[path[1]][0] and v != a]
+        factor, factor_attrs = _sum_to(table, attrs, keep), keep
+        for i, node in enumerate(path[1:], start=1):
+            attrs, table = self._tables[node]
+            separator = [v for v in factor_attrs if v != a or a in attrs]
+            conditional = _divide(table, _expand(_sum_to(table, attrs, separator), separator, attrs))
+            nxt = self._tables[path[i + 1]][0] if i + 1 < len(path) else [b]
+            out = [a] + [v for v in attrs if v in nxt and v != a]
+            labels = {v: k for k, v in enumerate(dict.fromkeys(factor_attrs + attrs))}
+            factor = np.einsum(factor, [labels[v] for v in factor_attrs], conditional, [labels[v] for v in attrs],
+                               [labels[v] for v in out])
+            factor_attrs = out
+        return _sum_to(factor, factor_attrs, [a, b]).ravel()
+
+
+def _sum_to(table: np.ndarray, attrs: list[str], keep: list[str]) -> np.ndarray:
+    """``table`` (axes ``attrs``) summed over the other axes, axes in the order of ``keep``."""
+    summed = table.sum(axis=tuple(i for i, v in enumerate(attrs) if v not in keep))
+    remaining = [v for v in attrs if v in keep]
+    return np.transpose(summed, [remaining.index(v) for v in keep])
+
+
+def _expand(table: np.ndarray, attrs: list[str], target: list[str]) -> np.ndarray:
+    """``table`` over ``attrs`` broadcastable against an array over ``target``."""
+    ordered = np.transpose(table, [attrs.index(v) for v in target if v in attrs])
+    return ordered.reshape([ordered.shape[[v for v in target if v in attrs].index(v)] if v in attrs else 1
+                            for v in target])
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
 def model_marginal(model: Any, clique: Clique) -> np.ndarray:
