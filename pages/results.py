@@ -45,7 +45,7 @@ if html_report is not None:
 spec = job.spec
 summary, table_tab, image_tab, report_tab = st.tabs(["Summary", "Table", "Images", "Privacy report"])
 with plain_errors("loading the data to compare"):
-    cmp = load_comparison(job.id, str(out), spec["csv_path"], spec["images_path"], spec["schema"])
+    cmp = load_comparison(job.id, str(out), spec["csv_path"], spec["images_path"], spec["schema"], spec.get("policy"))
 
     with summary:
         metrics = read_optional_json(owner / "evaluation.json") if owner else None

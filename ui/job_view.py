@@ -84,7 +84,7 @@ def synth_spec(state: StudioState, *, preset: str, device: str) -> dict[str, Any
     """The pipeline job spec for the current state."""
     return make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
                            plan_options=state.plan_options, preset=preset, public_dir=state.public_dir,
-                           seed=0, device=device)
+                           seed=0, device=device, policy=dict(state.ingest_policy))
 
 
 def show_status(job: Any, status: Any) -> None:

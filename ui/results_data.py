@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from dptab_core.data.encoding import code_labels, domain_size, encode_table
-from dptab_core.data.ingest import load_paired_dataset
+from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
 from dptab_core.data.schema import Schema
 from dptab_core.eval.evaluate import load_synthetic_run
 
@@ -50,10 +50,12 @@ def _sample(n: int) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Loading the real and synthetic data…", max_entries=4)
-def load_comparison(job_id: str, out_dir: str, csv_path: str, images_path: str, input_schema: dict) -> Comparison:
-    """Read one finished job's release and its real data; ``job_id`` keys the cache."""
+def load_comparison(job_id: str, out_dir: str, csv_path: str, images_path: str, input_schema: dict,
+                    policy: dict | None = None) -> Comparison:
+    """Read one finished job's release and its real data (with the job's ingest choices); ``job_id`` keys the cache."""
     syn_table, syn_images, schema, _, _ = load_synthetic_run(Path(out_dir))
-    real = load_paired_dataset(Path(csv_path), Path(images_path), Schema.from_dict(input_schema))
+    real = load_paired_dataset(Path(csv_path), Path(images_path), Schema.from_dict(input_schema),
+                               policy=IngestPolicy(**(policy or {})))
     r, s = _sample(len(real.table)), _sample(len(syn_table))
     real_codes = {k: v[r] for k, v in encode_table(real.table, schema).items()}
     syn_codes = {k: v[s] for k, v in encode_table(syn_table, schema).items()}
