@@ -98,12 +98,14 @@ class ConditionalVAE(nn.Module):
         return rec + self.kl_weight * kl
 
     def regression_loss(self, target: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Per-sample squared error of the decoder at latent 0 (the prior's mean) against ``target``.
+        """Per-sample squared error of the decoder at a prior latent draw against ``target``.
 
         This is the warm-up objective: a mean image is what the decoder should draw for a record
-        when it knows nothing more about the individual.
+        when it knows nothing more about the individual, whatever the latent. Training it at random
+        latents (not only at 0) teaches the decoder to ignore the latent until DP-SGD gives it
+        meaning; trained at 0 only, random latents at sampling time gave coloured pixel noise.
         """
-        z = torch.zeros(cond.shape[0], self.latent_dim, device=cond.device)
+        z = torch.randn(cond.shape[0], self.latent_dim, device=cond.device)
         return ((self.decoder(cond, z) - target) ** 2).flatten(1).sum(dim=1)
 
     @torch.no_grad()

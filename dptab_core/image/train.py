@@ -43,7 +43,7 @@ def fit(model: ConditionalVAE, loss: Callable[[torch.Tensor, torch.Tensor], torc
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
-        history.append(float(value))
+        history.append(value.item())
         if progress is not None and (step + 1) % max(1, steps // 20) == 0:
             progress((step + 1) / steps, f"{label}: step {step + 1}/{steps}, loss {history[-1]:.1f}", step + 1)
     return history
@@ -52,7 +52,7 @@ def fit(model: ConditionalVAE, loss: Callable[[torch.Tensor, torch.Tensor], torc
 def warm_up(model: ConditionalVAE, pairs: MeanPairs, encoder: RecordEncoder, *, preset: ImagePreset, seed: int,
             device: torch.device, progress: Progress | None = None,
             should_stop: Callable[[], bool] | None = None) -> list[float]:
-    """Teach the decoder (at latent 0) to draw each mean pair and each composite of them.
+    """Teach the decoder to draw each mean pair and each composite of them, whatever its latent.
 
     Post-processing of the released mean pairs: no budget is spent.
     """
