@@ -16,19 +16,17 @@ def test_ledger_differing_from_plan_stops_the_release_and_writes_nothing(tmp_pat
 
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
     demo = make_demo(tmp_path / "demo")
-    honest_schema_stage = stages.STAGES["schema"]
 
-    def schema_with_an_unplanned_read(run):
-        honest_schema_stage(run)
-        run.ledger.record(stage="schema", mechanism="gaussian", label="an unplanned noisy count", sigma=1.0,
-                          sensitivity=1.0)
+    def table_spending_twice_its_plan(run):  # a synthesizer that measured more than it was given
+        rho = run.plan.stages["table"].params["rho"]
+        run.ledger.record(stage="table", mechanism="zcdp", label="marginals measured twice", rho=2 * rho)
 
-    monkeypatch.setitem(stages.STAGES, "schema", schema_with_an_unplanned_read)
+    monkeypatch.setitem(stages.STAGES, "table", table_spending_twice_its_plan)
     spec = SynthSpec(csv_path=str(demo / "table.csv"), images_path=str(demo / "images"),
                      schema=demo_schema().to_dict(), plan_options={"epsilon": 10.0}, table_only=True,
-                     table_settings="fast", reproducible_noise=True)
+                     reproducible_noise=True)
     out = tmp_path / "out"
-    with pytest.raises(PrivacyAccountingError):
+    with pytest.raises(PrivacyAccountingError, match="table"):
         run_pipeline(spec, out_dir=out, work_dir=tmp_path / "work")
     written = [p for p in out.rglob("*")] if out.exists() else []
     assert written == [], f"files were written despite the ledger mismatch: {written}"
