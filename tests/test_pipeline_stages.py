@@ -36,6 +36,7 @@ def test_fresh_run_in_a_used_folder_forgets_done_markers_and_models(tmp_path):
     assert not (tmp_path / "model_dpsgd.pt").exists(), "a fresh run could train on an earlier run's model"
 
 
+@pytest.mark.slow
 def test_dpsgd_stage_never_continues_from_an_earlier_attempts_checkpoint(tmp_path):
     pytest.importorskip("torch")
     from dptab_core import stages
