@@ -90,7 +90,7 @@ if plan is not None:
     for warning in plan.warnings:
         st.warning(warning)
     st.subheader("What this much noise does")
-    bv.noise_pictures(plan, n_rows=n_rows, n_columns=len(schema.synthesized_columns()))
+    bv.noise_pictures(plan, n_rows=n_rows, n_columns=len(schema.synthesized_columns()), preset=state.preset)
 
 next_button("Next: train →", "train", ready=plan is not None and delta < 1 / n_rows,
             why_not="Fix the budget above first.")

@@ -17,6 +17,8 @@ import streamlit as st
 from dptab_core.data.demo import demo_schema as _demo_schema
 from dptab_core.data.demo import generate_table
 from dptab_core.data.encoding import code_labels, encode_column
+from dptab_core.image.mean_pairs import mean_pair_sensitivity
+from dptab_core.image.presets import get_preset
 from dptab_core.planning import count_public_labels, plan_kwargs
 from dptab_core.privacy.plan import BudgetPlan, plan_budget
 from dptab_core.privacy.settings import DPSGDSettings
@@ -99,14 +101,18 @@ def one_way_sigma(plan: BudgetPlan, *, n_columns: int) -> float:
     return math.sqrt(1.0 / (2 * rho_one))
 
 
-def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float) -> float:
+def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float, n_columns: int, preset: str | None = None) -> float:
     """Noise std per pixel (in [0, 1]) of one released mean image averaging ``cell_rows`` rows.
 
-    The sum of clipped images (pixels in [-1, 1], L2 clip bound C) gets noise of std z·C per
-    coordinate; dividing by the count and halving (to [0, 1]) gives the pixel noise of the mean.
+    Each release adds noise of std z·S per coordinate, where S is the release's L2 sensitivity: a
+    person's clipped image (bound C, pixels in [-1, 1]) and weighted count enter one cell per column,
+    so S = C·√(A·(1 + κ²)) (see ``mean_pair_sensitivity``). Dividing by the count and halving (to
+    [0, 1]) gives the pixel noise of the mean.
     """
     params = plan.stages["mean_pairs"].params
-    return params["noise_multiplier"] * params["clip_norm"] / (2 * max(cell_rows, 1.0))
+    sensitivity = mean_pair_sensitivity(clip_norm=params["clip_norm"], n_attributes=max(n_columns, 1),
+                                        count_weight=get_preset(preset or DEFAULT_PRESET).count_weight)
+    return params["noise_multiplier"] * sensitivity / (2 * max(cell_rows, 1.0))
 
 
 def stage_table(plan: BudgetPlan) -> pd.DataFrame:
@@ -128,7 +134,7 @@ def stage_words(plan: BudgetPlan) -> None:
             st.markdown(f"**{STAGE_LABELS[name]}.** " + " ".join(stage.plain_words))
 
 
-def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int) -> None:
+def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int, preset: str | None = None) -> None:
     """A column histogram and a mean image with this plan's noise (fixed seed, fixed axes)."""
     public = stand_in()
     left, right = st.columns([3, 2])
@@ -142,7 +148,7 @@ def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int) -> None:
     with right:
         if plan.stages["mean_pairs"].enabled:
             cell = public.value_share * n_rows
-            pixel = mean_pixel_sigma(plan, cell_rows=cell)
+            pixel = mean_pixel_sigma(plan, cell_rows=cell, n_columns=n_columns, preset=preset)
             a, b = st.columns(2)
             a.image(public.mean_image, caption="mean image, no noise", width="stretch", clamp=True)
             b.image(charts.noisy_image(public.mean_image, pixel_sigma=pixel), caption=f"with noise (±{pixel:.2f})",

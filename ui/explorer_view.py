@@ -44,7 +44,8 @@ def plan_each_epsilon(options: dict[str, Any], key: str, _state: StudioState) ->
         if plan.stages["table"].enabled:
             row["table noise (rows per count)"] = bv.one_way_sigma(plan, n_columns=n_columns)
         if plan.stages["mean_pairs"].enabled:
-            row["mean-image noise (per pixel)"] = bv.mean_pixel_sigma(plan, cell_rows=cell)
+            row["mean-image noise (per pixel)"] = bv.mean_pixel_sigma(plan, cell_rows=cell, n_columns=n_columns,
+                                                                         preset=_state.preset)
         if plan.stages["dpsgd"].enabled:
             row["DP-SGD noise multiplier"] = plan.stages["dpsgd"].params["noise_multiplier"]
         rows.append(row)

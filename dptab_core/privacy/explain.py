@@ -77,8 +77,10 @@ def _semantic(p: dict[str, Any], **_: Any) -> list[str]:
 
 def _mean_pairs(p: dict[str, Any], *, n_rows: int, n_columns: int | None, **_: Any) -> list[str]:
     z = p["noise_multiplier"]
-    sens = (f"S ≈ {p['clip_norm'] * math.sqrt(n_columns):.3g} (the clip norm × √{n_columns} columns)" if n_columns
-            else "S (the clip norm × √(number of columns), since a person's image enters one cell per column)")
+    sens = (f"S ≈ {p['clip_norm'] * math.sqrt(n_columns):.3g} × √(1 + κ²) (the clip norm × √{n_columns} columns, "
+            f"κ the weight of the count that travels with each sum)" if n_columns
+            else "S (the clip norm × √(number of columns) × √(1 + κ²), since a person's image and weighted count "
+                 "enter one cell per column)")
     words = [f"Each image is clipped to L2 norm {p['clip_norm']:g}; every per-value image sum gets Gaussian noise with "
              f"std {z:.3g} × {sens} on each pixel value.",
              f"Averaged over the rows holding a value, that noise shrinks: {z / 100:.3g} × S for a value held by 100 "
