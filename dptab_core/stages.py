@@ -273,7 +273,7 @@ def release(run: _Run) -> None:
     synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
     images_path = run.work_dir / "synthetic_images.npy"
     images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
-    released = Schema.load(run.work_dir / "schema_released.json")
+    released = Schema.load(run.work_dir / "schema_released.json").release_view()
     report = build_privacy_report(plan=run.plan, ledger=run.ledger, schema_dict=released.to_dict(),
                                   assumptions=_assumptions(run, released), extra=_report_extra(run))
     ordered = synthetic[[c.name for c in released.synthesized_columns()]]

@@ -19,6 +19,10 @@ missing values is never itself a data-dependent fact that leaks.
 ['site']
 >>> Schema.from_dict(schema.to_dict()) == schema
 True
+>>> noted = schema.replace_column(Column(name="site", kind="categorical", categories=("arm", "leg"),
+...                                      note="2 distinct values: read as categories"))
+>>> [c.note for c in noted.release_view().columns]
+['domain declared public by the user', 'domain paid from the privacy budget', 'file names of the synthetic images']
 """
 
 from __future__ import annotations
@@ -129,6 +133,25 @@ class Schema:
         """A copy with ``column`` replacing the column of the same name."""
         self.column(column.name)
         return replace(self, columns=tuple(column if c.name == column.name else c for c in self.columns))
+
+    def release_view(self) -> Schema:
+        """The schema as it may be published with a release: no note read off the data.
+
+        Notes of an inferred proposal quote the data ("numbers observed between 20 and 97", "77
+        distinct values"): fine for the data owner, a leak in a release. Released notes say only
+        what is public: that a domain was declared public, how it was paid for (the schema stage's
+        ``paid:`` notes hold DP outputs only), or that a column was excluded.
+        """
+        def public_note(column: Column) -> str:
+            if column.kind == "excluded":
+                return "excluded: not released"
+            if column.kind == "image":
+                return "file names of the synthetic images"
+            if column.note.startswith("paid:"):
+                return column.note
+            return "domain declared public by the user" if column.public else "domain paid from the privacy budget"
+
+        return replace(self, columns=tuple(replace(c, note=public_note(c)) for c in self.columns))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (the ``schema.json`` format)."""
