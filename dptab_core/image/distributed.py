@@ -181,6 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: run this under torchrun, e.g. torchrun --nproc_per_node=2 -m dptab_core.image.distributed "
               f"--job-dir {args.job_dir}", file=sys.stderr)
         return 2
+    needed = [args.job_dir / "plan.json", args.job_dir / MODEL_IN,
+              *(args.job_dir / INPUTS_DIR / name for name in ("images.npy", "conditions.npy", "run.json"))]
+    missing = [str(path) for path in needed if not path.exists()]
+    if missing:
+        print(f"error: {', '.join(missing)} not found. Run the pipeline up to the warm-up stage and call "
+              "dptab_core.image.distributed.export_inputs for this job folder first.", file=sys.stderr)
+        return 2
     finetune_distributed(args.job_dir, backend=args.backend)
     return 0
 
