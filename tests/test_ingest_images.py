@@ -61,15 +61,22 @@ def test_orphan_image_is_only_a_warning(tmp_path):
     assert [i.where for i in orphans] == ["stray.png"] and orphans[0].severity == "warning"
 
 
-def test_two_rows_pointing_to_one_image_is_fatal_and_droppable(tmp_path):
+def test_two_rows_pointing_to_one_image_is_fatal_and_names_both_rows(tmp_path):
     rows = [{"id": "a", "image": "x.png"}, {"id": "b", "image": "y.png"}, {"id": "c", "image": "x.png"}]
     csv_path, image_dir = write_dataset(tmp_path, rows)
     report = _inspect(csv_path, image_dir, tmp_path)
     fatal = report.issues_of("fatal")
-    assert [i.rule for i in fatal] == ["image_duplicate_ref"]
-    assert "row 3" in fatal[0].where and "row 1" in fatal[0].what
+    assert [i.rule for i in fatal] == ["image_duplicate_ref", "image_duplicate_ref"]
+    assert "row 1" in fatal[0].where and "row 3" in fatal[0].what, fatal[0]
+    assert "row 3" in fatal[1].where and "row 1" in fatal[1].what, fatal[1]
+
+
+def test_dropping_shared_images_drops_every_row_that_shares_one(tmp_path):
+    """Keeping the first row would let one added person remove another person's row (two rows change)."""
+    rows = [{"id": "a", "image": "x.png"}, {"id": "b", "image": "y.png"}, {"id": "c", "image": "x.png"}]
+    csv_path, image_dir = write_dataset(tmp_path, rows)
     dropped = _inspect(csv_path, image_dir, tmp_path, policy=IngestPolicy(drop_duplicate_image_refs=True))
-    assert dropped.ok() and dropped.n_rows_kept == 2
+    assert dropped.ok() and dropped.n_rows_kept == 1, f"kept {dropped.n_rows_kept} rows, expected only row 2"
 
 
 def test_truncated_image_is_fatal_and_droppable(tmp_path):

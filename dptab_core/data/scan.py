@@ -237,19 +237,26 @@ def _bound_persons(scan: Scan, frame: pd.DataFrame, alive: list[bool], policy: I
 
 def _duplicate_references(scan: Scan, resolved: list[str | None], rows: list[str], alive: list[bool],
                           policy: IngestPolicy) -> list[bool]:
-    """Two kept rows naming one file break one-row-one-image; the later rows are reported (and dropped)."""
-    first: dict[str, int] = {}
+    """Two kept rows naming one file break one-row-one-image; every such row is reported (and dropped).
+
+    All rows sharing a file go, not only the later ones: were the first kept, adding one person whose
+    row names someone else's image would remove that other person's row too, so one person could
+    change two rows and the privacy guarantee's unit would silently double.
+    """
+    users: dict[str, list[int]] = {}
     for i, name in enumerate(resolved):
-        if not alive[i] or name is None:
+        if alive[i] and name is not None:
+            users.setdefault(name, []).append(i)
+    for name, indices in users.items():
+        if len(indices) < 2:
             continue
-        if name in first:
+        for i in indices:
+            others = ", ".join(rows[j] for j in indices if j != i)
             scan.issues.append(make_issue(
-                "image_duplicate_ref", rows[i], f"refers to image {name!r}, already used by {rows[first[name]]}",
-                "Give each row its own image (or name the person column if both rows are one person), or choose to "
-                "drop the later rows.", policy))
+                "image_duplicate_ref", rows[i], f"refers to image {name!r}, also used by {others}",
+                "Give each row its own image (or name the person column if these rows are one person), or choose "
+                "to drop every row that shares an image.", policy))
             alive[i] = False
-        else:
-            first[name] = i
     return alive
 
 
