@@ -241,6 +241,7 @@ def dpsgd(run: _Run) -> None:
         finetune_dpsgd(model, run.images, encoder.encode(run.table), noise_multiplier=p["noise_multiplier"],
                        sampling_rate=p["sampling_rate"], steps=p["steps"], max_grad_norm=p["max_grad_norm"],
                        ledger=run.ledger, device=_device(run), lr=preset.dpsgd_lr, seed=run.spec.seed,
+                       noise_seed=run.spec.seed + 7919 if run.spec.reproducible_noise else None,
                        progress=lambda f, m, steps_done: run.report("dpsgd", f, m,
                                                                      pending=[_dpsgd_so_far(p, steps_done)]),
                        checkpoint_dir=run.work_dir / "dpsgd", should_stop=run.should_stop)

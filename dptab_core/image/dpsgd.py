@@ -15,6 +15,7 @@ an exception), the steps actually taken in this call land in the ledger as one
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class FinetuneResult:
 
 def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_multiplier: float,
                    sampling_rate: float, steps: int, max_grad_norm: float, ledger: Ledger, device,
-                   lr: float, seed: int = 0, grad_sample_mode: str = "hooks",
+                   lr: float, seed: int = 0, noise_seed: int | None = None, grad_sample_mode: str = "hooks",
                    progress: Callable[[float, str, int], None] | None = None, checkpoint_dir: Path | None = None,
                    should_stop: Callable[[], bool] | None = None) -> FinetuneResult:
     """Fine-tune ``model`` (a ConditionalVAE) on the sensitive pairs with DP-SGD for ``steps`` steps.
@@ -80,6 +81,11 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     ``images`` are uint8 (n, H, W, C) in row order, ``conditions`` the encoded records of the same
     rows. ``progress(fraction, message, steps_done)`` is called after each step, so the caller can
     show the ε spent so far (its accountant composes ``steps_done`` steps of this entry).
+
+    ``seed`` fixes the model's own randomness (initial latents); the privacy randomness — which rows
+    join each Poisson batch, and the Gaussian noise — comes from OS entropy unless ``noise_seed`` is
+    given (tests and reproducible demos only). Were it drawn from ``seed``, anyone who knows the seed
+    could re-run training on two neighbouring datasets and tell which produced the model.
     """
     import torch
     from opacus import PrivacyEngine
@@ -98,7 +104,10 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     if state:
         optimizer.load_state_dict(state["optimizer"])
     torch.manual_seed(seed + steps_before)
-    loader = DataLoader(TensorDataset(x, c), batch_size=batch)
+    privacy_seed = secrets.randbits(62) if noise_seed is None else noise_seed + steps_before
+    sampling_rng = torch.Generator().manual_seed(privacy_seed)
+    noise_rng = torch.Generator(device=device).manual_seed(privacy_seed + 1)
+    loader = DataLoader(TensorDataset(x, c), batch_size=batch, generator=sampling_rng)
     with warnings.catch_warnings():
         # Opacus warns that secure_mode is off: the noise comes from torch's PRNG, as in every
         # non-cryptographic DP library; the report says which generator drew the noise.
@@ -107,6 +116,7 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
         engine_out = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=noise_multiplier,
             max_grad_norm=max_grad_norm, poisson_sampling=True, grad_sample_mode=grad_sample_mode,
+            noise_generator=noise_rng,
             **({"criterion": PerSampleLoss()} if "ghost" in grad_sample_mode else {}))
     criterion = engine_out[2] if "ghost" in grad_sample_mode else (lambda per_sample: per_sample.mean())
     private, dp_opt, dp_loader = engine_out[0], engine_out[1], engine_out[-1]
@@ -116,7 +126,10 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
             for xb, cb in dp_loader:
                 if done >= steps or (should_stop is not None and should_stop()):
                     break
-                loss = criterion(private(xb.to(device), cb.to(device))) if len(xb) else _empty_loss(private)
+                if len(xb) or "ghost" in grad_sample_mode:
+                    loss = criterion(private(xb.to(device), cb.to(device))) if len(xb) else _empty_loss(private)
+                else:  # an empty Poisson batch still runs forward, so Opacus sees (zero) per-sample gradients
+                    loss = private(xb.to(device), cb.to(device)).sum()
                 dp_opt.zero_grad(set_to_none=True)
                 with warnings.catch_warnings():
                     # The inputs need no gradient, so torch notes the full backward hooks fire on outputs:
