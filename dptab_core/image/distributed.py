@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import warnings
 from collections.abc import Sequence
@@ -51,8 +52,11 @@ MODEL_IN, MODEL_OUT = "model_warmup.pt", "model_dpsgd.pt"
 
 
 def export_inputs(job_dir: Path, images: np.ndarray, conditions: np.ndarray, *, preset: ImagePreset,
-                  lr: float, seed: int) -> Path:
+                  lr: float, seed: int | None = None) -> Path:
     """Write what the ranks need besides the plan and warm-up model into ``job_dir/dpsgd_inputs``.
+
+    ``seed`` makes the run reproducible (tests, demos only): without it every rank draws its Poisson
+    batches and rank 0 its Gaussian noise from OS entropy, so nobody can re-run the noise.
 
     ``images`` are the uint8 (n, H, W, C) sensitive images, ``conditions`` the encoded records of the
     same rows (``RecordEncoder.encode``). They stay inside the job folder, next to the checkpoints.
@@ -62,7 +66,7 @@ def export_inputs(job_dir: Path, images: np.ndarray, conditions: np.ndarray, *, 
     np.save(out / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
     np.save(out / "conditions.npy", np.asarray(conditions, dtype=np.float32))
     fields = {k: v for k, v in asdict(preset).items() if k != "reasons"}
-    (out / "run.json").write_text(json.dumps({"preset": fields, "lr": float(lr), "seed": int(seed)}, indent=2),
+    (out / "run.json").write_text(json.dumps({"preset": fields, "lr": float(lr), "seed": seed}, indent=2),
                                   encoding="utf-8")
     return out
 
@@ -102,7 +106,7 @@ def poisson_shard_batch(n_rows: int, *, rank: int, world_size: int, sampling_rat
     return shard[torch.rand(len(shard), generator=generator) < sampling_rate]
 
 
-def rank_generators(seed: int, rank: int):
+def rank_generators(seed: int | None, rank: int):
     """This rank's (sampling generator, torch seed): distinct per rank, so the ranks' draws are independent.
 
     The same stream on every rank would include row ``r`` of one shard exactly when it includes row
@@ -110,6 +114,8 @@ def rank_generators(seed: int, rank: int):
     """
     import torch
 
+    if seed is None:  # a real release: fresh OS entropy on every rank
+        return torch.Generator().manual_seed(secrets.randbits(62)), secrets.randbits(62)
     return torch.Generator().manual_seed(seed * 1_000_003 + 7919 * (rank + 1)), seed * 1_000_003 + rank
 
 
