@@ -2,7 +2,8 @@
 
 On one fixed batch (the preset's DP-SGD batch, capped by ``--max-batch`` on a CPU), times a plain
 Adam step and a DP-SGD step (per-sample gradients, clipping, noise) of the same model, medians over
-``--repeats`` steps after two warm-up steps. Goal: ratio ≤ 2.
+``--repeats`` steps after two warm-up steps, in process CPU time (robust when the machine is shared;
+with one thread it equals the wall time of an idle core). Goal: ratio ≤ 2.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_dpsgd.py --presets quick,standard
 """
@@ -31,9 +32,9 @@ def median_step(step, repeats: int) -> float:
     step()
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         step()
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return statistics.median(times)
 
 
