@@ -155,7 +155,8 @@ def semantic_query(run: _Run) -> None:
                    resolution=preset.resolution, per_label=preset.public_per_label, width=preset.classifier_width,
                    steps=preset.classifier_steps)
     chosen = {"selected_labels": result.selected_labels, "labels": result.labels,
-              "noisy_votes": [float(v) for v in result.noisy_votes]}
+              # rounded: the low bits of floating-point Gaussian noise can leak (Mironov 2012)
+              "noisy_votes": [round(float(v), 1) for v in result.noisy_votes]}
     (run.work_dir / "semantic_query.json").write_text(json.dumps(chosen, indent=2), encoding="utf-8")
     run.report("semantic_query", 1.0, "pre-training on: " + ", ".join(result.selected_labels))
 
@@ -220,7 +221,7 @@ def table(run: _Run) -> None:
 
     rho = run.plan.stages["table"].params["rho"]
     synthetic = synthesize_table(run.table, run.schema, rho=rho, mechanism=run.spec.table_mechanism,
-                                 n_rows=len(run.table), seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
+                                 n_rows=None, seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
                                  progress=lambda f, m: run.report("table", f, m), settings=run.spec.table_settings)
     synthetic.to_pickle(run.work_dir / "synthetic_table.pkl")
 
@@ -388,11 +389,10 @@ def _assumptions(run: _Run, released: Schema) -> list[str]:
     """What the guarantee rests on, in plain words, for the report."""
     public = [c.name for c in released.synthesized_columns() if c.public]
     paid = [c.name for c in released.synthesized_columns() if not c.public]
-    unit = (f"one person = one row and its image: rows were bounded to one per {released.person_column!r}"
-            if released.person_column else "one person = one row and its image (confirmed by the user)")
-    out = [unit,
+    out = [_unit_of_privacy(run, released),
            "neighbouring datasets differ by adding or removing one person (their row and their image)",
-           f"the number of rows n = {len(run.table)} is treated as public (it sets the sampling rates)",
+           "the number of people n is treated as public: it sets the DP-SGD sampling rate (as Opacus does); "
+           "the synthetic table's row count is drawn from the table model's noisy total, not copied from n",
            "domains declared public by the user: " + (", ".join(public) or "none"),
            "domains paid for from the budget: " + (", ".join(paid) or "none")]
     if run.spec.public_dir:
@@ -403,9 +403,24 @@ def _assumptions(run: _Run, released: Schema) -> list[str]:
     return out
 
 
+def _unit_of_privacy(run: _Run, released: Schema) -> str:
+    """The sentence that says whom the guarantee protects, from what was actually done to the rows."""
+    bounded = (run.spec.policy or {}).get("keep_one_row_per_person", True)
+    if released.person_column and bounded:
+        return f"one person = one row and its image: rows were bounded to one per {released.person_column!r}"
+    if released.person_column:
+        return (f"WARNING: rows were NOT bounded per {released.person_column!r}: the guarantee protects one row; "
+                f"a person with k rows is protected only at about k·ε")
+    if released.one_row_per_person_confirmed:
+        return "one person = one row and its image (confirmed by the user)"
+    return ("one person = one row and its image: ASSUMED, not confirmed — if a person can have several rows, "
+            "name the person column and run again")
+
+
 def _report_extra(run: _Run) -> dict[str, Any]:
-    extra: dict[str, Any] = {"preset": run.spec.preset, "table_mechanism": run.spec.table_mechanism,
-                             "n_rows": len(run.table), "timings_s": {k: round(v, 2) for k, v in run.timings.items()}}
+    # Nothing here may depend on the private data beyond what the ledger accounts for: no exact n, no
+    # timings (the data owner finds both in the job folder).
+    extra: dict[str, Any] = {"preset": run.spec.preset, "table_mechanism": run.spec.table_mechanism}
     chosen = run.work_dir / "semantic_query.json"
     if chosen.exists():
         extra["semantic_query"] = json.loads(chosen.read_text(encoding="utf-8"))
