@@ -112,10 +112,14 @@ def _image_root(images_path: Path, workspace: Path | None, issues: list[Validati
     try:
         dest = root.resolve() / "uploads" / zip_digest(images_path)
         return extract_zip_safely(images_path, dest)
-    except (DataError, OSError) as exc:
-        issues.append(make_issue("zip_refused", str(images_path), str(exc),
-                                 "Zip only the image files (or one folder of them), without links, nested "
-                                 "archives or '..' paths, and upload again."))
+    except DataError as exc:  # its message already names the zip and says what to do
+        issues.append(make_issue("zip_refused", str(images_path), exc.what,
+                                 exc.hint or "Zip only the image files, without links, nested archives or '..' "
+                                             "paths, and upload again."))
+        return None
+    except OSError as exc:
+        issues.append(make_issue("zip_refused", str(images_path), f"the zip could not be read ({exc.strerror or exc})",
+                                 "Check the file is a complete .zip (download or copy it again) and upload again."))
         return None
 
 
