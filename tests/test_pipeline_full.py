@@ -38,7 +38,9 @@ def test_full_run_writes_one_png_per_row_named_in_the_csv(finished):
     out, _ = finished
     table = pd.read_csv(out / "synthetic.csv")
     pngs = sorted(p.name for p in (out / "images").glob("*.png"))
-    assert len(table) == ROWS, f"expected {ROWS} synthetic rows, got {len(table)}"
+    # The row count is the table model's noisy total (an exact n would reveal membership), so it is
+    # close to the real count, not equal to it.
+    assert abs(len(table) - ROWS) <= 0.2 * ROWS, f"expected about {ROWS} synthetic rows, got {len(table)}"
     assert len(pngs) == len(table), f"{len(pngs)} images for {len(table)} rows"
     image_column = json.loads((out / "schema.json").read_text())["image_column"]
     assert all((out / p).is_file() for p in table[image_column]), "an image path in synthetic.csv points nowhere"
