@@ -199,3 +199,26 @@ def test_composing_a_ledger_equals_the_accountant_over_the_whole_report_grid(z, 
     accountant = dp_accounting.rdp.RdpAccountant(orders=list(grid))
     accountant.compose(dp_accounting.ComposedDpEvent([acc.entry_event(e) for e in ledger.entries]))
     assert math.isclose(compose_entries(ledger.entries, delta=delta), accountant.get_epsilon(delta), rel_tol=1e-12)
+
+
+def test_a_planned_stage_that_recorded_nothing_stops_the_release(full_plan):
+    ledger = Ledger()
+    record_plan(full_plan, ledger)
+    kept = [e for e in ledger.entries if e.stage != "table"]
+    with pytest.raises(PrivacyAccountingError, match="stage 'table' was planned but recorded no spending"):
+        acc.verify_ledger_matches_plan(Ledger(entries=kept), full_plan)
+
+
+def test_dpsgd_that_stopped_early_stops_the_release(full_plan):
+    p = full_plan.stages["dpsgd"].params
+    ledger = Ledger(entries=[e for e in _recorded(full_plan) if e.stage != "dpsgd"])
+    ledger.record(stage="dpsgd", mechanism="subsampled_gaussian", label="half the steps",
+                  sampling_rate=p["sampling_rate"], noise_multiplier=p["noise_multiplier"], steps=p["steps"] // 2)
+    with pytest.raises(PrivacyAccountingError, match="stage 'dpsgd' spent less than planned"):
+        acc.verify_ledger_matches_plan(ledger, full_plan)
+
+
+def _recorded(plan):
+    ledger = Ledger()
+    record_plan(plan, ledger)
+    return ledger.entries

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dptab_core.data.schema import Column, Schema
-from dptab_core.privacy import Ledger, plan_budget, verify_ledger_matches_plan
+from dptab_core.privacy import (
+    DPSGDSettings,
+    Ledger,
+    MeanPairSettings,
+    SemanticQuerySettings,
+    plan_budget,
+    verify_ledger_matches_plan,
+)
 from dptab_core.privacy.domain import bound_scores, category_counts, dp_categories, pay_for_domains
 from dptab_core.privacy.mechanisms import exponential_select, gaussian_release
 from dptab_core.privacy.settings import SCHEMA_STAGE
@@ -77,7 +84,9 @@ def test_pay_for_domains_fills_private_domains_and_spends_exactly_the_plan(priva
     schema = Schema(columns=(Column(name="age", kind="numeric", dtype="int"),
                              Column(name="site", kind="categorical", categories=("arm", "leg", "back", "toe")),
                              Column(name="image", kind="image")), image_column="image")
-    plan = plan_budget(epsilon=4.0, delta=1e-6, n_rows=3000, n_paid_columns=2, n_paid_categorical=1)
+    plan = plan_budget(epsilon=4.0, delta=1e-6, n_rows=3000, n_paid_columns=2, n_paid_categorical=1,
+                       semantic_query=SemanticQuerySettings(enabled=False), mean_pairs=MeanPairSettings(enabled=False),
+                       dpsgd=DPSGDSettings(enabled=False), table_enabled=False)
     ledger = Ledger()
     paid = pay_for_domains(private_table, schema, rho=plan.stages["schema"].params["rho"],
                            rng=np.random.default_rng(6), ledger=ledger, delta_budget=plan.partition_delta)

@@ -227,12 +227,14 @@ def report_orders(plan_orders: Sequence[float]) -> tuple[float, ...]:
 
 
 def verify_ledger_matches_plan(ledger: Ledger, plan: Any) -> None:
-    """Raise :class:`PrivacyAccountingError` unless every stage spent at most what ``plan`` planned.
+    """Raise :class:`PrivacyAccountingError` unless every stage spent exactly what ``plan`` planned.
 
     Stages are compared as RDP curves on the plan's orders (so a stage may spend in many entries,
     e.g. MST's marginals, and still be compared exactly), partition selection's δ against the
-    reserved δ, and the composed ε against the target. "At most" allows a relative 1e-9 for float
-    error.
+    reserved δ, and the composed ε against the target. Spending more is a privacy failure; spending
+    less (an enabled stage that recorded nothing, DP-SGD that stopped early) means the run is not the
+    one the user approved, and usually hides a bookkeeping bug — both stop the release. Equality
+    allows a relative 1e-9 above and 1e-6 below for float error.
     """
     tol = 1e-9
     by_stage = ledger.by_stage()
@@ -256,6 +258,18 @@ def verify_ledger_matches_plan(ledger: Ledger, plan: Any) -> None:
     composed = compose_entries(ledger.entries, delta=plan.delta, orders=plan.orders)
     if composed > plan.epsilon * (1 + tol):
         raise PrivacyAccountingError(f"the ledger composes to ε = {composed:.6g}, above the target {plan.epsilon:.6g}")
+    for stage, planned in plan.stages.items():
+        if not planned.enabled:
+            continue
+        if stage not in by_stage:
+            raise PrivacyAccountingError(f"stage {stage!r} was planned but recorded no spending: it did not "
+                                         "run to the end; nothing was released. Run the job again.")
+        spent = rdp_curve(_grouped_event(by_stage[stage]), plan.orders)
+        allowed = rdp_curve(planned_event(stage, planned.params), plan.orders)
+        if np.any(spent < allowed * (1 - 1e-6)):
+            raise PrivacyAccountingError(f"stage {stage!r} spent less than planned (it stopped early or skipped "
+                                         "work), so the run differs from the plan; nothing was released. "
+                                         "Run the job again.")
 
 
 def planned_event(stage: str, params: dict[str, Any]) -> DpEvent:
