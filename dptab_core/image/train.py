@@ -32,8 +32,8 @@ def fit(model: ConditionalVAE, loss: Callable[[torch.Tensor, torch.Tensor], torc
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    ct = torch.as_tensor(cond, dtype=torch.float32)
+    xt = torch.tensor(np.asarray(x), dtype=torch.float32)
+    ct = torch.tensor(np.asarray(cond), dtype=torch.float32)
     history = []
     for step in range(steps):
         if should_stop is not None and should_stop():
