@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -49,6 +50,9 @@ def load_mbi() -> Any:
     Both must be set before ``import mbi`` or it warns, and float32 makes estimation stall on tens
     of thousands of rows. Done lazily so that importing :mod:`dptab_core.table` needs no JAX.
     """
+    # The pinned jaxlib is a CPU build; without this JAX probes for TPUs and prints
+    # "Unable to initialize backend 'tpu'" into every job log. A user's own setting wins.
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
 
     jax.config.update("jax_enable_x64", True)
