@@ -45,6 +45,8 @@ if source == SOURCES[1]:
     csv_file = st.file_uploader("Table (CSV, one row per person, with a header)", type=["csv", "tsv", "txt"],
                                 key="upload_csv")
     zip_file = st.file_uploader("Images (a .zip of the image files)", type=["zip"], key="upload_zip")
+    st.caption(f"Uploads are limited to {st.get_option('server.maxUploadSize'):,} MB per file. For a larger "
+               "image set, give a folder on this server instead.")
     if csv_file is not None and zip_file is not None:
         with plain_errors("saving the upload"):
             csv_path = save_upload(csv_file.getvalue(), csv_file.name, workspace=workspace_root())
