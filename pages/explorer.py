@@ -17,7 +17,7 @@ st.title("ε explorer")
 summary_line(state)
 if not require_dataset(state):
     st.stop()
-st.caption("Planning uses only n and the schema: this page reads no private data.")
+st.caption("The planner view below uses only n and the schema: it reads no private data.")
 
 options = state.plan_options
 current = options.get("epsilon", DEFAULT_EPSILON)
@@ -30,11 +30,13 @@ with plain_errors("planning the ε scale"):
     st.caption(ev.NOISE_MEASURES[measure] + " Lower is better; ε values the planner rejects are left out.")
     st.dataframe(ev.as_table(rows), hide_index=True)
 
-st.subheader("Measured quality against ε (evaluation sweep)")
+st.subheader("Measured quality against ε (evaluation sweep) — data owner's view")
+st.caption("Measured on your real data: each point is a separate run that reads the data again. Use it to "
+           "understand the trade-off, not as part of any release's budget.")
 sweep = ev.latest_sweep()
 if sweep is None:
-    st.info("No ε-sweep evaluation has run in this workspace yet. The command line runs one "
-            "(see the README's evaluation section); its results appear here.")
+    st.info("No ε-sweep has run in this workspace yet. Start one from the command line "
+            "(`python -m dptab_core sweep --csv … --images … --epsilons 1,3,10`); its results appear here.")
 else:
     metric = st.selectbox("Metric", ev.sweep_metrics(sweep), key="explorer_metric")
     st.plotly_chart(metric_vs_epsilon_figure(sweep, metric=metric, current_epsilon=current), key="explorer_sweep")

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "plan a privacy budget: per-stage noise for a total (ε, δ), composed in RDP"),
     "synth": ("synth", "make a DP synthetic copy of a CSV + images (foreground, or --background as a job)"),
     "demo": ("demo", "the demo dataset through the quick preset in one go"),
+    "sweep": ("sweep", "measure quality at several ε as a background job (feeds the app's ε explorer)"),
 }
 
 

@@ -129,3 +129,14 @@ def _parse_pairs(items: list[str], flag: str) -> dict[str, int | float]:
             raise InputError(f"cannot read {item!r}", where=flag,
                              hint="Write FIELD=NUMBER, e.g. --preset-override dpsgd_steps=20.") from None
     return pairs
+
+
+def _parse_floats(text: str, flag: str) -> list[float]:
+    """``"1,3,10"`` → ``[1.0, 3.0, 10.0]``, with a clear error naming ``flag``."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"cannot read {text!r} as numbers", where=flag, hint="Write e.g. 1,3,10.") from None
+    if not values or any(v <= 0 for v in values):
+        raise InputError(f"{text!r} needs one or more positive numbers", where=flag, hint="Write e.g. 1,3,10.")
+    return values
