@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dptab_core.cli.progress_bar import ProgressBar
+from dptab_core.cli.foreground import run_with_progress
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +20,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dptab_core.data.demo import demo_schema, ensure_demo
-    from dptab_core.jobs import run_in_foreground
     from dptab_core.pipeline import make_synth_spec
 
     data_dir = ensure_demo()
@@ -30,12 +28,4 @@ def run(args: argparse.Namespace) -> int:
                            seed=args.seed, device=args.device, evaluate=not args.no_evaluate)
     spec["output_dir"] = str(args.out.resolve())
     spec["epsilon_planned"] = args.epsilon
-    bar = ProgressBar(sys.stderr)
-    job = run_in_foreground(spec, on_progress=bar.update)
-    bar.close()
-    status = job.status()
-    if status.state != "succeeded":
-        print(f"demo job {job.id} {status.state}: {status.error or status.message}", file=sys.stderr)
-        return 1
-    print(f"wrote the demo's synthetic dataset to {args.out} (ε spent {status.epsilon_spent:.3f} of {args.epsilon:g})")
-    return 0
+    return run_with_progress(spec, out=args.out, epsilon=args.epsilon, what="demo's synthetic dataset")

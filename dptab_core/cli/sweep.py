@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dptab_core.cli.synth import _inferred_schema, _parse_floats
+from dptab_core.cli.synth import _inferred_schema, _parse_floats, add_data_arguments
 from dptab_core.data.schema import Schema
 from dptab_core.errors import InputError
 
@@ -18,11 +18,7 @@ SWEEP_ENTRY = "dptab_core.eval.sweep:run_job"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", required=True, type=Path, help="the sensitive table (CSV)")
-    parser.add_argument("--images", required=True, type=Path, help="the image folder or .zip")
-    parser.add_argument("--image-column", help="column holding the image file names (auto-detected if omitted)")
-    parser.add_argument("--person-column", help="column naming the person when a person can have several rows")
-    parser.add_argument("--schema", type=Path, help="a confirmed schema.json (domains marked public are free)")
+    add_data_arguments(parser)
     parser.add_argument("--epsilons", default="1,3,10", help="comma-separated ε values (default 1,3,10)")
     parser.add_argument("--baselines", default="dp-tabimage,independent",
                         help="comma-separated methods: dp-tabimage, independent, no-warmup, no-pretrain, table-only")

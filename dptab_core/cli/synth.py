@@ -12,17 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from dptab_core.cli.progress_bar import ProgressBar
+from dptab_core.cli.foreground import run_with_progress
 from dptab_core.data.schema import Schema
 from dptab_core.errors import InputError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", required=True, type=Path, help="the sensitive table (CSV)")
-    parser.add_argument("--images", required=True, type=Path, help="the image folder or .zip")
-    parser.add_argument("--image-column", help="column holding the image file names (auto-detected if omitted)")
-    parser.add_argument("--person-column", help="column naming the person when a person can have several rows")
-    parser.add_argument("--schema", type=Path, help="a confirmed schema.json (domains marked public are free)")
+    add_data_arguments(parser)
     parser.add_argument("--epsilon", type=float, default=10.0, help="total ε of the release (default 10)")
     parser.add_argument("--delta", type=float, help="total δ (default: the largest power of ten ≤ 1/(10 n), ≤ 1e-5)")
     parser.add_argument("--shares", help="budget shares, e.g. table=0.3,dpsgd=0.5 (the rest keep their defaults)")
@@ -48,8 +44,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name the sensitive data and its schema (shared by ``synth`` and ``sweep``)."""
+    parser.add_argument("--csv", required=True, type=Path, help="the sensitive table (CSV)")
+    parser.add_argument("--images", required=True, type=Path, help="the image folder or .zip")
+    parser.add_argument("--image-column", help="column holding the image file names (auto-detected if omitted)")
+    parser.add_argument("--person-column", help="column naming the person when a person can have several rows")
+    parser.add_argument("--schema", type=Path, help="a confirmed schema.json (domains marked public are free)")
+
+
 def run(args: argparse.Namespace) -> int:
-    from dptab_core.jobs import run_in_foreground, submit
+    from dptab_core.jobs import submit
     from dptab_core.pipeline import make_synth_spec
 
     schema = Schema.load(args.schema) if args.schema else _inferred_schema(args)
@@ -67,15 +72,7 @@ def run(args: argparse.Namespace) -> int:
         job = submit(spec)
         print(f"submitted job {job.id}: follow it with `python -m dptab_core jobs show {job.id}`")
         return 0
-    bar = ProgressBar(sys.stderr)
-    job = run_in_foreground(spec, on_progress=bar.update)
-    bar.close()
-    status = job.status()
-    if status.state != "succeeded":
-        print(f"job {job.id} {status.state}: {status.error or status.message}", file=sys.stderr)
-        return 2 if status.state == "failed" and status.error and "internal error" not in status.error else 1
-    print(f"wrote the synthetic dataset to {args.out} (ε spent {status.epsilon_spent:.3f} of {args.epsilon:g})")
-    return 0
+    return run_with_progress(spec, out=args.out, epsilon=args.epsilon, what="synthetic dataset")
 
 
 def _inferred_schema(args: argparse.Namespace) -> Schema:
