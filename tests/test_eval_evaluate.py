@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from eval_fakes import fake_pairs, fake_schema, write_real, write_synthetic_run
 
 from dptab_core.cli import main
@@ -26,13 +25,7 @@ def fast_default_features(monkeypatch):
     monkeypatch.setattr(features, "DEFAULT_FEATURE_CONFIG", CONFIG.features)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core box, one intra-op thread trains these tiny nets 3–5× faster than two."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

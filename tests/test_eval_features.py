@@ -12,13 +12,7 @@ FAST = FeatureConfig(epochs=5, batch_size=64)
 SIZES = {"colour": 4, "size": 3, "group": 3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core box, one intra-op thread trains these tiny nets 3–5× faster than two."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_classifier_reads_the_colour_from_held_out_images(tmp_path):

@@ -1,7 +1,6 @@
 """The ε sweep runs each baseline's spec through the pipeline function and evaluates every release."""
 
 import pytest
-import torch
 from eval_fakes import fake_pairs, fake_schema, write_synthetic_run
 
 from dptab_core.eval.evaluate import EvalConfig
@@ -13,13 +12,7 @@ from dptab_core.pipeline import SynthSpec
 CONFIG = EvalConfig(features=FeatureConfig(epochs=5, batch_size=64, image_size=16, width=16))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core box, one intra-op thread trains these tiny nets 3–5× faster than two."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _spec() -> SynthSpec:
