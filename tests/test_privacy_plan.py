@@ -151,3 +151,14 @@ def test_standalone_epsilons_stay_proportional_to_the_shares():
     ratios = {name: s.standalone_epsilon / s.share for name, s in plan.stages.items() if s.enabled}
     assert max(ratios.values()) <= min(ratios.values()) * (1 + 1e-6), ratios
     assert min(ratios.values()) > plan.epsilon, "composition is cheaper than the sum, so each stage gets more"
+
+
+def test_paid_numeric_bounds_on_few_rows_warn_to_declare_them_public():
+    small = plan_budget(epsilon=10.0, delta=1e-7, n_rows=200, n_paid_columns=2, n_paid_categorical=1,
+                        dpsgd=DPSGDSettings(batch_size=64))
+    large = plan_budget(epsilon=10.0, delta=1e-7, n_rows=50_000, n_paid_columns=2, n_paid_categorical=1)
+    categorical_only = plan_budget(epsilon=10.0, delta=1e-7, n_rows=200, n_paid_columns=1, n_paid_categorical=1,
+                                   dpsgd=DPSGDSettings(batch_size=64))
+    assert any("declare public bounds" in w for w in small.warnings), small.warnings
+    assert not any("declare public bounds" in w for w in large.warnings), large.warnings
+    assert not any("declare public bounds" in w for w in categorical_only.warnings), categorical_only.warnings
