@@ -17,7 +17,6 @@ The same spec runs from the CLI (foreground or background) and from the app (bac
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,16 +28,11 @@ import numpy as np
 import pandas as pd
 
 from dptab_core.data.schema import Schema
-from dptab_core.errors import InputError
 from dptab_core.privacy.ledger import Ledger, LedgerEntry
 
 log = logging.getLogger(__name__)
 
 JOB_ENTRY = "dptab_core.pipeline:run_job"
-STAGE_ORDER = ("load", "schema", "semantic_query", "pretrain", "mean_pairs", "warmup", "table", "dpsgd",
-               "sample", "release")
-"""Stages as the progress events name them (a superset of the budget plan's privacy stages)."""
-
 STAGE_WEIGHTS = {"load": 1.0, "schema": 0.2, "semantic_query": 1.5, "pretrain": 1.5, "mean_pairs": 0.5,
                  "warmup": 1.5, "table": 3.0, "dpsgd": 6.0, "sample": 0.5, "release": 0.5, "evaluate": 2.0}
 """Rough share of a quick-preset run's time per stage: turns stage progress into a whole-job fraction."""
@@ -181,11 +175,3 @@ def _noise_rng(spec: SynthSpec) -> np.random.Generator:
 def _quiet(stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None,
            **_: Any) -> None:
     log.info("[%s %3.0f%%] %s", stage, 100 * fraction, message)
-
-
-def load_json(path: Path) -> Any:
-    """Read a JSON file with a clear error."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path.name} ({exc})", where=str(path)) from exc

@@ -5,8 +5,6 @@ Reads nothing sensitive: the model and the synthetic records are already DP rele
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from dptab_core.image.encoder import decode_images
@@ -30,17 +28,3 @@ def sample_images(model, conditions: np.ndarray, *, seed: int, batch_size: int, 
         out.append(decode_images(batch.cpu().numpy()))
     h, w, c = model.image_shape
     return np.concatenate(out) if out else np.zeros((0, h, w, c), dtype=np.uint8)
-
-
-def write_pngs(images: np.ndarray, out_dir: Path, names: list[str]) -> list[Path]:
-    """Write ``images[i]`` to ``out_dir / names[i]`` as PNG; returns the paths."""
-    from PIL import Image
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for image, name in zip(images, names, strict=True):
-        path = out_dir / name
-        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(path, format="PNG")
-        paths.append(path)
-    return paths
