@@ -29,3 +29,25 @@ def test_audit_of_a_pipeline_that_releases_its_training_images_reports_a_large_e
     assert result["n_correct"] == result["n_guesses"] == 50
     assert result["epsilon_lower_bound"] > 2.5 > result["claimed_epsilon"], result
     assert json.loads((tmp_path / "run" / "audit.json").read_text())["epsilon_lower_bound"] == result["epsilon_lower_bound"]
+
+
+def test_audit_uses_the_delta_the_planner_picks_when_the_spec_leaves_it_out(tmp_path, monkeypatch):
+    from dptab_core.planning import DEFAULT_EPSILON, default_delta
+
+    monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "ws"))
+    table, images = fake_pairs(40, seed=0)
+    csv, folder = write_real(tmp_path / "real", table, images)
+    spec = SynthSpec(csv_path=str(csv), images_path=str(folder), schema=fake_schema().to_dict(), plan_options={})
+    planned = {}
+
+    def copying_pipeline(run_spec, *, out_dir, work_dir, progress):
+        planned["delta"] = run_spec.plan_options.get("delta")
+        data = load_paired_dataset(run_spec.csv_path, run_spec.images_path, fake_schema())
+        write_synthetic_run(out_dir, data.table.drop(columns="image"), data.images, fake_schema())
+
+    result = audit_pipeline(spec, work_root=tmp_path / "audit", config=AuditConfig(n_canaries=100), seed=3,
+                            run_fn=copying_pipeline)
+    expected = default_delta(40)
+    assert planned["delta"] == expected, "the audited run must be pinned to the δ of the real data's plan"
+    assert result["delta"] == result["claimed_delta"] == expected > 0, f"audit judged δ = {result['delta']}"
+    assert result["claimed_epsilon"] == DEFAULT_EPSILON

@@ -52,16 +52,37 @@ def pipeline_run_fn(spec: Any, *, work_root: Path, run_fn=None) -> RunFn:
 
 def audit_pipeline(spec: Any, *, work_root: Path, config: AuditConfig = DEFAULT_AUDIT_CONFIG, seed: int,
                    write_to: Path | None = None, run_fn=None) -> dict:
-    """Run the one-run canary audit of ``spec``'s pipeline; optionally write ``audit.json`` into ``write_to``."""
-    from dptab_core.data.ingest import load_paired_dataset
+    """Run the one-run canary audit of ``spec``'s pipeline; optionally write ``audit.json`` into ``write_to``.
+
+    The audit judges the (ε, δ) the plan actually uses: where the spec leaves ε or δ to the planner,
+    they are the planner's defaults for the real data's size (:func:`planned_budget`), and the
+    audited run is pinned to that δ, so the canaries added to its data cannot move it.
+    """
+    from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
 
     schema = Schema.from_dict(spec.schema)
-    real = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), schema)
-    delta = float(spec.plan_options.get("delta", 0.0))
-    result = audit_one_run(pipeline_run_fn(spec, work_root=Path(work_root), run_fn=run_fn), real.table,
+    policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
+    real = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), schema, policy=policy)
+    epsilon, delta = planned_budget(spec.plan_options, n_rows=len(real.table))
+    audited = dataclasses.replace(spec, plan_options={**spec.plan_options, "delta": delta})
+    result = audit_one_run(pipeline_run_fn(audited, work_root=Path(work_root), run_fn=run_fn), real.table,
                            real.images, schema, config=config, seed=seed, delta=delta)
-    result["claimed_epsilon"] = spec.plan_options.get("epsilon")
+    result["claimed_epsilon"], result["claimed_delta"] = epsilon, delta
     if write_to is not None:
         Path(write_to).mkdir(parents=True, exist_ok=True)
         (Path(write_to) / AUDIT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
+
+
+def planned_budget(plan_options: dict[str, Any], *, n_rows: int) -> tuple[float, float]:
+    """(ε, δ) a run with ``plan_options`` on ``n_rows`` rows is planned at: the user's, else the planner's defaults.
+
+    >>> planned_budget({"epsilon": 3.0}, n_rows=2000)
+    (3.0, 1e-05)
+    >>> planned_budget({}, n_rows=20000)
+    (10.0, 1e-06)
+    """
+    from dptab_core.planning import DEFAULT_EPSILON, default_delta
+
+    return (float(plan_options.get("epsilon", DEFAULT_EPSILON)),
+            float(plan_options.get("delta", default_delta(n_rows))))

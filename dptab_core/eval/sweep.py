@@ -1,8 +1,8 @@
 """Baselines and the ε sweep: the same data through DP-TabImage and simpler methods, at several ε.
 
-A privacy officer judges a number by what the alternatives give. Each baseline is a named change
-to the run's :class:`~dptab_core.pipeline.SynthSpec` (data, not code paths), so every baseline is
-the real pipeline with one ingredient removed, spends the same (ε, δ), and is evaluated by the same
+A privacy officer judges a number by what the alternatives give. Most baselines are a named change
+to the run's :class:`~dptab_core.pipeline.SynthSpec` (data, not code paths), so each is the real
+pipeline with one ingredient removed, spends the same (ε, δ), and is evaluated by the same
 :func:`~dptab_core.eval.evaluate.evaluate_arrays`:
 
 * ``dp-tabimage`` — the full method;
@@ -11,10 +11,12 @@ the real pipeline with one ingredient removed, spends the same (ε, δ), and is 
   post-processing of the full run, so it costs no extra run and no extra ε;
 * ``no-warmup`` — no DP mean pairs (hence no warm-up): DP-SGD alone must learn the conditioning;
 * ``no-pretrain`` — no public data (no semantic query, no public pre-training);
-* ``table-only`` — MST alone, no images: the table-fidelity reference.
-
-Not built (yet): the image → table order and a non-private upper bound need pipeline options that
-do not exist; the normalised cross-modal score already places real pairs at 1.
+* ``table-only`` — MST alone, no images: the table-fidelity reference;
+* ``image-first`` — the opposite order: record-free DP images first, then MST rows paired with them
+  by a DP attribute reader (:mod:`dptab_core.eval.image_first`; its own runner, same (ε, δ));
+* ``non-private`` — NOT PRIVATE (ε = ∞): the conditional model trained without DP, the real rows as
+  the table (:mod:`dptab_core.eval.non_private`). Run once per sweep, not per ε: its row has
+  ``epsilon`` None and ``guarantee`` saying it is not private.
 
 :func:`run_sweep` writes ``sweep.json`` (one row per method and ε: the headline metrics) that
 :func:`dptab_core.eval.figures.metric_vs_epsilon_figure` draws; :func:`run_job` is its job entry.
@@ -48,6 +50,10 @@ class Baseline:
     plan_changes: dict[str, Any] = field(default_factory=dict)
     shuffle_pairs: bool = False
     """Evaluate the full run's release with images re-paired at random (no run of its own)."""
+    runner: str | None = None
+    """``"module:function"`` run in place of the pipeline (same signature); None = the pipeline."""
+    private: bool = True
+    """False: not differentially private — run once (not per ε) and reported as ε = ∞."""
 
 
 BASELINES: dict[str, Baseline] = {b.name: b for b in (
@@ -57,7 +63,15 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("no-pretrain", "no public data: no semantic query, no public pre-training",
              spec_changes={"public_dir": None}),
     Baseline("table-only", "MST alone, no images (table reference)", spec_changes={"table_only": True}),
+    Baseline("image-first", "image → table order: record-free DP images, then MST rows paired by a DP reader",
+             runner="dptab_core.eval.image_first:run_image_first"),
+    Baseline("non-private", "NOT PRIVATE (ε = ∞): the conditional model without DP, the real rows as the table",
+             runner="dptab_core.eval.non_private:run_non_private", private=False),
 )}
+
+DP_GUARANTEE = "(ε, δ)-DP"
+NO_GUARANTEE = "NOT PRIVATE (ε = ∞)"
+"""The ``guarantee`` of a sweep row: every row says whether its method is private at all."""
 
 HEADLINE_METRICS: dict[str, str] = {
     "table.tvd_1way": "1-way marginal TVD", "table.tvd_2way": "2-way marginal TVD",
@@ -71,10 +85,34 @@ RunFn = Callable[..., Any]
 """``run_fn(spec, *, out_dir, work_dir, progress, should_stop)`` — :func:`dptab_core.pipeline.run_pipeline`."""
 
 
-def baseline_spec(spec: Any, baseline: Baseline, *, epsilon: float) -> Any:
-    """The spec of ``baseline`` at ``epsilon`` (evaluation off: the sweep evaluates every run itself)."""
-    plan_options = {**spec.plan_options, **baseline.plan_changes, "epsilon": float(epsilon)}
+def baseline_spec(spec: Any, baseline: Baseline, *, epsilon: float | None) -> Any:
+    """The spec of ``baseline`` at ``epsilon`` (evaluation off: the sweep evaluates every run itself).
+
+    ``epsilon`` None (the non-private baseline) leaves the spec's plan options as they are.
+    """
+    plan_options = {**spec.plan_options, **baseline.plan_changes}
+    if epsilon is not None:
+        plan_options["epsilon"] = float(epsilon)
     return dataclasses.replace(spec, plan_options=plan_options, evaluate=False, **baseline.spec_changes)
+
+
+def run_tag(method: str, epsilon: float | None) -> str:
+    """The folder name of one run of a sweep: ``dp-tabimage_eps1``; ``non-private`` (run once, no ε).
+
+    >>> run_tag("no-warmup", 10.0), run_tag("non-private", None)
+    ('no-warmup_eps10', 'non-private')
+    """
+    return method if epsilon is None else f"{method}_eps{epsilon:g}"
+
+
+def baseline_runner(baseline: Baseline, default: RunFn) -> RunFn:
+    """The run function of ``baseline``: its own runner (imported only now: torch), else ``default``."""
+    if baseline.runner is None:
+        return default
+    import importlib
+
+    module, _, name = baseline.runner.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def headline(metrics: dict) -> dict[str, float | None]:
@@ -89,23 +127,33 @@ def headline(metrics: dict) -> dict[str, float | None]:
 def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str], out_root: Path,
               real_table, real_images, run_fn: RunFn | None = None,
               progress: Callable[[str, float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
-              config: EvalConfig = DEFAULT_EVAL_CONFIG, cache_dir: Path | None = None) -> list[dict]:
-    """Run every (baseline, ε), evaluate each against the real data, write and return the sweep rows."""
+              config: EvalConfig = DEFAULT_EVAL_CONFIG, cache_dir: Path | None = None,
+              runners: dict[str, RunFn] | None = None) -> list[dict]:
+    """Run every (baseline, ε), evaluate each against the real data, write and return the sweep rows.
+
+    ``run_fn`` runs the pipeline baselines; ``runners`` (method → run function) replaces a baseline's
+    own runner (tests). A non-private baseline runs once, its row with ``epsilon`` None.
+    """
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise InputError(f"unknown baseline(s) {unknown}", where="--baselines", hint=f"Choose from {list(BASELINES)}.")
     if run_fn is None:
         from dptab_core.pipeline import run_pipeline as run_fn
-    runs = [(eps, BASELINES[b]) for eps in epsilons for b in baselines if not BASELINES[b].shuffle_pairs]
-    if any(BASELINES[b].shuffle_pairs for b in baselines) and "dp-tabimage" not in baselines:
+    chosen = [BASELINES[b] for b in baselines]
+    runs: list[tuple[float | None, Baseline]] = [(eps, b) for eps in epsilons for b in chosen
+                                                 if b.private and not b.shuffle_pairs]
+    if any(b.shuffle_pairs for b in chosen) and "dp-tabimage" not in baselines:
         runs += [(eps, BASELINES["dp-tabimage"]) for eps in epsilons]  # the shuffled baseline reads its release
+    runs += [(None, b) for b in chosen if not b.private]
     rows: list[dict] = []
     for i, (eps, baseline) in enumerate(runs):
-        tag = f"{baseline.name}_eps{eps:g}"
+        tag = run_tag(baseline.name, eps)
         if progress:
-            progress("sweep", i / len(runs), f"running {baseline.name} at ε = {eps:g}")
-        run_fn(baseline_spec(spec, baseline, epsilon=eps), out_dir=out_root / tag, work_dir=out_root / "work" / tag,
-               progress=None, should_stop=should_stop)
+            at = "once, NOT PRIVATE" if eps is None else f"at ε = {eps:g}"
+            progress("sweep", i / len(runs), f"running {baseline.name} {at}")
+        fn = (runners or {}).get(baseline.name) or baseline_runner(baseline, run_fn)
+        fn(baseline_spec(spec, baseline, epsilon=eps), out_dir=out_root / tag, work_dir=out_root / "work" / tag,
+           progress=None, should_stop=should_stop)
         syn_table, syn_images, schema, report = _load_run(out_root / tag, table_only=baseline.name == "table-only")
         variants = [(baseline.name, syn_table)]
         if baseline.name == "dp-tabimage" and any(BASELINES[b].shuffle_pairs for b in baselines):
@@ -117,8 +165,9 @@ def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str],
             metrics = (_table_only_metrics(real_table, table, schema) if syn_images is None else
                        evaluate_arrays(real_table, real_images, table, syn_images, schema, config=config,
                                        cache_dir=cache_dir).metrics)
-            rows.append({"method": name, "epsilon": float(eps),
-                         "epsilon_spent": (report.get("spent") or {}).get("epsilon"), **headline(metrics)})
+            rows.append({"method": name, "epsilon": None if eps is None else float(eps),
+                         "epsilon_spent": (report.get("spent") or {}).get("epsilon") if baseline.private else None,
+                         "guarantee": DP_GUARANTEE if baseline.private else NO_GUARANTEE, **headline(metrics)})
     out_root.mkdir(parents=True, exist_ok=True)
     (out_root / SWEEP_FILE).write_text(json.dumps({"metrics": HEADLINE_METRICS, "rows": rows}, indent=2),
                                        encoding="utf-8")

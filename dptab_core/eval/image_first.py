@@ -1,0 +1,215 @@
+"""The image-first baseline: images first from a DP model that never sees a record, then a row for each.
+
+DP-TabImage draws the table first and each image conditioned on its row. The opposite order (the
+one DP-TabImage's paper compares against) has nothing to condition the images on, so the link
+between an image and its row has to be recovered afterwards:
+
+1. **schema, table**: as in the pipeline (paid domains; MST or AIM on private-pgm) — the pipeline's
+   own stage functions;
+2. **generator**: the same conditional VAE, trained with DP-SGD under the all-*unspecified* record,
+   so it carries no record information (public pre-training first when the spec names a public
+   folder, as in the pipeline);
+3. **attribute reader**: a small CNN (:mod:`dptab_core.eval.attribute_reader`) trained with DP-SGD
+   on the real pairs to read every synthesized column off an image;
+4. **pairing** (post-processing): one image per synthetic row, then rows are assigned to images so
+   that the reader's log-probability of each image's row is largest overall (an exact assignment,
+   in random blocks of :attr:`ImageFirstConfig.assignment_block` rows).
+
+Budget: one plan through the privacy core (:func:`image_first_plan`): no mean pairs, and the DP-SGD
+stage gets twice the preset's epochs, half of its steps training the generator and half the reader,
+both at the plan's sampling rate and noise multiplier. Both runs record ``dpsgd`` ledger entries
+(:func:`~dptab_core.image.dpsgd.finetune_dpsgd`), which compose to exactly the planned stage, so
+the pipeline's release check (ledger == plan, composed ε ≤ target) applies unchanged and the
+release layout (``synthetic.csv``, ``images/``, ``privacy_report.json`` …) is the pipeline's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dptab_core.data.schema import Schema
+
+if TYPE_CHECKING:
+    from dptab_core.pipeline import SynthSpec, _Run
+    from dptab_core.privacy import BudgetPlan
+
+
+@dataclass(frozen=True)
+class ImageFirstConfig:
+    """Settings of the image-first baseline beyond the image preset, each with its reason."""
+
+    reader_lr: float = 2e-3
+    """Adam step of the attribute reader under DP-SGD: a small classifier tolerates (and with few
+    noisy steps needs) twice the generator's step."""
+    assignment_block: int = 2500
+    """Rows paired with images by one exact assignment at most: a 2,500² cost matrix is 50 MB and a
+    few seconds; larger releases are paired in random blocks of this size."""
+    reader_seed_offset: int = 1
+    """The reader's seeds differ from the generator's, so the two DP-SGD runs draw independent batches
+    and noise even when noise is seeded for reproducibility."""
+
+
+DEFAULT_IMAGE_FIRST_CONFIG = ImageFirstConfig()
+
+
+def image_first_plan(spec: SynthSpec, *, schema: Schema, n_rows: int, channels: int) -> BudgetPlan:
+    """The budget plan of the image-first baseline: the pipeline's plan without mean pairs, and with
+    twice the DP-SGD epochs (half for the generator, half for the attribute reader)."""
+    from dptab_core.planning import count_public_labels, plan_kwargs
+    from dptab_core.privacy import MeanPairSettings, plan_budget
+
+    paid = schema.unpaid_domains()
+    kwargs = plan_kwargs(spec.plan_options, preset=spec.preset, n_rows=n_rows, channels=channels,
+                         n_paid_columns=len(paid), n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
+                         n_public_labels=count_public_labels(spec.public_dir), preset_overrides=spec.preset_overrides)
+    kwargs["mean_pairs"] = MeanPairSettings(rounds=0, enabled=False)
+    kwargs["dpsgd"] = dataclasses.replace(kwargs["dpsgd"], epochs=2 * kwargs["dpsgd"].epochs)
+    return plan_budget(**kwargs)
+
+
+def match_rows_to_images(log_probs: dict[str, np.ndarray], row_codes: dict[str, np.ndarray], *,
+                         rng: np.random.Generator, block: int) -> np.ndarray:
+    """``order`` such that row ``order[i]`` goes with image ``i``, maximising Σ log p(image's row).
+
+    ``log_probs[col]``: (m, domain size) log-probabilities the reader gives each image; ``row_codes``:
+    the m rows' codes. Post-processing of DP outputs only.
+
+    >>> lp = {"a": np.log(np.array([[0.1, 0.9], [0.8, 0.2]]))}
+    >>> match_rows_to_images(lp, {"a": np.array([0, 1])}, rng=np.random.default_rng(0), block=10).tolist()
+    [1, 0]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    m = len(next(iter(row_codes.values())))
+    images, rows = rng.permutation(m), rng.permutation(m)
+    order = np.empty(m, dtype=np.int64)
+    for start in range(0, m, block):
+        im, rw = images[start:start + block], rows[start:start + block]
+        score = sum(log_probs[name][im][:, np.asarray(codes)[rw]] for name, codes in row_codes.items())
+        i, j = linear_sum_assignment(score, maximize=True)
+        order[im[i]] = rw[j]
+    return order
+
+
+def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: Callable[..., None] | None = None,
+                    should_stop: Callable[[], bool] | None = None,
+                    config: ImageFirstConfig = DEFAULT_IMAGE_FIRST_CONFIG) -> dict[str, Any]:
+    """Run the image-first baseline on ``spec``'s data; write a pipeline-style release into ``out_dir``.
+
+    The same signature as :func:`dptab_core.pipeline.run_pipeline`, so the sweep runs either.
+    """
+    from dptab_core import stages
+    from dptab_core.pipeline import _noise_rng, _quiet, _Run
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = _Run(spec=spec, work_dir=work_dir, out_dir=out_dir, progress=progress or _quiet,
+               should_stop=should_stop or (lambda: False), ledger=stages.resumable_ledger(work_dir, resuming=False),
+               noise_rng=_noise_rng(spec), schema=Schema.from_dict(spec.schema))
+    steps: list[tuple[str, Callable[[_Run], None]]] = [("load", _load), ("schema", stages.schema)]
+    if spec.public_dir:
+        steps += [("semantic_query", stages.semantic_query), ("pretrain", stages.pretrain)]
+    steps += [("table", stages.table), ("dpsgd", _generator), ("reader", lambda r: _reader(r, config)),
+              ("sample", lambda r: _sample_and_pair(r, config)), ("release", stages.release)]
+    run.stage_names = tuple(name for name, _ in steps)
+    for name, fn in steps:
+        run.report(name, 0.0, "starting")
+        fn(run)
+        run.report(name, 1.0, "done")
+    return {"epsilon_spent": run.spent_epsilon(), "out_dir": str(out_dir)}
+
+
+def _load(run: _Run) -> None:
+    """The pipeline's load, then this baseline's plan in place of the pipeline's."""
+    from dptab_core import stages
+
+    stages.load(run)
+    run.plan = image_first_plan(run.spec, schema=run.schema, n_rows=len(run.table), channels=run.images.shape[-1])
+    (run.work_dir / "plan.json").write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
+
+
+def _half_dpsgd(run: _Run, model, targets: np.ndarray, *, lr: float, seed_offset: int, stage: str) -> None:
+    """Half of the planned DP-SGD steps on ``model`` (the other half trains the other network)."""
+    from dptab_core.image.dpsgd import finetune_dpsgd
+
+    p = run.plan.stages["dpsgd"].params
+    if p["steps"] % 2:
+        raise ValueError(f"the image-first plan must have an even number of DP-SGD steps, got {p['steps']}")
+    spec = run.spec
+    finetune_dpsgd(model, run.images, targets, noise_multiplier=p["noise_multiplier"],
+                   sampling_rate=p["sampling_rate"], steps=p["steps"] // 2, max_grad_norm=p["max_grad_norm"],
+                   ledger=run.ledger, device=_device(run), lr=lr, seed=spec.seed + seed_offset,
+                   noise_seed=spec.seed + 7919 + seed_offset if spec.reproducible_noise else None,
+                   progress=lambda f, m, _done: run.report(stage, f, m), should_stop=run.should_stop)
+
+
+def _device(run: _Run):
+    """The torch device of the run: the pipeline's choice for the spec's ``device``."""
+    from dptab_core import stages
+    return stages._device(run)
+
+
+def _generator(run: _Run) -> None:
+    """DP-SGD of the conditional VAE under the all-unspecified record: an image model with no record."""
+    import torch
+
+    from dptab_core.image.encoder import RecordEncoder
+    from dptab_core.image.models import build_model
+    from dptab_core.planning import resolve_preset
+
+    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    encoder = RecordEncoder(run.schema)
+    model = build_model(preset, encoder.dim, tuple(run.images.shape[1:]))
+    pretrained = run.work_dir / "model_pretrain.pt"
+    if pretrained.exists():
+        model.load_state_dict(torch.load(pretrained, map_location="cpu"))
+    blank = np.tile(encoder.unspecified(), (len(run.images), 1))
+    _half_dpsgd(run, model, blank, lr=preset.dpsgd_lr, seed_offset=0, stage="dpsgd")
+    run.notes["generator"] = (model, encoder)
+
+
+def _reader(run: _Run, config: ImageFirstConfig) -> None:
+    """DP-SGD of the attribute reader on the real pairs (image → every synthesized column)."""
+    from dptab_core.data.encoding import domain_size, encode_table
+    from dptab_core.eval.attribute_reader import AttributeReader, one_hot_targets
+    from dptab_core.planning import resolve_preset
+
+    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    sizes = {c.name: domain_size(c) for c in run.schema.synthesized_columns()}
+    reader = AttributeReader(sizes, channels=run.images.shape[-1], width=preset.classifier_width,
+                             resolution=preset.resolution)
+    targets = one_hot_targets(encode_table(run.table, run.schema), sizes)
+    _half_dpsgd(run, reader, targets, lr=config.reader_lr, seed_offset=config.reader_seed_offset, stage="reader")
+    run.notes["reader"] = reader
+
+
+def _sample_and_pair(run: _Run, config: ImageFirstConfig) -> None:
+    """One record-free image per synthetic row, then each row assigned to the image that reads most like it."""
+    import pandas as pd
+
+    from dptab_core.data.encoding import encode_table
+    from dptab_core.image.encoder import encode_images
+    from dptab_core.image.sample import sample_images
+    from dptab_core.planning import resolve_preset
+
+    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
+    model, encoder = run.notes["generator"]
+    run.report("sample", 0.1, f"drawing {len(synthetic)} images with no record")
+    images = sample_images(model, np.tile(encoder.unspecified(), (len(synthetic), 1)), seed=run.spec.seed,
+                           batch_size=preset.sample_batch, device=_device(run),
+                           temperature=preset.sample_temperature)
+    run.report("sample", 0.6, "reading each image's attributes and pairing rows with images")
+    log_probs = run.notes["reader"].read(encode_images(images, preset.resolution), batch_size=preset.sample_batch,
+                                         device=_device(run))
+    order = match_rows_to_images(log_probs, encode_table(synthetic, run.schema),
+                                 rng=np.random.default_rng(run.spec.seed), block=config.assignment_block)
+    synthetic.iloc[order].reset_index(drop=True).to_pickle(run.work_dir / "synthetic_table.pkl")
+    np.save(run.work_dir / "synthetic_images.npy", images)

@@ -1,0 +1,113 @@
+"""The non-private upper bound: what the method's parts reach with no privacy at all (ε = ∞).
+
+NOT PRIVATE. The same conditional VAE (same preset sizes) is trained with plain Adam — no clipping,
+no noise — on the real pairs, for as many steps as the full method's warm-up and DP-SGD take
+together; the real rows themselves are the "synthetic" table, and each gets an image drawn from the
+model conditioned on it. So the table scores are exact, and the image and cross-modal scores show
+how much of the gap to the real data the privacy noise costs, rather than the model's capacity.
+
+The output folder has the layout :func:`~dptab_core.eval.evaluate.load_synthetic_run` reads, but it
+is **not a release**: ``synthetic.csv`` holds real rows, so no ``bundle.zip`` is written,
+``privacy_report.json`` says ``"private": false`` with no ε or δ, and ``NOT_PRIVATE.txt`` sits next
+to it. It is run once per comparison, not per ε.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dptab_core.data.schema import MISSING_LABEL, Schema
+
+if TYPE_CHECKING:
+    from dptab_core.pipeline import SynthSpec
+
+NOT_PRIVATE = ("NOT PRIVATE (ε = ∞): trained without differential privacy on the real data, and the table is "
+               "the real rows. An upper bound for comparison; never publish it.")
+
+
+def observed_domains(table: pd.DataFrame, schema: Schema) -> Schema:
+    """``schema`` with every missing domain read off the data (observed categories, min–max bounds).
+
+    Reading domains off the data is exactly what the private pipeline pays for; here nothing is private.
+
+    >>> from dptab_core.data.schema import Column
+    >>> s = Schema(columns=(Column("c", "categorical"), Column("x", "numeric", dtype="int"),
+    ...                     Column("img", "image")), image_column="img")
+    >>> out = observed_domains(pd.DataFrame({"c": ["b", "a", None], "x": [3, 9, 4]}), s)
+    >>> out.column("c").categories, out.column("x").bounds
+    (('a', 'b'), (3.0, 9.0))
+    """
+    for column in schema.synthesized_columns():
+        if column.kind == "categorical" and column.categories is None:
+            values = table[column.name].dropna().astype(str)
+            categories = tuple(sorted(set(values) - {MISSING_LABEL}))
+            schema = schema.replace_column(column.with_domain(categories=categories, public=False))
+        elif column.kind == "numeric" and column.bounds is None:
+            numbers = pd.to_numeric(table[column.name], errors="coerce").dropna()
+            schema = schema.replace_column(column.with_domain(bounds=(float(numbers.min()), float(numbers.max())),
+                                                              public=False))
+    return schema
+
+
+def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: Callable[..., None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Train the conditional model without DP on ``spec``'s data; write the (non-)release into ``out_dir``.
+
+    The same signature as :func:`dptab_core.pipeline.run_pipeline`, so the sweep runs either.
+    """
+    from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
+    from dptab_core.image.device import resolve_device
+    from dptab_core.image.encoder import RecordEncoder, encode_images
+    from dptab_core.image.models import build_model
+    from dptab_core.image.sample import sample_images
+    from dptab_core.image.train import fit
+    from dptab_core.planning import resolve_preset
+
+    say = progress or (lambda *_a, **_k: None)
+    policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
+    data = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), Schema.from_dict(spec.schema),
+                               policy=policy)
+    schema = observed_domains(data.table, Schema.from_dict(spec.schema))
+    preset = resolve_preset(spec.preset, spec.preset_overrides)
+    device = resolve_device(spec.device)
+    encoder = RecordEncoder(schema)
+    conditions = encoder.encode(data.table)
+    model = build_model(preset, encoder.dim, tuple(data.images.shape[1:]))
+    steps = preset.warmup_steps + preset.dpsgd_steps
+    say("train", 0.0, f"NOT PRIVATE: {steps} plain Adam steps on the real pairs")
+    fit(model, model, encode_images(data.images, preset.resolution), conditions, steps=steps,
+        batch_size=min(preset.dpsgd_batch, len(data.table)), lr=preset.dpsgd_lr, seed=spec.seed, device=device,
+        label="non-private training", progress=lambda f, m, _s: say("train", f, m), should_stop=should_stop)
+    images = sample_images(model, conditions, seed=spec.seed, batch_size=preset.sample_batch, device=device,
+                           temperature=preset.sample_temperature)
+    released = schema.release_view()
+    write_non_private(Path(out_dir), table=data.table[[c.name for c in released.synthesized_columns()]],
+                      images=images, schema=released)
+    say("release", 1.0, "NOT PRIVATE output written (no bundle)")
+    return {"epsilon_spent": None, "private": False, "out_dir": str(out_dir)}
+
+
+def write_non_private(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray, schema: Schema) -> None:
+    """The folder :func:`~dptab_core.eval.evaluate.load_synthetic_run` reads, labelled NOT PRIVATE, no bundle."""
+    import json
+
+    from PIL import Image
+
+    image_dir = out_dir / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    table = table.copy()
+    table[schema.image_column] = [f"images/synthetic_{i:05d}.png" for i in range(len(table))]
+    for name, pixels in zip(table[schema.image_column], images, strict=True):
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out_dir / name)
+    table.to_csv(out_dir / "synthetic.csv", index=False)
+    schema.save(out_dir / "schema.json")
+    report = {"private": False, "guarantee": NOT_PRIVATE, "target": {"epsilon": None, "delta": None},
+              "spent": {"epsilon": None, "delta": None}, "ledger": [], "method": "non-private upper bound"}
+    (out_dir / "privacy_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out_dir / "privacy_report.md").write_text(f"# Privacy report\n\n**{NOT_PRIVATE}**\n", encoding="utf-8")
+    (out_dir / "NOT_PRIVATE.txt").write_text(NOT_PRIVATE + "\n", encoding="utf-8")
