@@ -1,10 +1,22 @@
-"""DP-SGD fine-tuning of the conditional image model with Opacus, one ledger entry per run.
+"""DP-SGD fine-tuning of the conditional image model, one ledger entry per run.
 
-Opacus draws the Poisson batches, clips each individual's gradient to ``max_grad_norm`` and adds
-Gaussian noise of std ``noise_multiplier × max_grad_norm`` to every summed gradient. Opacus takes its
-sampling rate as ``1 / len(data_loader)``, so the plan's ``sampling_rate`` must be ``1/m`` for an
-integer ``m`` (:func:`opacus_sampling_rate` gives the rate a batch size really gets); the run checks
-it rather than silently spending at a different rate.
+Each step draws a Poisson batch (every row independently with probability ``sampling_rate``), clips
+each individual's gradient to ``max_grad_norm``, adds Gaussian noise of std ``noise_multiplier ×
+max_grad_norm`` to the sum and divides by the expected batch. Three engines compute that step:
+
+* ``"bookkeeping"`` (default): per-sample norms from one ordinary backward pass, then the clipped
+  sum as one weighted weight gradient (:mod:`dptab_core.image.per_sample`); the fastest measured,
+  about 2x a non-private step on the CPU presets (benchmarks/README.md);
+* ``"vmap"``: ``torch.func`` per-sample gradients of the whole model (general, slower on convs);
+* ``"opacus"``: Opacus' ``PrivacyEngine`` with ``grad_sample_mode`` (``hooks``, ``functorch``, ``ghost``).
+
+The own engines draw the batches and the noise exactly as Opacus does (a Bernoulli mask from
+``torch.rand(n)`` on the sampling generator, then ``torch.normal`` per parameter in
+``model.parameters()`` order on the noise generator, divided by Opacus' ``int(n · q)``), so with the
+same ``noise_seed`` every engine takes the same steps; the accountant returned is Opacus' RDP
+accountant in every case. Opacus takes its sampling rate as ``1 / len(data_loader)``, so the plan's
+``sampling_rate`` must be ``1/m`` for an integer ``m`` (:func:`opacus_sampling_rate` gives the rate a
+batch size really gets); the run checks it rather than silently spending at a different rate.
 
 The run is checkpointed at the end of every epoch (``m`` steps) and resumable: a second call with
 the same ``checkpoint_dir`` continues from the last checkpoint. Whatever stops it (done, cancelled,
@@ -30,6 +42,9 @@ from dptab_core.privacy.ledger import Ledger
 
 STAGE = "dpsgd"
 CHECKPOINT = "dpsgd.pt"
+ENGINES = ("bookkeeping", "vmap", "opacus")
+DEFAULT_ENGINE = "bookkeeping"
+"""Chosen by the measured DP-SGD / non-private step-time ratio (benchmarks/bench_dpsgd.py)."""
 
 
 def opacus_sampling_rate(n: int, batch_size: int) -> float:
@@ -73,14 +88,16 @@ class FinetuneResult:
 
 def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_multiplier: float,
                    sampling_rate: float, steps: int, max_grad_norm: float, ledger: Ledger, device,
-                   lr: float, seed: int = 0, noise_seed: int | None = None, grad_sample_mode: str = "hooks",
-                   progress: Callable[[float, str, int], None] | None = None, checkpoint_dir: Path | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> FinetuneResult:
-    """Fine-tune ``model`` (a ConditionalVAE) on the sensitive pairs with DP-SGD for ``steps`` steps.
+                   lr: float, seed: int = 0, noise_seed: int | None = None, engine: str = DEFAULT_ENGINE,
+                   grad_sample_mode: str = "hooks", progress: Callable[[float, str, int], None] | None = None,
+                   checkpoint_dir: Path | None = None, should_stop: Callable[[], bool] | None = None
+                   ) -> FinetuneResult:
+    """Fine-tune ``model`` (its ``forward(x, cond)`` returns per-sample losses) with DP-SGD for ``steps`` steps.
 
     ``images`` are uint8 (n, H, W, C) in row order, ``conditions`` the encoded records of the same
     rows. ``progress(fraction, message, steps_done)`` is called after each step, so the caller can
     show the ε spent so far (its accountant composes ``steps_done`` steps of this entry).
+    ``engine`` is one of :data:`ENGINES`; ``grad_sample_mode`` is Opacus' and only used by ``"opacus"``.
 
     ``seed`` fixes the model's own randomness (initial latents); the privacy randomness — which rows
     join each Poisson batch, and the Gaussian noise — comes from OS entropy unless ``noise_seed`` is
@@ -88,9 +105,9 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     could re-run training on two neighbouring datasets and tell which produced the model.
     """
     import torch
-    from opacus import PrivacyEngine
-    from torch.utils.data import DataLoader, TensorDataset
 
+    if engine not in ENGINES:
+        raise ValueError(f"unknown DP-SGD engine {engine!r}; pick one of {', '.join(ENGINES)}")
     x = torch.as_tensor(encode_images(images, model.resolution))
     c = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
     batch = opacus_batch_size(len(x), sampling_rate)
@@ -107,26 +124,125 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     privacy_seed = secrets.randbits(62) if noise_seed is None else noise_seed + steps_before
     sampling_rng = torch.Generator().manual_seed(privacy_seed)
     noise_rng = torch.Generator(device=device).manual_seed(privacy_seed + 1)
-    loader = DataLoader(TensorDataset(x, c), batch_size=batch, generator=sampling_rng)
+    run = _Run(model, optimizer, x, c, batch, steps_per_epoch, steps_before, steps, noise_multiplier, max_grad_norm,
+               sampling_rng, noise_rng, device, checkpoint_dir, progress, should_stop)
+    mode = grad_sample_mode if engine == "opacus" else engine
+    try:
+        accountant = _train_opacus(run, grad_sample_mode) if engine == "opacus" else _train_own(run, engine)
+    finally:
+        taken = run.done - steps_before
+        if taken > 0:
+            ledger.record(stage=STAGE, mechanism="subsampled_gaussian", label="DP-SGD fine-tune",
+                          sampling_rate=1.0 / steps_per_epoch, noise_multiplier=float(noise_multiplier),
+                          steps=taken, details={"max_grad_norm": float(max_grad_norm), "expected_batch": batch,
+                                                "steps_before": steps_before, "engine": mode})
+        _save(checkpoint_dir, model, optimizer, run.done)
+    return FinetuneResult(model=model.eval(), steps_done=run.done, steps_this_call=taken, accountant=accountant)
+
+
+@dataclass
+class _Run:
+    """What every engine's loop needs; ``done`` counts the steps taken so far (including earlier calls)."""
+
+    model: Any
+    optimizer: Any
+    x: Any
+    c: Any
+    batch: int
+    steps_per_epoch: int
+    steps_before: int
+    steps: int
+    noise_multiplier: float
+    max_grad_norm: float
+    sampling_rng: Any
+    noise_rng: Any
+    device: Any
+    checkpoint_dir: Path | None
+    progress: Callable[[float, str, int], None] | None
+    should_stop: Callable[[], bool] | None
+    done: int = 0
+
+    def __post_init__(self) -> None:
+        self.done = self.steps_before
+
+    def stopping(self) -> bool:
+        return self.done >= self.steps or (self.should_stop is not None and self.should_stop())
+
+    def stepped(self, loss: float) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done / self.steps, f"DP-SGD step {self.done}/{self.steps}, loss {loss:.1f}", self.done)
+
+
+def noisy_mean_gradient(summed, *, noise_multiplier: float, max_grad_norm: float, expected_batch: float, generator):
+    """``(summed + N(0, (σ·C)²)) / expected_batch``: Opacus' noise draw and its ``mean`` scaling."""
+    import torch
+
+    std = noise_multiplier * max_grad_norm
+    noise = torch.normal(0.0, std, summed.shape, generator=generator, device=summed.device) if std else 0.0
+    return (summed + noise) / expected_batch
+
+
+def _train_own(run: _Run, engine: str):
+    """DP-SGD with the per-sample engines of :mod:`dptab_core.image.per_sample`; returns Opacus' RDP accountant."""
+    import torch
+    from opacus.accountants import RDPAccountant
+
+    from dptab_core.image import per_sample
+
+    clipped_sum = (per_sample.clipped_grad_sum_bookkeeping if engine == "bookkeeping"
+                   else per_sample.clipped_grad_sum_vmap)
+    accountant = RDPAccountant()
+    q, n = 1.0 / run.steps_per_epoch, len(run.x)
+    expected = int(n * q)  # Opacus' expected batch size (make_private)
+    x, c = run.x.to(run.device), run.c.to(run.device)
+    params = list(run.model.parameters())
+    while not run.stopping():
+        rows = (torch.rand(n, generator=run.sampling_rng) < q).nonzero().reshape(-1).to(run.device)
+        if len(rows):
+            grads, losses = clipped_sum(run.model, x[rows], c[rows], max_grad_norm=run.max_grad_norm)
+        else:  # an empty Poisson batch: the step is pure noise, and still accounted
+            grads, losses = [None] * len(params), torch.zeros(1)
+        for p, g in zip(params, grads, strict=True):
+            if p.requires_grad:
+                p.grad = noisy_mean_gradient(g if g is not None else torch.zeros_like(p),
+                                             noise_multiplier=run.noise_multiplier, max_grad_norm=run.max_grad_norm,
+                                             expected_batch=expected, generator=run.noise_rng)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        accountant.step(noise_multiplier=run.noise_multiplier, sample_rate=q)
+        run.stepped(float(losses.mean()))
+        if (run.done - run.steps_before) % run.steps_per_epoch == 0:
+            _save(run.checkpoint_dir, run.model, run.optimizer, run.done)
+    return accountant
+
+
+def _train_opacus(run: _Run, grad_sample_mode: str):
+    """DP-SGD with Opacus' ``PrivacyEngine`` (``grad_sample_mode`` hooks, functorch, ghost, …)."""
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, TensorDataset
+
+    device = run.device
+    loader = DataLoader(TensorDataset(run.x, run.c), batch_size=run.batch, generator=run.sampling_rng)
     with warnings.catch_warnings():
         # Opacus warns that secure_mode is off: the noise comes from torch's PRNG, as in every
         # non-cryptographic DP library; the report says which generator drew the noise.
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         engine = PrivacyEngine(accountant="rdp")
         engine_out = engine.make_private(
-            module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=noise_multiplier,
-            max_grad_norm=max_grad_norm, poisson_sampling=True, grad_sample_mode=grad_sample_mode,
-            noise_generator=noise_rng,
+            module=run.model, optimizer=run.optimizer, data_loader=loader, noise_multiplier=run.noise_multiplier,
+            max_grad_norm=run.max_grad_norm, poisson_sampling=True, grad_sample_mode=grad_sample_mode,
+            noise_generator=run.noise_rng,
             **({"criterion": PerSampleLoss()} if "ghost" in grad_sample_mode else {}))
-    criterion = engine_out[2] if "ghost" in grad_sample_mode else (lambda per_sample: per_sample.mean())
+    ghost = "ghost" in grad_sample_mode
+    criterion = engine_out[2] if ghost else (lambda per_sample: per_sample.mean())
     private, dp_opt, dp_loader = engine_out[0], engine_out[1], engine_out[-1]
-    done = steps_before
     try:
-        while done < steps:
+        while not run.stopping():
             for xb, cb in dp_loader:
-                if done >= steps or (should_stop is not None and should_stop()):
+                if run.stopping():
                     break
-                if len(xb) or "ghost" in grad_sample_mode:
+                if len(xb) or ghost:
                     loss = criterion(private(xb.to(device), cb.to(device))) if len(xb) else _empty_loss(private)
                 else:  # an empty Poisson batch still runs forward, so Opacus sees (zero) per-sample gradients
                     loss = private(xb.to(device), cb.to(device)).sum()
@@ -137,23 +253,14 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
                     loss.backward()
                 dp_opt.step()
-                done += 1
-                if progress is not None:
-                    progress(done / steps, f"DP-SGD step {done}/{steps}, loss {float(loss.detach()):.1f}", done)
+                run.stepped(float(loss.detach()))
             else:
-                _save(checkpoint_dir, model, optimizer, done)
+                _save(run.checkpoint_dir, run.model, run.optimizer, run.done)
                 continue
             break
     finally:
-        taken = done - steps_before
-        if taken > 0:
-            ledger.record(stage=STAGE, mechanism="subsampled_gaussian", label="DP-SGD fine-tune",
-                          sampling_rate=1.0 / steps_per_epoch, noise_multiplier=float(noise_multiplier),
-                          steps=taken, details={"max_grad_norm": float(max_grad_norm), "expected_batch": batch,
-                                                "steps_before": steps_before, "grad_sample_mode": grad_sample_mode})
-        _save(checkpoint_dir, model, optimizer, done)
         private._close()
-    return FinetuneResult(model=model.eval(), steps_done=done, steps_this_call=taken, accountant=engine.accountant)
+    return engine.accountant
 
 
 def _empty_loss(private):
