@@ -9,15 +9,26 @@ held-out images (the ceiling), the majority-class rate, and the normalised read-
 Next to it, diversity: the mean per-pixel std of the images within each (skin type, diagnosis) cell,
 synthetic over real (1 = as varied as real, 0 = one image per cell).
 
+Next to it, the Fréchet distance (FD) between synthetic and real held-out images in the feature
+space of the evaluation's attribute CNN (dptab_core.eval.features, cached under ``--cache-dir``).
+
 Variants (``--variants``): ``full`` (mean pairs → warm-up → DP-SGD), ``warmup`` (all budget to the
 mean pairs, no DP-SGD) and ``dpsgd`` (no mean pairs, all budget to DP-SGD).
 
-    .venv/bin/python benchmarks/bench_readback.py --preset quick --epsilon 10
+Model family: ``--family diffusion`` swaps the preset's model family and ``--set KEY=VALUE`` (repeatable)
+changes any preset field (tuples as ``1,2,2``), so both families run the same pipeline at budgets
+chosen on the command line; the "Model family" table of benchmarks/README.md was measured this way:
+
+    .venv/bin/python benchmarks/bench_readback.py --preset quick --epsilon 10 --threads 1
+    .venv/bin/python benchmarks/bench_readback.py --preset quick --family diffusion --set width=16 \
+        --set channel_mult=1,2,2 --variants full --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -26,12 +37,14 @@ import torch
 from dptab_core.data.demo import IMAGE_EXPRESSED_COLUMNS, demo_schema, generate_table
 from dptab_core.data.demo_images import render_lesion_images
 from dptab_core.data.encoding import encode_table
+from dptab_core.eval.features import train_attribute_classifier
+from dptab_core.eval.image_metrics import frechet_distance
 from dptab_core.image.device import resolve_device
 from dptab_core.image.dpsgd import finetune_dpsgd, opacus_sampling_rate
 from dptab_core.image.encoder import RecordEncoder, encode_images
 from dptab_core.image.mean_pairs import dp_mean_pairs
 from dptab_core.image.models import build_model
-from dptab_core.image.presets import get_preset
+from dptab_core.image.presets import ImagePreset, get_preset
 from dptab_core.image.sample import sample_images
 from dptab_core.image.semantic import predict_proba, train_classifier
 from dptab_core.image.train import warm_up
@@ -89,6 +102,19 @@ def readback_targets(table, schema) -> dict[str, np.ndarray]:
     return out
 
 
+def with_settings(preset: ImagePreset, family: str | None, settings: list[str]) -> ImagePreset:
+    """``preset`` with its family and ``KEY=VALUE`` fields replaced, each value parsed as the field's type."""
+    changes: dict = {"family": family} if family else {}
+    for item in settings:
+        key, _, text = item.partition("=")
+        current = getattr(preset, key)
+        if isinstance(current, tuple):
+            changes[key] = tuple(int(v) for v in text.split(","))
+        else:
+            changes[key] = type(current)(text)
+    return dataclasses.replace(preset, **changes) if changes else preset
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="quick")
@@ -99,10 +125,18 @@ def main() -> None:
     ap.add_argument("--variants", default="full,warmup,dpsgd")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--family", choices=("cvae", "diffusion"), default=None, help="override the preset's family")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset field")
+    ap.add_argument("--cache-dir", default="/tmp/bench_readback_cache", help="where the FD feature CNN is cached")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # dp_accounting logs one line per RDP order it cannot evaluate while calibrating: noise, not news.
+    logging.getLogger("absl").setLevel(logging.ERROR)
     device = resolve_device("auto")
-    preset = get_preset(args.preset)
+    preset = with_settings(get_preset(args.preset), args.family, args.set)
+    n_params = sum(p.numel() for p in build_model(preset, RecordEncoder(demo_schema()).dim, (32, 32, 3)).parameters())
+    print(f"preset {preset.name}, family {preset.family}, {n_params / 1e6:.2f} M parameters; overrides: "
+          f"{', '.join(args.set) or 'none'}", flush=True)
     schema = demo_schema()
     encoder = RecordEncoder(schema)
     train_t, train_x = demo(args.rows, args.seed)           # the sensitive data
@@ -123,6 +157,12 @@ def main() -> None:
     real, real_shuf = score(eval_x), score(eval_x[perm])
     chance = {n: float(np.bincount(y).max() / len(y)) for n, y in eval_targets.items()}
     real_std = cell_std(eval_x, eval_t)
+    t0 = time.process_time()
+    sizes = {n: int(max(clf_targets[n].max(), eval_targets[n].max())) + 1 for n in clf_targets}
+    feature_net = train_attribute_classifier(clf_x, clf_targets, sizes, cache_dir=args.cache_dir)
+    real_features = feature_net.embed(eval_x)
+    print(f"FD feature CNN ready in {time.process_time() - t0:.0f} CPU s; FD(real held-out, real train) = "
+          f"{frechet_distance(real_features, feature_net.embed(clf_x)):.2f}", flush=True)
 
     q = opacus_sampling_rate(args.rows, preset.dpsgd_batch)
     eval_cond = encoder.encode(eval_t)
@@ -166,8 +206,10 @@ def main() -> None:
         for n in readers:
             norm = (got[n] - shuf[n]) / max(real[n] - real_shuf[n], 1e-9)
             print(f"   {n:20s} {got[n]:6.3f} {shuf[n]:8.3f} {real[n]:6.3f} {chance[n]:6.3f} {norm:10.2f}")
-        print(f"   within-cell diversity (pixel std, synthetic / real): {diversity:.2f}", flush=True)
-        np.save(f"/tmp/bench_readback_{variant}.npy", synth[:64])
+        print(f"   within-cell diversity (pixel std, synthetic / real): {diversity:.2f}")
+        print(f"   FD(synthetic, real held-out): {frechet_distance(feature_net.embed(synth), real_features):.2f}",
+              flush=True)
+        np.save(f"/tmp/bench_readback_{preset.family}_{variant}.npy", synth[:64])
 
 
 def cell_std(images: np.ndarray, table) -> float:

@@ -120,6 +120,10 @@ class ConditionalVAE(nn.Module):
         return out.clamp(-1.0, 1.0)
 
 
-def build_model(preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> ConditionalVAE:
-    """The preset's conditional model for records of ``cond_dim`` and images of ``(H, W, C)``."""
+def build_model(preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> nn.Module:
+    """The preset's conditional model (its ``family``) for records of ``cond_dim`` and images of ``(H, W, C)``."""
+    if preset.family == "diffusion":
+        from dptab_core.image.diffusion import ConditionalDiffusion
+
+        return ConditionalDiffusion(preset, cond_dim, image_shape)
     return ConditionalVAE(preset, cond_dim, image_shape)

@@ -6,6 +6,8 @@ it from here, so the app, the CLI, the benchmarks and the tests see the same num
 
 >>> get_preset("quick").family
 'cvae'
+>>> get_preset("gpu").family
+'diffusion'
 >>> sorted(PRESETS)
 ['gpu', 'quick', 'standard']
 """
@@ -18,7 +20,7 @@ from typing import Literal
 
 from dptab_core.errors import InputError
 
-Family = Literal["cvae"]
+Family = Literal["cvae", "diffusion"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class ImagePreset:
     dpsgd_lr: float
     dpsgd_max_grad_norm: float
     sample_batch: int
+    # Diffusion-family settings (unused by the VAE). Defaults, so that presets saved by earlier jobs
+    # (dptab_core.image.distributed reads them back from run.json) still load.
+    channel_mult: tuple[int, ...] = (1, 2)
+    unet_blocks: int = 1
+    attention_resolution: int = 0
+    sample_steps: int = 8
+    cond_dropout: float = 0.1
+    guidance: float = 0.0
     reasons: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def mean_pair_clip_norm(self, channels: int) -> float:
@@ -70,6 +80,16 @@ _COMMON_REASONS = {
                     "sqrt(1.25) for carrying its own count, which is still precise to a few rows",
     "min_cell_count": "cells whose noisy count is below this many rows are noise-dominated: not used in warm-up",
     "sample_temperature": "latent draws at 0.8 of the prior's std: fewer off-manifold samples, some diversity kept",
+}
+
+_DIFFUSION_REASONS = {
+    "channel_mult": "channels per UNet resolution, as multiples of width (diffusion family only)",
+    "unet_blocks": "residual blocks per UNet resolution (diffusion family only)",
+    "attention_resolution": "spatial size with self-attention; 0 = none (diffusion family only)",
+    "cond_dropout": "10% of training records replaced by the empty record, so sampling can use classifier-free "
+                    "guidance (diffusion family only)",
+    "latent_dim": "unused by the diffusion family: its noise has the image's shape",
+    "kl_weight": "unused by the diffusion family",
 }
 
 PRESETS: dict[str, ImagePreset] = {
@@ -99,14 +119,24 @@ PRESETS: dict[str, ImagePreset] = {
                  "width": "48 base channels: ~1 M parameters, still a few seconds per DP-SGD step on 2 cores",
                  "dpsgd_batch": "512: halves the per-step noise relative to quick"}),
     "gpu": ImagePreset(
-        name="gpu", family="cvae", resolution=32, width=128, latent_dim=64, kl_weight=1.0,
-        sample_temperature=0.8, mean_pair_rounds=4, mean_pair_sampling_rate=0.5, mean_pair_clip_rms=0.5,
+        name="gpu", family="diffusion", resolution=32, width=96, latent_dim=64, kl_weight=1.0,
+        sample_temperature=1.0, mean_pair_rounds=4, mean_pair_sampling_rate=0.5, mean_pair_clip_rms=0.5,
         count_weight=0.5, min_cell_count=15.0, warmup_steps=10000, warmup_batch=256, warmup_composites=65536,
         warmup_lr=1e-3, pretrain_steps=20000, pretrain_batch=256, public_per_label=5000, classifier_steps=5000,
-        classifier_width=64, dpsgd_batch=4096, dpsgd_steps=5000, dpsgd_lr=5e-4, dpsgd_max_grad_norm=1.0, sample_batch=1024,
-        reasons={**_COMMON_REASONS,
-                 "family": "UNPROVEN: no CUDA machine was available; the paper-scale conditional diffusion UNet "
-                           "is not built yet, so this preset is the CVAE at 4x width (see benchmarks/README.md)",
+        classifier_width=64, dpsgd_batch=4096, dpsgd_steps=5000, dpsgd_lr=5e-4, dpsgd_max_grad_norm=1.0,
+        sample_batch=1024, channel_mult=(1, 2, 2), unet_blocks=2, attention_resolution=16, sample_steps=50,
+        cond_dropout=0.1, guidance=1.0,
+        reasons={**_COMMON_REASONS, **_DIFFUSION_REASONS,
+                 "family": "UNPROVEN on CUDA (no GPU was lent to the task that built it; one forward/backward/"
+                           "sample ran on CPU): the conditional diffusion UNet the seed papers train with DP-SGD, "
+                           "which keeps per-sample diversity a VAE decoder blurs away",
+                 "width": "96 base channels, multipliers (1,2,2), 2 residual blocks per level, attention at 16x16: "
+                          "~16 M parameters, the scale of DDPM-style 32x32 UNets; per-sample gradients of 16 M "
+                          "parameters take 64 MB each, so DP-SGD must split the 4096 batch into physical batches",
+                 "sample_steps": "50 DDIM steps: the usual quality plateau for 32x32 diffusion; cheap on a GPU",
+                 "guidance": "classifier-free guidance 1.0 (two passes per step): sharpens the record's attributes, "
+                             "which DP noise otherwise washes out",
+                 "sample_temperature": "1.0: DDIM is deterministic given its start noise; shrinking it only blurs",
                  "dpsgd_batch": "4096: DP-SGD's noise shrinks with batch size; GPUs make large batches cheap"}),
 }
 
