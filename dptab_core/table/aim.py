@@ -24,6 +24,7 @@ import itertools
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +38,6 @@ from dptab_core.table.marginals import (
     ModelMarginals,
     Progress,
     all_pairs,
-    estimate,
     load_mbi,
     make_domain,
     marginal_counts,
@@ -46,6 +46,7 @@ from dptab_core.table.marginals import (
     sample_codes,
 )
 from dptab_core.table.settings import AIMSettings, TableSettings
+from dptab_core.table.tree_fit import fit_tree
 
 
 def workload_candidates(columns: list[str]) -> dict[Clique, float]:
@@ -96,7 +97,8 @@ class AIM(TableSynthesizer):
         domain = make_domain(sizes)
         measurements = [m.compress({c: compression.mapping[c]}, full_domain) if c in compression.mapping else m
                         for c, m in zip(columns, one_way, strict=True)]
-        model = estimate(domain, measurements, iters=cfg.round_iters)
+        deadlines = _Deadlines.of(cfg, started)
+        model = fit_tree(sizes, measurements, iters=cfg.round_iters, deadline=deadlines.fit)
 
         candidates = workload_candidates(columns)
         answers = {cl: marginal_counts(codes, sizes, cl) for cl in candidates}
@@ -106,7 +108,7 @@ class AIM(TableSynthesizer):
             t += 1
             remaining = rho - used
             per_pick = 1.0 / (2.0 * sigma**2) + epsilon**2 / 8.0
-            left = self._rounds_left(cfg, t, time.perf_counter() - rounds_started)
+            left = self._rounds_left(cfg, t, rounds_started, deadlines.rounds)
             batch = 1
             if left is not None and remaining / left > per_pick:
                 # A cap nears: spend what is left over the rounds that fit, picking several cliques per
@@ -134,7 +136,7 @@ class AIM(TableSynthesizer):
             split.add(f"round {t}", rho=round_rho, count=2 * batch, sigma=sigma, epsilon=epsilon,
                       cliques=[list(cl) for cl in picked])
             before = ModelMarginals(model)
-            model = estimate(domain, measurements, iters=cfg.round_iters, warm_start=model)
+            model = fit_tree(sizes, measurements, iters=cfg.round_iters, warm_start=model, deadline=deadlines.fit)
             after = ModelMarginals(model)
             moved = sum(np.abs(after(cl) - before(cl)).sum() for cl in picked)
             expected = sum(sigma * math.sqrt(2.0 / math.pi) * math.prod(sizes[c] for c in cl) for cl in picked)
@@ -142,11 +144,11 @@ class AIM(TableSynthesizer):
                 sigma, epsilon = sigma / 2.0, epsilon * 2.0  # the model already knew it: measure finer
 
         report(progress, 0.97, f"AIM: final fit ({cfg.final_iters} steps)", spent=rho, total=rho)
-        model = estimate(domain, measurements, iters=cfg.final_iters, warm_start=model)
+        model = fit_tree(sizes, measurements, iters=cfg.final_iters, warm_start=model, deadline=deadlines.fit)
         total = float(model.total)
         rows = n_rows if n_rows is not None else max(1, int(round(total)))
         report(progress, 0.99, f"AIM: sampling {rows} rows", spent=rho, total=rho)
-        synth = sample_codes(model, rows=rows, seed=seed, method=settings.sampling_method)
+        synth = sample_codes(model.to_mbi(), rows=rows, seed=seed, method=settings.sampling_method)
         out = compression.decompress(synth, rng=np.random.default_rng([seed, 1]))
         report(progress, 1.0, f"AIM: done after {t} rounds", spent=rho, total=rho)
         return TableSynthesisResult(
@@ -155,14 +157,15 @@ class AIM(TableSynthesizer):
                   "compressed_sizes": sizes, "seconds": time.perf_counter() - started})
 
     @staticmethod
-    def _rounds_left(cfg: AIMSettings, t: int, elapsed: float) -> int | None:
+    def _rounds_left(cfg: AIMSettings, t: int, rounds_started: float, deadline: float | None) -> int | None:
         """How many rounds (this one included) the round and time caps still allow; None: no cap binds."""
         limits = []
         if cfg.max_rounds is not None:
             limits.append(cfg.max_rounds - t + 1)
-        if cfg.time_cap_s is not None and t > 1:
-            per_round = elapsed / (t - 1)
-            limits.append(int((cfg.time_cap_s - elapsed) // per_round))
+        if deadline is not None and t > 1:
+            now = time.perf_counter()
+            per_round = (now - rounds_started) / (t - 1)
+            limits.append(int((deadline - now) // per_round))
         return max(1, min(limits)) if limits else None
 
     @staticmethod
@@ -191,6 +194,21 @@ class AIM(TableSynthesizer):
         return keys[exponential_select(errors, sensitivity=sensitivity, epsilon=epsilon, rng=rng, ledger=ledger,
                                        stage=STAGE, label=f"aim round {round_no} select",
                                        details={"mechanism": "aim", "round": round_no})]
+
+
+@dataclass(frozen=True)
+class _Deadlines:
+    """When the rounds must end and when any fit must stop (``time.perf_counter()`` values; None: no cap)."""
+
+    rounds: float | None
+    fit: float | None
+
+    @classmethod
+    def of(cls, cfg: AIMSettings, started: float) -> _Deadlines:
+        if cfg.time_cap_s is None:
+            return cls(None, None)
+        return cls(started + cfg.time_cap_s * cfg.rounds_time_share,
+                   started + cfg.time_cap_s * (1.0 - cfg.sampling_time_share))
 
 
 def _split_round(round_rho: float, alpha: float) -> tuple[float, float]:

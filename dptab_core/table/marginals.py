@@ -126,7 +126,10 @@ def sample_codes(model: Any, *, rows: int, seed: int, method: str = "sample") ->
 
 
 class ModelMarginals:
-    """Any 1-way or 2-way marginal of a fitted mbi model (or one inside a model clique), in NumPy.
+    """Any 1-way or 2-way marginal of a fitted model (or one inside a model clique), in NumPy.
+
+    Takes an mbi model or a :class:`dptab_core.table.tree_fit.TreeModel` (whose calibrated node
+    marginals are used as they are).
 
     mbi's ``model.project`` runs JAX variable elimination, which traces and compiles anew for every
     clique a model does not hold (about a second each), and AIM scores ~100 candidates per round;
@@ -137,12 +140,20 @@ class ModelMarginals:
     """
 
     def __init__(self, model: Any) -> None:
-        mbi = load_mbi()
+        import networkx as nx
+
         self.total = float(model.total)
+        self._tables: dict[Clique, tuple[list[str], np.ndarray]] = {}
+        if hasattr(model, "tree"):  # a NumPy TreeModel (dptab_core.table.tree_fit): already calibrated
+            self._tree = nx.Graph()
+            self._tree.add_nodes_from(model.tree.nodes)
+            self._tree.add_edges_from((n, p) for n, p in model.tree.parent.items() if p is not None)
+            self._tables = {node: (list(node), model.marginals[node]) for node in model.tree.nodes}
+            return
+        mbi = load_mbi()
         self._tree, _ = mbi.junction_tree.make_junction_tree(model.domain, [tuple(cl) for cl in model.cliques])
         calibrated = mbi.marginal_oracles.message_passing_stable(
             model.potentials.expand(list(self._tree.nodes)), model.total)
-        self._tables: dict[Clique, tuple[list[str], np.ndarray]] = {}
         for node in self._tree.nodes:
             factor = calibrated[node]
             self._tables[node] = (list(factor.domain.attributes), np.asarray(factor.values, dtype=float))

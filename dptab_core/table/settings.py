@@ -40,9 +40,14 @@ class AIMSettings:
     max_rounds: int | None = None
     """Cap on selection rounds; ``None`` means AIM's own planned count, 16 × number of columns.
     When the cap nears, the remaining budget is spread over the rounds left."""
-    time_cap_s: float | None = 420.0
-    """Wall-clock budget for the rounds (the final fit and sampling come after it): it keeps a run
-    under ten minutes on 2 CPU cores; the remaining ρ is spread over the rounds that still fit."""
+    time_cap_s: float | None = 540.0
+    """Wall-clock budget for the *whole* run — 1-ways, rounds, final fit and sampling — so that a run
+    ends inside ten minutes on 2 CPU cores with a minute to spare for loading and writing; the
+    remaining ρ is spread over the rounds that still fit, and a fit that reaches its deadline stops."""
+    rounds_time_share: float = 0.6
+    """Share of ``time_cap_s`` after which no new round starts: the rest is the final fit's and the sampler's."""
+    sampling_time_share: float = 0.1
+    """Share of ``time_cap_s`` kept for sampling rows (no fit may run into it)."""
     max_cliques_per_round: int = 8
     """When a cap binds, up to this many cliques are picked (each by its own exponential mechanism)
     before one refit: on a slow machine each refit recompiles for minutes' worth of rounds, and
