@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("opacus")
 
 from dptab_core.errors import PlanError  # noqa: E402
-from dptab_core.image.dpsgd import finetune_dpsgd, opacus_batch_size, opacus_sampling_rate  # noqa: E402
+from dptab_core.image.dpsgd import ENGINES, finetune_dpsgd, opacus_batch_size, opacus_sampling_rate  # noqa: E402
 from dptab_core.image.models import build_model  # noqa: E402
 from dptab_core.image.presets import PRESETS, get_preset  # noqa: E402
 from dptab_core.privacy.ledger import Ledger  # noqa: E402
@@ -31,11 +31,12 @@ def _run(ledger, **kw):
                           rng.random((64, 5)).astype(np.float32), **args)
 
 
-def test_opacus_epsilon_equals_the_ledger_entry_composed_by_dp_accounting():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_opacus_epsilon_equals_the_ledger_entry_composed_by_dp_accounting(engine):
     import dp_accounting as dpa
 
     ledger = Ledger()
-    result = _run(ledger)
+    result = _run(ledger, engine=engine)
     (entry,) = ledger.entries
     assert (entry.stage, entry.mechanism, entry.steps) == ("dpsgd", "subsampled_gaussian", 6)
     acc = dpa.rdp.RdpAccountant()

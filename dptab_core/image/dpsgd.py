@@ -198,6 +198,10 @@ def _train_own(run: _Run, engine: str):
     x, c = run.x.to(run.device), run.c.to(run.device)
     params = list(run.model.parameters())
     while not run.stopping():
+        if (run.done - run.steps_before) % run.steps_per_epoch == 0:
+            # Opacus' DataLoader draws its workers' base seed from the generator at every epoch:
+            # drawing it too keeps a seeded run's batches identical across engines.
+            torch.empty((), dtype=torch.int64).random_(generator=run.sampling_rng)
         rows = (torch.rand(n, generator=run.sampling_rng) < q).nonzero().reshape(-1).to(run.device)
         if len(rows):
             grads, losses = clipped_sum(run.model, x[rows], c[rows], max_grad_norm=run.max_grad_norm)
