@@ -50,8 +50,8 @@ class AIMSettings:
     """Share of ``time_cap_s`` kept for sampling rows (no fit may run into it)."""
     max_cliques_per_round: int = 8
     """When a cap binds, up to this many cliques are picked (each by its own exponential mechanism)
-    before one refit: on a slow machine each refit recompiles for minutes' worth of rounds, and
-    more, coarser measurements beat fewer, finer ones (1 = the published one-per-round)."""
+    before one refit: when a slow machine fits few rounds in the cap, more, coarser measurements beat
+    fewer, finer ones (1 = the published one-per-round)."""
     measure_fraction: float = 0.9
     """Share of each round's ρ spent measuring (the rest selects), as in the published AIM."""
     rounds_per_column: int = 16

@@ -98,14 +98,14 @@ def calibrate(tree: JunctionTree, potentials: Mapping[Clique, np.ndarray], total
     scale: dict[Clique, np.ndarray] = {}
     up: dict[Clique, np.ndarray] = {}
     for node in reversed(tree.nodes):
-        partial = potentials[node]
+        partial = potentials[node] + 0.0  # a fresh array the steps below may overwrite
         for child in tree.children[node]:
-            partial = partial + _expand(up[child], tree.separator[child], node)
+            partial += _expand(up[child], tree.separator[child], node)
         if tree.parent[node] is None:
             peak = partial.max(keepdims=True)
         else:
             peak = partial.max(axis=_axes_out(node, tree.separator[node]), keepdims=True)
-        table = np.exp(partial - peak)
+        table = np.exp(np.subtract(partial, peak, out=partial), out=partial)
         kept[node] = table
         if tree.parent[node] is not None:
             scale[node] = peak.reshape([s for s, v in zip(peak.shape, node, strict=True)
@@ -117,8 +117,8 @@ def calibrate(tree: JunctionTree, potentials: Mapping[Clique, np.ndarray], total
         table = kept[node]
         if tree.parent[node] is not None:
             log_factor = scale[node] + down[node]
-            table = table * _expand(np.exp(log_factor - log_factor.max()), tree.separator[node], node)
-        table = table * (total / table.sum())
+            table *= _expand(np.exp(log_factor - log_factor.max()), tree.separator[node], node)
+        table *= total / table.sum()
         marginals[node] = table
         for child in tree.children[node]:
             sep = tree.separator[child]
@@ -172,7 +172,7 @@ def _node_potentials(tree: JunctionTree, potentials: Mapping[Clique, np.ndarray]
     out = {n: np.zeros([sizes[v] for v in n]) for n in tree.nodes}
     for clique, values in potentials.items():
         home = tree.home[clique]
-        out[home] = out[home] + _expand(values, clique, home)
+        out[home] += _expand(values, clique, home)
     return out
 
 
@@ -206,8 +206,16 @@ def fit_tree(sizes: Mapping[str, int], measurements: Sequence[Any], *, iters: in
         parts.append((clique, np.asarray(m.noisy_measurement, dtype=float).ravel(), _weights(m),
                       max(float(m.stddev), 1e-12)))
 
+    by_size = sorted(cliques, key=lambda cl: -math.prod(sizes[v] for v in cl))
+    supersets = {cl: sorted((big for big in cliques if set(cl) < set(big)), key=lambda big: math.prod(
+        sizes[v] for v in big)) for cl in cliques}
+
     def evaluate(marginals: dict[Clique, np.ndarray]) -> tuple[float, dict, dict]:
-        projected = {cl: marginals[tree.home[cl]].sum(axis=_axes_out(tree.home[cl], cl)) for cl in cliques}
+        projected: dict[Clique, np.ndarray] = {}
+        for cl in by_size:  # each from the smallest superset already projected, else from its tree node
+            source = next((big for big in supersets[cl] if big in projected), None)
+            table, attrs = (projected[source], source) if source else (marginals[tree.home[cl]], tree.home[cl])
+            projected[cl] = table.sum(axis=_axes_out(attrs, cl))
         loss, grads = 0.0, {cl: np.zeros_like(projected[cl]) for cl in cliques}
         for clique, y, w, sd in parts:
             mu = projected[clique].ravel()
