@@ -150,4 +150,5 @@ def test_sweep_runs_non_private_once_with_no_epsilon_and_image_first_at_every_ep
     assert reference[0]["guarantee"] == NO_GUARANTEE
     assert all(r["guarantee"] != NO_GUARANTEE for r in rows if r["method"] != "non-private")
     figure = metric_vs_epsilon_figure(rows, metric="table.tvd_1way")
-    assert [t.name for t in figure.data] == ["image-first", "non-private"]
+    assert [t.name for t in figure.data] == ["image-first"], "only private methods are lines on the ε axis"
+    assert any("NOT PRIVATE" in a.text for a in figure.layout.annotations), "the upper bound is a labelled line"

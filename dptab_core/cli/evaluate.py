@@ -29,7 +29,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the real train/held-out split (default 0)")
     parser.add_argument("--baselines", default=None,
                         help="also run these methods on the real data and compare, comma-separated, from: "
-                             "dp-tabimage, independent, no-warmup, no-pretrain, table-only")
+                             "dp-tabimage, independent, no-warmup, no-pretrain, image-first, table-only, "
+                             "non-private (a NOT private reference, run once)")
     parser.add_argument("--epsilons", default=None,
                         help="ε values for --baselines, comma-separated (default: the run's claimed ε)")
     parser.add_argument("--public", type=Path, default=None, help="public labelled images for --baselines runs")

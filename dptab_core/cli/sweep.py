@@ -21,7 +21,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--epsilons", default="1,3,10", help="comma-separated ε values (default 1,3,10)")
     parser.add_argument("--baselines", default="dp-tabimage,independent",
-                        help="comma-separated methods: dp-tabimage, independent, no-warmup, no-pretrain, table-only")
+                        help="comma-separated methods: dp-tabimage, independent, no-warmup, no-pretrain, "
+                             "image-first, table-only, non-private (a NOT private reference, run once)")
     parser.add_argument("--preset", default="quick", choices=("quick", "standard", "gpu"))
     parser.add_argument("--public", type=Path, help="a public labelled image folder (public/<label>/*)")
     parser.add_argument("--seed", type=int, default=0)

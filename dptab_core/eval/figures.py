@@ -140,18 +140,25 @@ def metric_vs_epsilon_figure(rows: Sequence[dict], *, metric: str, current_epsil
                              metric_label: str | None = None) -> go.Figure:
     """One line per method of ``metric`` against ε (log axis); the current plan's ε as a dashed line.
 
-    ``rows``: ``{"method", "epsilon", metric: value}`` dicts, e.g. from an ε sweep.
+    ``rows``: ``{"method", "epsilon", metric: value}`` dicts, e.g. from an ε sweep. A row whose ε is
+    ``None`` is a non-private reference (ε = ∞): it has no place on the ε axis, so it is drawn as a
+    dotted horizontal line labelled NOT PRIVATE, the ceiling the private methods approach.
 
     >>> rows = [{"method": "dp-tabimage", "epsilon": e, "tvd": 1 / e} for e in (1, 10)]
+    >>> rows.append({"method": "non-private", "epsilon": None, "tvd": 0.01})
     >>> fig = metric_vs_epsilon_figure(rows, metric="tvd", current_epsilon=3.0)
     >>> [t.name for t in fig.data], len(fig.layout.shapes)
-    (['dp-tabimage'], 1)
+    (['dp-tabimage'], 2)
     """
     fig = go.Figure()
-    for method in dict.fromkeys(r["method"] for r in rows):
-        points = sorted((r["epsilon"], r[metric]) for r in rows if r["method"] == method and r.get(metric) is not None)
+    private = [r for r in rows if r.get("epsilon") is not None]
+    for method in dict.fromkeys(r["method"] for r in private):
+        points = sorted((r["epsilon"], r[metric]) for r in private if r["method"] == method and r.get(metric) is not None)
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
                                  name=method))
+    for reference in (r for r in rows if r.get("epsilon") is None and r.get(metric) is not None):
+        fig.add_hline(y=reference[metric], line_dash="dot", line_color="black",
+                      annotation_text=f"{reference['method']} (NOT PRIVATE, ε = ∞)", annotation_position="top left")
     if current_epsilon is not None:
         # no annotation_text: annotations on a log axis take log10 positions, shapes take data values
         fig.add_vline(x=current_epsilon, line_dash="dash", line_color="grey")
