@@ -39,6 +39,11 @@ CHUNK_FLOATS = 1 << 25
 """Floats of per-sample gradients or unfolded patches held at once per layer (128 MiB): larger
 batches are cut into chunks, which bounds memory at the GPU preset's batch of 4096."""
 
+VMAP_CHUNK_FLOATS = 1 << 27
+"""Per-sample gradient floats the vmap engine holds at once (512 MiB; functorch's batched convolution
+backward needs several times that again): unchunked, the standard preset at batch 512 ran out of
+23 GB."""
+
 GROUPED_MIN_POSITIONS = 256
 """Output positions from which a convolution's per-sample gradients come from one grouped convolution
 rather than unfold + bmm: measured 1.3-3x faster at 16×16 (256 positions), up to 10x slower at 8×8."""
@@ -253,6 +258,8 @@ def clipped_grad_sum_vmap(model: nn.Module, x: torch.Tensor, cond: torch.Tensor,
         out = functional_call(model, params, (xi[None], ci[None]))[0]
         return out, out
 
+    if chunk_size is None:
+        chunk_size = max(1, VMAP_CHUNK_FLOATS // sum(p.numel() for p in named.values()))
     per, losses = vmap(grad(loss, has_aux=True), in_dims=(None, 0, 0), randomness="different",
                        chunk_size=chunk_size)(named, x, cond)
     sq = sum((g.flatten(1).square().sum(1) for g in per.values()), torch.zeros(len(x), device=x.device))
