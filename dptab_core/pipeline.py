@@ -66,7 +66,7 @@ class SynthSpec:
     public_dir: str | None = None
     seed: int = 0
     device: str = "auto"
-    table_mechanism: str = "mst"
+    table_mechanism: str = "aim"
     table_only: bool = False
     reproducible_noise: bool = False
     policy: dict[str, Any] = field(default_factory=dict)

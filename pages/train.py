@@ -1,4 +1,4 @@
-"""Step 3 · Train: pick a preset, launch a background job, follow it stage by stage, cancel it.
+"""Step 3 · Train: pick a preset and a table synthesizer, launch a background job, follow it stage by stage, cancel it.
 
 The job runs in its own process (``dptab_core.jobs``); this page only reads the job folder on disk,
 so a browser refresh (the job id is in the URL) or an app restart finds the same job again.
@@ -28,11 +28,13 @@ if state.job_id is None:
     device = detect_device()
     st.markdown(f"**Training will run on:** {device.label}")
     preset = job_view.preset_picker(state, device)
+    mechanism = job_view.table_mechanism_picker()
     st.caption("Training runs in the background: you can leave this page, refresh the browser or close it. "
                "Every run is a new release and spends its own ε.")
     if st.button("Start training", type="primary", key="launch"):
         with plain_errors("starting the training job"):
-            job = jobs.submit(job_view.synth_spec(state, preset=preset, device=device.kind))
+            job = jobs.submit(job_view.synth_spec(state, preset=preset, device=device.kind,
+                                                    table_mechanism=mechanism))
             state.job_id = job.id
             st.query_params["job"] = job.id
             st.rerun()

@@ -1,4 +1,4 @@
-"""How the Train page shows a background job: attach, preset choice, per-stage progress, ε, log.
+"""How the Train page shows a background job: attach, preset and table-synthesizer choice, per-stage progress, ε, log.
 
 Everything is read from the job folder through :mod:`dptab_core.jobs`; nothing about a job lives
 only in the browser session, so a refresh (``?job=<id>`` in the URL) or an app restart reattaches.
@@ -21,10 +21,13 @@ from ui.charts import epsilon_progress
 from ui.device import DeviceInfo
 from ui.state import StudioState
 
+DEFAULT_TABLE_MECHANISM: str = SynthSpec.__dataclass_fields__["table_mechanism"].default
+"""The engine's default (``SynthSpec.table_mechanism``, also ``synth --mechanism``): the app preselects it."""
+
 STAGE_WORDS = {
     "load": "Reading the data", "schema": "Schema (public domains)", "semantic_query": "Choosing public images",
     "pretrain": "Pre-training on public images", "mean_pairs": "Noisy mean images", "warmup": "Warm-up on the means",
-    "table": "Synthetic table (MST)", "dpsgd": "DP-SGD fine-tuning", "sample": "Drawing the synthetic rows and images",
+    "table": "Synthetic table", "dpsgd": "DP-SGD fine-tuning", "sample": "Drawing the synthetic rows and images",
     "release": "Writing the release", "evaluate": "Comparing with the real data (data owner's view)",
 }
 STATE_WORDS = {
@@ -37,9 +40,29 @@ STATE_WORDS = {
     "cancelled": ("warning", "You cancelled this run. Nothing was released; the ε it had spent so far is gone."),
 }
 
+TABLE_MECHANISM_KEY = "_table_mechanism"
+"""Session key (not a widget key) that keeps the table-synthesizer choice when the user leaves the page."""
+TABLE_MECHANISMS = {
+    "aim": ("AIM",
+            "Measures pairs of columns round by round, each time the pair its model gets most wrong, so the "
+            "budget goes where it helps. Time: about 5–15 s on the demo's 2,000 rows × 8 columns; 1–5 min on "
+            "50,000 rows × 15 columns, never more than 9 (its cap). Best for faithful links between columns: "
+            "on the demo its two-column tables were about 10 % closer to the real ones than MST's."),
+    "mst": ("MST",
+            "Measures every column and, for each column, its strongest link to one other (a tree of pairs), then "
+            "draws rows that match them. Time: about 20–50 s on the demo's 2,000 rows × 8 columns; about 0.5–1.5 "
+            "min on 50,000 rows × 15 columns. Best for a short, predictable run on a large table; links that are "
+            "not on its tree are kept only indirectly."),
+}
+"""Table synthesizers offered on the Train page: (name, one plain-words line). Times and the 10 % are
+measured by benchmarks/bench_table_demo.py (demo, the table's share of ε = 1 and 10, 3 seeds, 2 shared
+cores) and benchmarks/bench_table.py (UCI Adult)."""
+
 PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 30 min on 2 CPU cores",
                     "gpu": "for a CUDA GPU (not yet timed)"}
 """Expected durations in words, as :mod:`dptab_core.image.presets` states them (it has no field for them)."""
+FAMILY_WORDS = {"cvae": "image model: conditional VAE", "diffusion": "image model: diffusion UNet"}
+"""Each preset's image-model ``family`` in words (read from the preset, so a preset that changes family shows it)."""
 
 
 def attach_from_url(state: StudioState) -> None:
@@ -76,15 +99,34 @@ def preset_picker(state: StudioState, device: DeviceInfo) -> str:
     default = "gpu" if device.kind == "cuda" else "quick"
     current = state.preset if state.preset in names else default
     state.preset = st.radio("Preset", names, index=names.index(current), key="preset",
-                            format_func=lambda n: f"{n} — {PRESET_DURATIONS.get(n, 'duration unknown')}", horizontal=True)
+                            format_func=lambda n: preset_words(n), horizontal=True)
     return state.preset
 
 
-def synth_spec(state: StudioState, *, preset: str, device: str) -> dict[str, Any]:
+def preset_words(name: str) -> str:
+    """A preset's radio label: its name, expected duration and image-model family."""
+    family = PRESETS[name].family
+    return f"{name} — {PRESET_DURATIONS.get(name, 'duration unknown')}, {FAMILY_WORDS.get(family, family)}"
+
+
+def table_mechanism_picker() -> str:
+    """Radio of table synthesizers, each with its plain-words line; the engine's default is preselected."""
+    names = list(TABLE_MECHANISMS)
+    current = st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM)
+    choice = st.radio("Table synthesizer", names, index=names.index(current if current in names else
+                                                                     DEFAULT_TABLE_MECHANISM),
+                      key="table_mechanism", format_func=lambda n: TABLE_MECHANISMS[n][0],
+                      captions=[TABLE_MECHANISMS[n][1] for n in names])
+    st.session_state[TABLE_MECHANISM_KEY] = choice
+    return choice
+
+
+def synth_spec(state: StudioState, *, preset: str, device: str,
+               table_mechanism: str = DEFAULT_TABLE_MECHANISM) -> dict[str, Any]:
     """The pipeline job spec for the current state."""
     return make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
                            plan_options=state.plan_options, preset=preset, public_dir=state.public_dir,
-                           seed=0, device=device, policy=dict(state.ingest_policy))
+                           seed=0, device=device, policy=dict(state.ingest_policy), table_mechanism=table_mechanism)
 
 
 def show_status(job: Any, status: Any) -> None:
@@ -100,12 +142,13 @@ def show_status(job: Any, status: Any) -> None:
     for event in events:
         latest[event["stage"]] = event
     for stage in stages_of(job):
+        words = stage_words(stage, job.spec)
         event = latest.get(stage)
         if event is None:
-            st.progress(0.0, text=f"{STAGE_WORDS.get(stage, stage)} — not started")
+            st.progress(0.0, text=f"{words} — not started")
             continue
         done = float(event.get("stage_fraction", event["fraction"]))
-        st.progress(min(1.0, done), text=f"{STAGE_WORDS.get(stage, stage)} — {event.get('message', '')}")
+        st.progress(min(1.0, done), text=f"{words} — {event.get('message', '')}")
     planned = status.epsilon_planned or job.spec.get("plan_options", {}).get("epsilon")
     spent = [(datetime.fromisoformat(e["t"]), e["epsilon_spent"]) for e in events if e.get("epsilon_spent") is not None]
     if planned and spent:
@@ -114,6 +157,15 @@ def show_status(job: Any, status: Any) -> None:
         st.plotly_chart(epsilon_progress(minutes, [s for _, s in spent], planned=planned), key=f"eps_{job.id}")
     with st.expander("Log (last lines)", expanded=status.state == "failed"):
         st.code(job.log_tail(40) or "(empty)")
+
+
+def stage_words(stage: str, spec: dict[str, Any]) -> str:
+    """A stage's name in words; the table stage names the synthesizer this job's spec chose."""
+    words = STAGE_WORDS.get(stage, stage)
+    if stage == "table":
+        mechanism = spec.get("table_mechanism", DEFAULT_TABLE_MECHANISM)
+        words += f" ({TABLE_MECHANISMS.get(mechanism, (str(mechanism).upper(),))[0]})"
+    return words
 
 
 def stages_of(job: Any) -> list[str]:

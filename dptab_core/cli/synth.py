@@ -30,7 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table-settings", default="default", choices=("default", "fast"),
                         help="table synthesizer settings (fast: short fits for demos and tests)")
     parser.add_argument("--public", type=Path, help="a public labelled image folder (public/<label>/*) for pre-training")
-    parser.add_argument("--mechanism", default="mst", choices=("mst", "aim"), help="table synthesizer")
+    parser.add_argument("--mechanism", default="aim", choices=("aim", "mst"), help="table synthesizer (default aim)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
     parser.add_argument("--reproducible-noise", action="store_true",
                         help="also seed the privacy noise (tests and demos only: the report warns)")
