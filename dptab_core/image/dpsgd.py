@@ -5,8 +5,8 @@ each individual's gradient to ``max_grad_norm``, adds Gaussian noise of std ``no
 max_grad_norm`` to the sum and divides by the expected batch. Three engines compute that step:
 
 * ``"bookkeeping"`` (default): per-sample norms from one ordinary backward pass, then the clipped
-  sum as one weighted weight gradient (:mod:`dptab_core.image.per_sample`); the fastest measured,
-  about 2x a non-private step on the CPU presets (benchmarks/README.md);
+  sum as one weighted weight gradient (:mod:`dptab_core.image.per_sample`); the fastest measured:
+  1.5x a non-private step on ``quick``, 1.3x on ``standard`` (Opacus 2.8-3.8x; benchmarks/README.md);
 * ``"vmap"``: ``torch.func`` per-sample gradients of the whole model (general, slower on convs);
 * ``"opacus"``: Opacus' ``PrivacyEngine`` with ``grad_sample_mode`` (``hooks``, ``functorch``, ``ghost``).
 
