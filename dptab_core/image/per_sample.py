@@ -41,8 +41,8 @@ batches are cut into chunks, which bounds memory at the GPU preset's batch of 40
 
 VMAP_CHUNK_FLOATS = 1 << 27
 """Per-sample gradient floats the vmap engine holds at once (512 MiB; functorch's batched convolution
-backward needs several times that again): unchunked, the standard preset at batch 512 ran out of
-23 GB."""
+backward needs several times that again): unchunked, its turn in bench_dpsgd at the standard preset,
+batch 512, was OOM-killed at 19.5 GB."""
 
 GROUPED_MIN_POSITIONS = 256
 """Output positions from which a convolution's per-sample gradients come from one grouped convolution
