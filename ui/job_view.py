@@ -47,15 +47,15 @@ TABLE_MECHANISMS = {
             "Measures pairs of columns round by round, each time the pair its model gets most wrong, so the "
             "budget goes where it helps. Time: about 5–15 s on the demo's 2,000 rows × 8 columns; 1–5 min on "
             "50,000 rows × 15 columns, never more than 9 (its cap). Best for faithful links between columns: "
-            "on the demo its two-column tables were about 10 % closer to the real ones than MST's."),
+            "on the demo its two-column tables were 10–15 % closer to the real ones than MST's."),
     "mst": ("MST",
             "Measures every column and, for each column, its strongest link to one other (a tree of pairs), then "
             "draws rows that match them. Time: about 20–50 s on the demo's 2,000 rows × 8 columns; about 0.5–1.5 "
             "min on 50,000 rows × 15 columns. Best for a short, predictable run on a large table; links that are "
             "not on its tree are kept only indirectly."),
 }
-"""Table synthesizers offered on the Train page: (name, one plain-words line). Times and the 10 % are
-measured by benchmarks/bench_table_demo.py (demo, the table's share of ε = 1 and 10, 3 seeds, 2 shared
+"""Table synthesizers offered on the Train page: (name, one plain-words line). Times and the 10–15 % are
+measured by benchmarks/bench_table_demo.py (demo, the table's share of ε = 1 (8 seeds) and 10 (3 seeds), 2 shared
 cores) and benchmarks/bench_table.py (UCI Adult)."""
 
 PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 30 min on 2 CPU cores",
