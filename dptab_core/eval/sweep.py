@@ -11,7 +11,7 @@ pipeline with one ingredient removed, spends the same (ε, δ), and is evaluated
   post-processing of the full run, so it costs no extra run and no extra ε;
 * ``no-warmup`` — no DP mean pairs (hence no warm-up): DP-SGD alone must learn the conditioning;
 * ``no-pretrain`` — no public data (no semantic query, no public pre-training);
-* ``table-only`` — MST alone, no images: the table-fidelity reference;
+* ``table-only`` — the table synthesizer (AIM or MST) alone, no images: the table-fidelity reference;
 * ``image-first`` — the opposite order: record-free DP images first, then MST rows paired with them
   by a DP attribute reader (:mod:`dptab_core.eval.image_first`; its own runner, same (ε, δ));
 * ``non-private`` — NOT PRIVATE (ε = ∞): the conditional model trained without DP, the real rows as
@@ -62,7 +62,7 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("no-warmup", "no DP mean pairs, no warm-up: DP-SGD alone", plan_changes={"mean_pairs": {"enabled": False}}),
     Baseline("no-pretrain", "no public data: no semantic query, no public pre-training",
              spec_changes={"public_dir": None}),
-    Baseline("table-only", "MST alone, no images (table reference)", spec_changes={"table_only": True}),
+    Baseline("table-only", "the table synthesizer alone, no images (table reference)", spec_changes={"table_only": True}),
     Baseline("image-first", "image → table order: record-free DP images, then MST rows paired by a DP reader",
              runner="dptab_core.eval.image_first:run_image_first"),
     Baseline("non-private", "NOT PRIVATE (ε = ∞): the conditional model without DP, the real rows as the table",
