@@ -1,8 +1,12 @@
 """Image-model presets: every size and step count of the image stages, each with its reason.
 
 A preset is chosen once per job (``quick`` for the 5-minute demo on 2 CPU cores, ``standard`` for
-~30 CPU minutes, ``gpu`` for a CUDA machine). Nothing in the image code hard-codes a size: it reads
-it from here, so the app, the CLI, the benchmarks and the tests see the same numbers.
+~30 minutes on 2 cores, ``gpu`` for a CUDA machine). Nothing in the image code hard-codes a size:
+it reads it from here, so the app, the CLI, the benchmarks and the tests see the same numbers.
+
+benchmarks/bench_preset_cost.py predicts a preset's cost from a few timed steps per stage:
+standard ~35 CPU minutes on one loaded core, ~23 min wall on 2 idle cores at an assumed 1.6x
+two-thread speed-up, ~31 min at the 1.15x seen on quick's measured end-to-end run.
 
 >>> get_preset("quick").family
 'cvae'
@@ -104,22 +108,38 @@ PRESETS: dict[str, ImagePreset] = {
         reasons={**_COMMON_REASONS,
                  "resolution": "16x16 (upsampled to the schema size): 4x fewer pixels than 32x32 means 2x the "
                                "per-pixel signal-to-noise of the mean pairs and ~3x faster steps on 2 cores",
-                 "width": "32 base channels: ~0.2 M parameters, a DP-SGD step on 256 images in well under a second",
+                 "width": "32 base channels: 0.5 M parameters on the demo, a DP-SGD step on 256 images ~0.7 CPU s "
+                          "(book-keeping engine, bench_preset_cost.py)",
                  "warmup_steps": "300 steps fit the mean pairs and their composites in ~20 s",
                  "dpsgd_batch": "256: large batches divide the DP noise; the demo's ~2000 rows give q ~ 1/8",
-                 "dpsgd_steps": "100 steps (~12 epochs of the demo) fit in ~90 s of the 5-minute demo",
+                 "dpsgd_steps": "100 steps (96 as planned: 12 epochs at q = 1/8): ~65 CPU s with the book-keeping "
+                                "engine (115 s wall under Opacus hooks in the idle end-to-end run)",
                  "mean_pair_rounds": "one round on everyone: the cheapest way to clean means (findings: ε=10 "
                                      "read-back close to real pairs)"}),
     "standard": ImagePreset(
-        name="standard", family="cvae", resolution=32, width=48, latent_dim=32, kl_weight=1.0,
+        name="standard", family="cvae", resolution=32, width=24, latent_dim=32, kl_weight=1.0,
         sample_temperature=0.8, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.5,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=2000, warmup_batch=64, warmup_composites=8192,
-        warmup_lr=2e-3, pretrain_steps=1500, pretrain_batch=64, public_per_label=1000, classifier_steps=1500,
-        classifier_width=32, dpsgd_batch=512, dpsgd_steps=600, dpsgd_lr=1e-3, dpsgd_max_grad_norm=1.0, sample_batch=256,
+        count_weight=0.5, min_cell_count=15.0, warmup_steps=800, warmup_batch=64, warmup_composites=8192,
+        warmup_lr=2e-3, pretrain_steps=600, pretrain_batch=64, public_per_label=1000, classifier_steps=600,
+        classifier_width=16, dpsgd_batch=512, dpsgd_steps=360, dpsgd_lr=1e-3, dpsgd_max_grad_norm=1.0, sample_batch=256,
         reasons={**_COMMON_REASONS,
-                 "resolution": "full 32x32: ~30 CPU minutes buys the 4x pixels",
-                 "width": "48 base channels: ~1 M parameters, still a few seconds per DP-SGD step on 2 cores",
-                 "dpsgd_batch": "512: halves the per-step noise relative to quick"}),
+                 "resolution": "full 32x32, the point of this preset: 4x the pixels of quick",
+                 "latent_dim": "32, twice quick's, for 4x the pixels (not tuned by measurement)",
+                 "warmup_composites": "8192 composites of the mean pairs (~100 MB at 32x32), 4x quick's, for the 4x "
+                                      "longer warm-up; their count does not change the step time",
+                 "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
+                 "width": "24 base channels: 1.1 M parameters on the demo; a book-keeping DP-SGD step on 500 images "
+                          "takes ~4.5-4.7 CPU s (bench_preset_cost.py). Width 48 (3.5 M) took 13.8 CPU s a step, "
+                          "which made this preset ~3 CPU hours instead of ~30 minutes",
+                 "dpsgd_batch": "512 (~500 expected on the demo, q = 1/4), twice quick's: the averaged gradient's noise "
+                                "std is z·C/B, so it falls with the batch at a given noise multiplier",
+                 "dpsgd_steps": "360 steps (90 epochs of the 2,000-row demo at q = 1/4), 3.75x quick's 96: ~28 CPU "
+                                "minutes, 4/5 of the preset's ~35 (bench_preset_cost.py, one loaded core); sized so "
+                                "the whole demo run takes ~23-31 min on 2 idle cores",
+                 "warmup_steps": "800 steps at 32x32 (~0.22-0.24 CPU s each): ~3 CPU minutes",
+                 "pretrain_steps": "600 public steps (~0.29-0.36 CPU s each): ~3-3.6 CPU minutes",
+                 "classifier_steps": "600 steps of a width-16 classifier (~0.05 CPU s each): well under a minute; "
+                                     "it only ranks the public labels for the semantic query"}),
     "gpu": ImagePreset(
         name="gpu", family="diffusion", resolution=32, width=96, latent_dim=64, kl_weight=1.0,
         sample_temperature=1.0, mean_pair_rounds=4, mean_pair_sampling_rate=0.5, mean_pair_clip_rms=0.5,
