@@ -129,7 +129,7 @@ PRESETS: dict[str, ImagePreset] = {
                                       "longer warm-up; their count does not change the step time",
                  "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
                  "width": "24 base channels: 1.1 M parameters on the demo; a book-keeping DP-SGD step on 500 images "
-                          "takes ~4.5-4.7 CPU s (bench_preset_cost.py). Width 48 (3.5 M) took 13.8 CPU s a step, "
+                          "takes ~4.3-4.9 CPU s (bench_preset_cost.py). Width 48 (3.5 M) took 13.8 CPU s a step, "
                           "which made this preset ~3 CPU hours instead of ~30 minutes",
                  "dpsgd_batch": "512 (~500 expected on the demo, q = 1/4), twice quick's: the averaged gradient's noise "
                                 "std is z·C/B, so it falls with the batch at a given noise multiplier",
