@@ -58,7 +58,7 @@ TABLE_MECHANISMS = {
 measured by benchmarks/bench_table_demo.py (demo, the table's share of ε = 1 (8 seeds) and 10 (3 seeds), 2 shared
 cores) and benchmarks/bench_table.py (UCI Adult)."""
 
-PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 30 min on 2 CPU cores",
+PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
                     "gpu": "for a CUDA GPU (not yet timed)"}
 """Expected durations in words, as :mod:`dptab_core.image.presets` states them (it has no field for them)."""
 FAMILY_WORDS = {"cvae": "image model: conditional VAE", "diffusion": "image model: diffusion UNet"}
