@@ -214,6 +214,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_utility"))
     parser.add_argument("--with-audit", action="store_true", help="also run the canary audit of dp-tabimage")
     parser.add_argument("--skip-ham", action="store_true", help="do not run on HAM10000 even when present")
+    parser.add_argument("--skip-demo", action="store_true", help="run on HAM10000 only")
     parser.add_argument("--ham-rows", type=int, default=2000,
                         help="HAM10000 rows to sample by lesion (default 2000; 0 = all 10,015)")
     args = parser.parse_args()
@@ -228,7 +229,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     load_before, started = os.getloadavg(), time.perf_counter()
 
-    datasets = [("demo", demo_dataset(args.out, rows=args.rows))]
+    datasets = [] if args.skip_demo else [("demo", demo_dataset(args.out, rows=args.rows))]
     if not args.skip_ham and (HAM / "HAM10000_metadata.csv").is_file():
         datasets.append(("ham10000", ham_dataset(args.out, rows=args.ham_rows or None)))
     elif not args.skip_ham:
