@@ -29,12 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dptab_core.image.models import RecordConditionedModel, _groups
 from dptab_core.image.presets import ImagePreset
-
-
-def _groups(channels: int) -> int:
-    """GroupNorm groups: 8 channels per group, at least one group (as in the VAE)."""
-    return max(1, min(32, channels // 8))
 
 
 def _alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,15 +151,12 @@ class UNet(nn.Module):
         return self.out(h)
 
 
-class ConditionalDiffusion(nn.Module):
+class ConditionalDiffusion(RecordConditionedModel):
     """A record-conditioned diffusion model with the VAE's interface (see the module docstring)."""
 
     def __init__(self, preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        h, w, channels = image_shape
-        self.cond_dim = cond_dim
-        self.image_shape = (int(h), int(w), int(channels))
-        self.resolution = preset.resolution
+        super().__init__(preset, cond_dim, image_shape)
+        channels = self.image_shape[2]
         self.sample_steps = preset.sample_steps
         self.cond_dropout = preset.cond_dropout
         self.guidance = preset.guidance
@@ -217,7 +210,4 @@ class ConditionalDiffusion(nn.Module):
             x0 = (a_t * z - s_t * v).clamp(-1.0, 1.0)
             eps = (z - a_t * x0) / s_t  # the noise consistent with the clipped x0 (s_t > 0 before the last step)
             z = a_s * x0 + s_s * eps
-        h, w, _ = self.image_shape
-        if z.shape[-2:] != (h, w):
-            z = F.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
-        return z.clamp(-1.0, 1.0)
+        return self.to_dataset_size(z)

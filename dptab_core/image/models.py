@@ -70,12 +70,12 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(-8.0, 8.0)
 
 
-class ConditionalVAE(nn.Module):
-    """A conditional VAE; ``forward(x, cond)`` returns the per-sample loss (reconstruction + β·KL).
+class RecordConditionedModel(nn.Module):
+    """What every image family shares: the record and image sizes, and the way out to the dataset size.
 
-    Returning the per-sample loss from ``forward`` keeps every training loop (warm-up, public
-    pre-training, DP-SGD) to ``loss = model(x, c).mean()``, which is the form Opacus' per-sample
-    clipping expects (``loss_reduction="mean"``).
+    The training loops, DP-SGD engines and the sampler read ``cond_dim``, ``image_shape`` and
+    ``resolution`` from any family, so they are set in one place; models work at the preset's
+    ``resolution`` and :meth:`to_dataset_size` brings their drawings to the images' own size.
     """
 
     def __init__(self, preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> None:
@@ -84,6 +84,26 @@ class ConditionalVAE(nn.Module):
         self.cond_dim = cond_dim
         self.image_shape = (int(h), int(w), int(channels))
         self.resolution = preset.resolution
+
+    def to_dataset_size(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` (N, C, r, r) resized to the dataset's (H, W) and clamped to [-1, 1]."""
+        h, w, _ = self.image_shape
+        if images.shape[-2:] != (h, w):
+            images = F.interpolate(images, size=(h, w), mode="bilinear", align_corners=False)
+        return images.clamp(-1.0, 1.0)
+
+
+class ConditionalVAE(RecordConditionedModel):
+    """A conditional VAE; ``forward(x, cond)`` returns the per-sample loss (reconstruction + β·KL).
+
+    Returning the per-sample loss from ``forward`` keeps every training loop (warm-up, public
+    pre-training, DP-SGD) to ``loss = model(x, c).mean()``, which is the form Opacus' per-sample
+    clipping expects (``loss_reduction="mean"``).
+    """
+
+    def __init__(self, preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> None:
+        super().__init__(preset, cond_dim, image_shape)
+        channels = self.image_shape[2]
         self.latent_dim = preset.latent_dim
         self.kl_weight = preset.kl_weight
         self.encoder = Encoder(cond_dim, preset.latent_dim, preset.width, preset.resolution, channels)
@@ -113,11 +133,7 @@ class ConditionalVAE(nn.Module):
                  ) -> torch.Tensor:
         """Images in [-1, 1] at the dataset size for conditioning vectors ``cond``."""
         z = torch.randn(cond.shape[0], self.latent_dim, generator=generator, device="cpu").to(cond.device)
-        out = self.decoder(cond, z * temperature)
-        h, w, _ = self.image_shape
-        if out.shape[-2:] != (h, w):
-            out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
-        return out.clamp(-1.0, 1.0)
+        return self.to_dataset_size(self.decoder(cond, z * temperature))
 
 
 def build_model(preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> nn.Module:
