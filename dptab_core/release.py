@@ -38,6 +38,19 @@ def write_release(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray | No
     ``images`` (uint8, (n, H, W, C)) gives one PNG per row, named in row order; the image column of
     ``synthetic.csv`` holds each row's relative path. ``images=None`` writes a table-only release.
     """
+    write_output_files(out_dir, table=table, images=images, image_column=image_column, schema_dict=schema_dict,
+                       privacy_report=privacy_report, privacy_report_md=privacy_report_md)
+    bundle = _zip_release(out_dir, with_images=images is not None)
+    return {name: out_dir / name for name in RELEASE_FILES} | {"bundle": bundle}
+
+
+def write_output_files(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray | None, image_column: str,
+                       schema_dict: dict[str, Any], privacy_report: dict[str, Any], privacy_report_md: str) -> None:
+    """The release layout without its bundle: what the evaluation reads, also for non-releases.
+
+    The non-private baseline writes through here so its folder loads like a run's, but never gets a
+    ``bundle.zip`` (its table is the real rows).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     table = table.copy()
     if images is not None:
@@ -53,8 +66,6 @@ def write_release(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray | No
     (out_dir / "schema.json").write_text(json.dumps(schema_dict, indent=2), encoding="utf-8")
     (out_dir / "privacy_report.json").write_text(json.dumps(privacy_report, indent=2, default=str), encoding="utf-8")
     (out_dir / "privacy_report.md").write_text(privacy_report_md, encoding="utf-8")
-    bundle = _zip_release(out_dir, with_images=images is not None)
-    return {name: out_dir / name for name in RELEASE_FILES} | {"bundle": bundle}
 
 
 def _to_pil(pixels: np.ndarray) -> Image.Image:

@@ -94,20 +94,11 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
 
 def write_non_private(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray, schema: Schema) -> None:
     """The folder :func:`~dptab_core.eval.evaluate.load_synthetic_run` reads, labelled NOT PRIVATE, no bundle."""
-    import json
+    from dptab_core.release import write_output_files
 
-    from PIL import Image
-
-    image_dir = out_dir / "images"
-    image_dir.mkdir(parents=True, exist_ok=True)
-    table = table.copy()
-    table[schema.image_column] = [f"images/synthetic_{i:05d}.png" for i in range(len(table))]
-    for name, pixels in zip(table[schema.image_column], images, strict=True):
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out_dir / name)
-    table.to_csv(out_dir / "synthetic.csv", index=False)
-    schema.save(out_dir / "schema.json")
     report = {"private": False, "guarantee": NOT_PRIVATE, "target": {"epsilon": None, "delta": None},
               "spent": {"epsilon": None, "delta": None}, "ledger": [], "method": "non-private upper bound"}
-    (out_dir / "privacy_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (out_dir / "privacy_report.md").write_text(f"# Privacy report\n\n**{NOT_PRIVATE}**\n", encoding="utf-8")
+    write_output_files(out_dir, table=table, images=images, image_column=schema.image_column,
+                       schema_dict=schema.to_dict(), privacy_report=report,
+                       privacy_report_md=f"# Privacy report\n\n**{NOT_PRIVATE}**\n")
     (out_dir / "NOT_PRIVATE.txt").write_text(NOT_PRIVATE + "\n", encoding="utf-8")
