@@ -61,3 +61,28 @@ def test_the_plan_cli_refuses_a_too_large_delta_with_exit_code_2():
     done = subprocess.run([sys.executable, "-m", "dptab_core", "plan", "--epsilon", "1", "--delta", "0.01",
                            "--rows", "2000"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "δ" in done.stderr and "Use δ ≤" in done.stderr, done.stderr
+
+
+def _numbers_in(text: str, *values: int) -> list[int]:
+    """Which of ``values`` appear in ``text`` as a whole number (not inside a longer number or a decimal)."""
+    import re
+    return [v for v in values if re.search(rf"(?<![\d.]){v}(?![\d])", text)]
+
+
+def test_the_report_states_neither_n_nor_half_of_n_anywhere():
+    n = 1987  # the audit's reproduction: the words said "(out of 1987 rows)" and "one held by 993"
+    plan = plan_budget(epsilon=10.0, delta=1e-5, n_rows=n)
+    schema = {"columns": [{"name": c, "kind": "categorical", "public": True} for c in ("a", "b", "c")]}
+    report = build_privacy_report(plan=plan, ledger=Ledger(), schema_dict=schema, assumptions=[])
+    text = json.dumps(report, ensure_ascii=False) + render_privacy_report_markdown(report)
+    assert not _numbers_in(text, n, n // 2), f"the report gives n away: {_numbers_in(text, n, n // 2)}"
+    assert any("held by 1000" in w for w in report["planned"]["stages"]["mean_pairs"]["plain_words"]), \
+        "the mean pairs' words lost their example"
+
+
+def test_the_report_states_one_neighbouring_relation_with_n_public():
+    plan = plan_budget(epsilon=1.0, delta=1e-6, n_rows=3000)
+    report = build_privacy_report(plan=plan, ledger=Ledger(), schema_dict=None, assumptions=[])
+    relation = report["accounting"]["neighbouring"]
+    assert "add or remove one individual" in relation and "n is treated as public" in relation, relation
+    assert "sampling rate is computed from it" in relation, relation

@@ -15,7 +15,10 @@ to it so a reader can check one against the other.
   ``sensitivity`` and ``standalone_epsilon`` (the group alone, at ``delta``).
 * ``assumptions``: plain sentences (one individual = one row and its image; what was public).
 * ``domains``: ``{public: [...], paid: [...]}`` column names from the schema.
-* ``accounting``: method, neighbouring relation, orders.
+* ``accounting``: method, neighbouring relation (:data:`NEIGHBOURING`), orders.
+
+Nothing in the report states the exact row count n or a number computed from it (plain words
+included): the release is shared, and n is the data owner's to disclose.
 * ``epsilon_in_words``, ``versions`` {dptab_core, dp_accounting, python}, ``extra`` (caller's dict).
 """
 
@@ -26,7 +29,7 @@ from importlib import metadata
 from typing import Any
 
 from dptab_core.privacy.accountant import compose_entries, partition_delta_of, report_orders
-from dptab_core.privacy.explain import describe_epsilon
+from dptab_core.privacy.explain import describe_epsilon, stage_plain_words
 from dptab_core.privacy.ledger import Ledger, LedgerEntry
 
 FORMAT_VERSION = 1
@@ -34,6 +37,10 @@ DEFAULT_ASSUMPTIONS = (
     "One individual is one row of the table together with its image; adding or removing one individual "
     "is the change the guarantee protects against.",
 )
+NEIGHBOURING = ("add or remove one individual (their row and their image); the number of individuals n is treated "
+                "as public, as Opacus does: the DP-SGD sampling rate is computed from it. This report does not "
+                "state n, nor any number computed from it beyond that rate")
+"""The neighbouring relation, in the one wording the report uses (``accounting.neighbouring``)."""
 
 
 def build_privacy_report(*, plan: Any, ledger: Ledger, schema_dict: dict[str, Any] | None, assumptions: list[str],
@@ -44,13 +51,14 @@ def build_privacy_report(*, plan: Any, ledger: Ledger, schema_dict: dict[str, An
     spent = compose_entries(entries, delta=plan.delta, orders=orders)
     columns = (schema_dict or {}).get("columns", [])
     synthesized = [c for c in columns if c.get("kind") in ("categorical", "numeric")]
+    n_columns = len(synthesized) or None
     return {
         "format_version": FORMAT_VERSION,
         "target": {"epsilon": plan.epsilon, "delta": plan.delta},
         "spent": {"epsilon": spent, "delta": plan.delta, "partition_delta": partition_delta_of(entries)},
         "planned": {"composed_epsilon": plan.composed_epsilon,
                     "stages": {name: {"enabled": s.enabled, "share": s.share, "standalone_epsilon": s.standalone_epsilon,
-                                      "params": s.params, "plain_words": s.plain_words}
+                                      "params": s.params, "plain_words": _release_words(name, s, n_columns)}
                                for name, s in plan.stages.items()}},
         "ledger": ledger_groups(entries, delta=plan.delta, orders=orders),
         "assumptions": [*DEFAULT_ASSUMPTIONS, *assumptions],
@@ -58,12 +66,24 @@ def build_privacy_report(*, plan: Any, ledger: Ledger, schema_dict: dict[str, An
                     "paid": [c["name"] for c in synthesized if not c.get("public")]},
         "accounting": {"method": "Rényi DP composition of every release (Google dp-accounting RdpAccountant), "
                                  "converted once to (ε, δ); partition selection adds its δ",
-                       "neighbouring": "add or remove one individual", "orders": list(orders)},
+                       "neighbouring": NEIGHBOURING, "orders": list(orders)},
         "epsilon_in_words": describe_epsilon(spent),
         "versions": {"dptab_core": _version("dptab-studio"), "dp_accounting": _version("dp-accounting"),
                      "python": platform.python_version()},
         "extra": dict(extra or {}),
     }
+
+
+def _release_words(name: str, stage: Any, n_columns: int | None) -> list[str]:
+    """The stage's plain words as the release may state them: written without the exact row count.
+
+    The plan's own words (for the data owner's Budget page) quote n and n // 2; in ``bundle.zip``
+    they would give n away, so the report writes them again with ``n_rows=None``.
+    """
+    if not stage.enabled:
+        return []
+    return stage_plain_words(name, stage.params, n_rows=None, standalone_epsilon=stage.standalone_epsilon,
+                             n_columns=n_columns)
 
 
 def ledger_groups(entries: list[LedgerEntry], *, delta: float, orders: tuple[float, ...]) -> list[dict[str, Any]]:
