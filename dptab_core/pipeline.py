@@ -96,8 +96,10 @@ def make_synth_spec(*, csv_path: Path | str, images_path: Path | str, schema: Sc
 
 def run_job(spec: dict[str, Any], ctx: Any) -> None:
     """Job entry point: the worker calls this with the job's spec and its context."""
+    owner = getattr(ctx, "owner_dir", None)
     run_pipeline(SynthSpec.from_job_spec(spec), out_dir=Path(ctx.output_dir), work_dir=Path(ctx.checkpoint_dir),
-                 progress=ctx.progress, should_stop=ctx.should_stop, resuming=bool(ctx.resuming))
+                 progress=ctx.progress, should_stop=ctx.should_stop, resuming=bool(ctx.resuming),
+                 owner_dir=Path(owner) if owner else None)
 
 
 
@@ -109,6 +111,7 @@ class _Run:
     spec: SynthSpec
     work_dir: Path
     out_dir: Path
+    owner_dir: Path
     progress: ProgressFn
     should_stop: Callable[[], bool]
     ledger: Ledger
@@ -144,13 +147,19 @@ class _Run:
 
 
 def run_pipeline(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
-                 should_stop: Callable[[], bool] | None = None, resuming: bool = False) -> dict[str, Any]:
-    """Run every stage of ``spec``; write the release into ``out_dir``; return a summary dict."""
+                 should_stop: Callable[[], bool] | None = None, resuming: bool = False,
+                 owner_dir: Path | None = None) -> dict[str, Any]:
+    """Run every stage of ``spec``; write the release into ``out_dir``; return a summary dict.
+
+    The data owner's view (``evaluate``) goes to ``owner_dir``, by default ``owner_view/`` next to
+    ``work_dir``: never inside ``out_dir``, which is meant to be shared.
+    """
     from dptab_core import stages  # heavy imports (torch, jax) stay behind this line
 
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(spec=spec, work_dir=work_dir, out_dir=out_dir, progress=progress or _quiet,
+    run = _Run(spec=spec, work_dir=work_dir, out_dir=out_dir, owner_dir=owner_dir or work_dir.parent / "owner_view",
+               progress=progress or _quiet,
                should_stop=should_stop or (lambda: False),
                ledger=stages.resumable_ledger(work_dir, resuming=resuming),
                noise_rng=_noise_rng(spec), schema=Schema.from_dict(spec.schema))

@@ -2,7 +2,8 @@
 
 Everything written here is the differentially private output (post-processing of accounted
 releases). The data owner's comparison with the real data (:mod:`dptab_core.eval`) is written
-elsewhere (``owner_view/``) and is never put in the bundle, because it shows real rows and images.
+elsewhere (the job folder's ``owner_view/``, outside ``out_dir``) and is never put in the bundle, because it
+shows real rows and images.
 
 >>> import tempfile, numpy as np, pandas as pd
 >>> out = Path(tempfile.mkdtemp())

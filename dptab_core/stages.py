@@ -287,15 +287,16 @@ def release(run: _Run) -> None:
 def evaluate(run: _Run) -> None:
     """The data owner's view: compare the release with the real data (never part of the bundle).
 
-    Writes ``owner_view/evaluation.json`` and ``owner_view/comparison.html`` next to the release.
+    Writes ``evaluation.json`` and ``comparison.html`` into ``run.owner_dir`` (the job folder's
+    ``owner_view/``), outside the release folder, so sharing the release never shares them.
     The release is complete before this stage, so an evaluation that cannot run (data too small for
     a metric, a classifier that will not train) does not fail the job: ``owner_view/evaluation.json``
     then holds a ``warning`` saying why, and the job log has the traceback.
     """
     from dptab_core.jobs.context import JobCancelled
 
-    owner = run.out_dir / "owner_view"
-    owner.mkdir(exist_ok=True)
+    owner = run.owner_dir
+    owner.mkdir(parents=True, exist_ok=True)
     try:
         _evaluate(run, owner)
     except (JobCancelled, MemoryError, KeyboardInterrupt):

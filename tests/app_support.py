@@ -21,7 +21,7 @@ from dptab_core.jobs.process import start_token
 from dptab_core.pipeline import make_synth_spec
 from dptab_core.release import write_release
 from ui.demo import use_demo
-from ui.results_data import COMPARISON_REPORT, OWNER_VIEW
+from ui.results_data import COMPARISON_REPORT
 from ui.state import STATE_KEY, StudioState
 
 TIMEOUT_S = 120
@@ -96,7 +96,8 @@ def finished_job_with_release():
     write_release(out, table=real.table.iloc[pick].reset_index(drop=True), images=real.images[pick],
                   image_column="image", schema_dict=state.schema.to_dict(),
                   privacy_report={"target": {"epsilon": 3.0, "delta": 1e-5}}, privacy_report_md="# Privacy report\nε = 3")
-    (out / OWNER_VIEW).mkdir()
-    (out / OWNER_VIEW / "evaluation.json").write_text(json.dumps(METRICS))
-    (out / OWNER_VIEW / COMPARISON_REPORT).write_text("<html>report</html>")
+    owner = job.owner_view_path  # next to the job, outside the release
+    owner.mkdir()
+    (owner / "evaluation.json").write_text(json.dumps(METRICS))
+    (owner / COMPARISON_REPORT).write_text("<html>report</html>")
     return job

@@ -31,11 +31,11 @@ def finished(tmp_path_factory):
         job = run_in_foreground(spec, store=JobStore(root / "home" / "jobs"), on_progress=events.append)
     status = job.status()
     assert status.state == "succeeded", f"the tiny run did not succeed: {status.error}\n{job.log_tail(30)}"
-    return root / "out", events
+    return root / "out", events, job
 
 
 def test_full_run_writes_one_png_per_row_named_in_the_csv(finished):
-    out, _ = finished
+    out, _, _ = finished
     table = pd.read_csv(out / "synthetic.csv")
     pngs = sorted(p.name for p in (out / "images").glob("*.png"))
     # The row count is the table model's noisy total (an exact n would reveal membership), so it is
@@ -47,16 +47,17 @@ def test_full_run_writes_one_png_per_row_named_in_the_csv(finished):
 
 
 def test_full_run_spends_at_most_the_target_with_a_ledger_item_per_enabled_stage(finished):
-    out, _ = finished
+    out, _, _ = finished
     report = json.loads((out / "privacy_report.json").read_text())
     assert report["spent"]["epsilon"] <= report["target"]["epsilon"] + 1e-9, f"overspent: {report['spent']}"
     expected = {"semantic_query", "mean_pairs", "table", "dpsgd"}
     assert expected <= ledger_stages(report), f"ledger stages {ledger_stages(report)} miss some of {expected}"
 
 
-def test_owner_view_is_written_but_never_bundled(finished):
-    out, _ = finished
-    assert (out / "owner_view" / "evaluation.json").is_file(), "the data owner's evaluation is missing"
+def test_owner_view_is_written_next_to_the_job_never_in_the_release_folder(finished):
+    out, _, job = finished
+    assert (job.dir / "owner_view" / "evaluation.json").is_file(), "the data owner's evaluation is missing"
+    assert not (out / "owner_view").exists(), "the owner's view (real rows and images) sits inside the release"
     names = zipfile.ZipFile(out / "bundle.zip").namelist()
     assert not [n for n in names if n.startswith("owner_view")], f"owner_view leaked into the bundle: {names}"
     expected = {"synthetic.csv", "schema.json", "privacy_report.json", "privacy_report.md"}
@@ -65,7 +66,7 @@ def test_owner_view_is_written_but_never_bundled(finished):
 
 
 def test_every_stage_reports_progress_several_times(finished):
-    _, events = finished
+    _, events, _ = finished
     per_stage: dict[str, int] = {}
     for event in events:
         per_stage[event["stage"]] = per_stage.get(event["stage"], 0) + 1

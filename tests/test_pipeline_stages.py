@@ -63,10 +63,10 @@ def test_failed_evaluation_leaves_a_warning_and_the_release_intact(tmp_path, mon
     monkeypatch.setattr(stages, "_evaluate", broken)
     (tmp_path / "synthetic.csv").write_text("a\n1\n")
     messages: list[str] = []
-    run = SimpleNamespace(out_dir=tmp_path, notes={},
+    run = SimpleNamespace(out_dir=tmp_path, owner_dir=tmp_path.parent / "owner_view", notes={},
                           report=lambda stage, fraction, message="": messages.append(message))
     stages.evaluate(run)
-    warning = json.loads((tmp_path / "owner_view" / "evaluation.json").read_text())["warning"]
+    warning = json.loads((tmp_path.parent / "owner_view" / "evaluation.json").read_text())["warning"]
     assert "too few rows" in warning, f"the warning does not say why: {warning}"
     assert (tmp_path / "synthetic.csv").read_text() == "a\n1\n", "the release was touched"
     assert any("evaluation skipped" in m for m in messages), f"no progress message about it: {messages}"

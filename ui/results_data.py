@@ -80,9 +80,15 @@ def only_values(codes: np.ndarray, keep: list[int]) -> np.ndarray:
 
 
 def owner_view_dir(job: Any) -> Path | None:
-    """The job's data-owner folder (evaluation numbers, comparison report), if the run evaluated."""
-    folder = job.output_path / OWNER_VIEW
-    return folder if folder.is_dir() else None
+    """The job's data-owner folder (evaluation numbers, comparison report), if the run evaluated.
+
+    It lives in the job folder (``job.owner_view_path``), outside the shared release; jobs from
+    before that move kept it inside their output folder, which is still read.
+    """
+    for folder in (job.owner_view_path, job.output_path / OWNER_VIEW):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def comparison_report(job: Any) -> Path | None:

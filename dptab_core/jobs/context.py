@@ -30,6 +30,9 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 class JobContext:
     """The handle a job function gets: ``progress``, ``should_stop``, ``checkpoint_dir``, ``output_dir``, ``log``.
 
+    ``owner_dir`` is where the data owner's view (real rows and images) goes: in the job folder,
+    outside ``output_dir``, so sharing the outputs never shares it.
+
     ``resuming`` is True when the job was started again by ``resume`` after a failure or a cancel:
     the function should then continue from what it finds in ``checkpoint_dir``.
     """
@@ -42,6 +45,7 @@ class JobContext:
         self.log = log
         self.checkpoint_dir: Path = job.checkpoint_dir
         self.output_dir: Path = job.partial_output_path
+        self.owner_dir: Path = job.owner_view_path
         self.stage: str | None = job.status().stage
         self._on_progress = on_progress
         self._stop = threading.Event()

@@ -179,6 +179,15 @@ class Job:
         return self.dir / "checkpoints"
 
     @property
+    def owner_view_path(self) -> Path:
+        """The data owner's comparison with the real data: in the job folder, never inside the release.
+
+        Whoever shares the output folder shares only the DP release; this folder shows real rows
+        and images and stays next to the job's checkpoints.
+        """
+        return self.dir / "owner_view"
+
+    @property
     def cancel_request_path(self) -> Path:
         return self.dir / "cancel.request"
 
