@@ -6,11 +6,13 @@ Run it with ``streamlit run app.py`` (``./studio start`` does that, bound to 127
 
 import streamlit as st
 
+from dptab_core.workspace import private_umask
 from ui.badge import sidebar_badge
 from ui.demo import ready_on_first_launch
 from ui.state import get_state
 from ui.widgets import PAGES, plain_errors
 
+private_umask()  # uploads and extracted images are the user's alone (0600 files, 0700 folders)
 st.set_page_config(page_title="DP-TabImage Studio", page_icon=":material/shield:", layout="wide")
 
 steps = st.navigation([

@@ -38,7 +38,6 @@ def test_fresh_run_in_a_used_folder_forgets_done_markers_and_models(tmp_path):
 
 @pytest.mark.slow
 def test_dpsgd_stage_never_continues_from_an_earlier_attempts_checkpoint(tmp_path):
-    pytest.importorskip("torch")
     from dptab_core import stages
     from dptab_core.data.demo import demo_schema
 

@@ -95,7 +95,8 @@ def _launch(job: Job) -> bool:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"  # prints reach job.log at once, so a log tail after a crash is current
         try:
-            with open(job.log_path, "ab") as log:
+            log_fd = os.open(job.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # 0600 whatever the umask
+            with os.fdopen(log_fd, "ab") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "dptab_core.jobs.worker", str(job.dir)],
                     cwd=job.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -134,6 +134,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a new text file readable by its owner only (0600), whatever the caller's umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
@@ -143,7 +150,7 @@ def _json_default(value: Any) -> Any:
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing); released when the holder dies."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -297,7 +304,7 @@ class JobStore:
                                epsilon_planned=float(planned) if planned is not None else None)
             building = Path(tempfile.mkdtemp(prefix=f".{job_id}.", dir=self.root))
             try:
-                (building / "spec.json").write_text(spec_text, encoding="utf-8")
+                _write_private(building / "spec.json", spec_text)
                 write_json_atomic(building / "status.json", status.to_dict())
                 os.rename(building, self.root / job_id)  # refuses to merge into a job created the same µs
                 break

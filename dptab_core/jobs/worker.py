@@ -15,10 +15,12 @@ from pathlib import Path
 from dptab_core.jobs.execute import execute
 from dptab_core.jobs.runner import start_next
 from dptab_core.jobs.store import RUNNING, SUCCEEDED, JobStore
+from dptab_core.workspace import private_umask
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job in the given folder; exit 0 if it succeeded, 1 otherwise."""
+    private_umask()  # checkpoints, owner views and outputs: 0600 files, 0700 folders
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         print("usage: python -m dptab_core.jobs.worker JOB_DIR", file=sys.stderr)
