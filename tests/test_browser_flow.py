@@ -68,7 +68,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     profile = tmp_path_factory.mktemp("chromium_profile")
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,

@@ -7,8 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
 
 @pytest.mark.slow
 def test_a_non_private_model_draws_the_skin_type_it_is_conditioned_on():

@@ -7,8 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 
 from dptab_core.image.models import build_model  # noqa: E402
 from dptab_core.image.presets import get_preset  # noqa: E402

@@ -7,8 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytest.importorskip("opacus")
-
 from dptab_core.errors import PlanError  # noqa: E402
 from dptab_core.image.dpsgd import ENGINES, finetune_dpsgd, opacus_batch_size, opacus_sampling_rate  # noqa: E402
 from dptab_core.image.models import build_model  # noqa: E402

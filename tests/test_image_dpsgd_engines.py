@@ -7,10 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("opacus")
-
+import torch
 from torch import nn  # noqa: E402
 
 from dptab_core.image import per_sample  # noqa: E402

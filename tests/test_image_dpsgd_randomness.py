@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 
 from dptab_core.image.dpsgd import finetune_dpsgd  # noqa: E402
 from dptab_core.image.models import build_model  # noqa: E402

@@ -6,9 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
-pytest.importorskip("torch")
-
 from PIL import Image  # noqa: E402
 
 from dptab_core.image import semantic  # noqa: E402

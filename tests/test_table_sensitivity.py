@@ -64,7 +64,6 @@ def test_aim_weighted_scores_move_by_at_most_the_largest_weight():
 
 
 def test_a_measurement_records_its_gaussian_spend_in_the_ledger():
-    pytest.importorskip("mbi")
     from dptab_core.table.marginals import measure
 
     ledger = Ledger()
