@@ -1,4 +1,4 @@
-"""Step 1 · Data: the demo dataset, an upload (CSV + zip) or a folder on the server, checked and described.
+"""Step 1 · Data: the demo dataset, an upload (CSV + image folder or zip) or a folder on the server, checked and described.
 
 Storyboard: choose a source → the engine validates it and proposes a schema (``inspect_dataset``) →
 the page lists the problems in plain words, offers the choices for the skippable ones and the person
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from dptab_core.data.archive import save_upload
 from dptab_core.data.ingest import NO_PERSON_COLUMN, IngestPolicy, inspect_dataset
 from dptab_core.workspace import workspace_root
 from ui import data_view as dv
+from ui import upload_view as uv
 from ui.demo import DEMO_NAME, use_demo
-from ui.state import get_state
+from ui.state import get_state, remember_dataset
 from ui.widgets import next_button, plain_errors, summary_line
 
-SOURCES = ["Demo dataset", "Upload a CSV + a zip of images", "Folder on this server"]
+SOURCES = ["Demo dataset", "Upload a CSV + images (folder or zip)", "Folder on this server"]
 PROPOSED, NO_PERSON = "(proposed)", "none: every row is a different person"
 CACHE_KEY = "_data_inspections"
 
@@ -41,22 +41,21 @@ if source == SOURCES[0]:
     st.stop()
 
 csv_path = images_path = None
+csv_name = images_label = None
 if source == SOURCES[1]:
-    csv_file = st.file_uploader("Table (CSV, one row per person, with a header)", type=["csv", "tsv", "txt"],
-                                key="upload_csv")
-    zip_file = st.file_uploader("Images (a .zip of the image files)", type=["zip"], key="upload_zip")
-    st.caption(f"Uploads are limited to {st.get_option('server.maxUploadSize'):,} MB per file. For a larger "
-               "image set, give a folder on this server instead.")
-    if csv_file is not None and zip_file is not None:
-        with plain_errors("saving the upload"):
-            csv_path = save_upload(csv_file.getvalue(), csv_file.name, workspace=workspace_root())
-            images_path = save_upload(zip_file.getvalue(), zip_file.name, workspace=workspace_root())
+    upload = uv.upload_source()
+    if upload is not None:
+        csv_path, images_path = upload.csv_path, upload.images_path
+        csv_name, images_label = upload.csv_name, upload.images_label
 else:
     st.caption("For large datasets: give paths on the machine that runs the app (nothing is copied).")
     csv_text = st.text_input("CSV file", value=str(state.csv_path or ""), key="server_csv")
     images_text = st.text_input("Image folder (or .zip)", value=str(state.images_path or ""), key="server_images")
     if csv_text.strip() and images_text.strip():
         csv_path, images_path = Path(csv_text.strip()).expanduser(), Path(images_text.strip()).expanduser()
+        same = state.csv_path is not None and Path(state.csv_path) == csv_path
+        csv_name = state.dataset_name if same else csv_path.name
+        images_label = state.images_label if same and state.images_label else images_path.name
 if csv_path is None:
     st.info("Choose the table and the images to check them.")
     st.stop()
@@ -102,7 +101,7 @@ dv.validation_report(report)
 if report.person_column:
     st.info(f"Person column **{report.person_column}**: one row per person is kept "
             f"({report.rows_dropped_per_person:,} rows dropped), so one person = one row + its image.")
-elif report.needs_person_confirmation:
+elif report.needs_person_confirmation and report.ok():  # a broken file gets no person warning
     st.warning("No person column: differential privacy here protects one *row*. Confirm above that every row is a "
                "different person, or pick the column that identifies people"
                + (f" (candidates: {', '.join(report.person_column_candidates)})." if report.person_column_candidates else "."))
@@ -117,13 +116,20 @@ with plain_errors("reading the schema table"):
 st.subheader("Images")
 dv.image_grid(report)
 
+public_dir, public_label = uv.public_folder_picker(state)
+
 ready = report.ok() and schema is not None and not report.needs_person_confirmation
 why = "Fix the problems listed above first." if not report.ok() else "Confirm the person rule above first."
 if st.button("Use this dataset", type="primary", disabled=not ready, key="use_dataset"):
-    state.dataset_name = csv_path.name if source == SOURCES[2] else csv_file.name
+    state.dataset_name, state.images_label = csv_name, images_label
     state.csv_path, state.images_path, state.image_column = csv_path, report.images_root, report.image_column
-    state.schema, state.n_rows, state.public_dir = schema, report.n_rows_kept, None
+    state.schema, state.n_rows = schema, report.n_rows_kept
+    state.public_dir, state.public_label = public_dir, public_label
     state.ingest_policy = asdict(policy)
-    st.success(f"Using {state.dataset_name}: {report.n_rows_kept:,} rows with images.")
+    remember_dataset(state)
+    st.rerun()
+if state.has_dataset and state.dataset_name == csv_name and state.csv_path == csv_path:
+    st.success(f"Using **{state.dataset_name}**: {state.n_rows:,} rows with images"
+               + (f", public images from {state.public_label}." if state.public_dir else "."))
 next_button("Next: budget →", "budget", ready=state.has_dataset and state.dataset_name != DEMO_NAME and ready,
             why_not=why if not ready else "Press “Use this dataset” first.")

@@ -10,25 +10,57 @@ from dptab_core.eval import figures
 from dptab_core.eval.cross_modal import conditioned_mean_images
 from dptab_core.eval.table_metrics import association_matrix
 from ui import job_view
-from ui.metric_cards import show_cards
-from ui.results_data import comparison_report, load_comparison, only_values, owner_view_dir, read_optional_json
+from ui.metric_cards import show_cards, show_collapse_warning
+from ui.results_data import (
+    comparison_report,
+    evaluation_progress,
+    latest_release,
+    load_comparison,
+    only_values,
+    owner_view_dir,
+    read_optional_json,
+    release_dir,
+)
 from ui.state import get_state
 from ui.widgets import next_button, plain_errors, summary_line
 
+
+@st.fragment(run_every=3)
+def show_evaluation_progress(job) -> None:
+    """The data owner's evaluation, which runs after the release is written, with its own bar."""
+    progress = evaluation_progress(job)
+    if progress is None or job.status().state != "running":
+        st.rerun(scope="app")
+    fraction, message = progress
+    st.progress(min(1.0, fraction), text=f"The release is ready. Comparing it with your data (data owner's view): "
+                                          f"{message}")
+
+
 state = get_state()
 st.title("4 · Results")
-summary_line(state)
 job_view.attach_from_url(state)
 job = job_view.load_job(state.job_id) if state.job_id else None
-if job is None or job.status().state != "succeeded":
-    st.info("Results appear here once a training run has finished.")
+out = release_dir(job) if job is not None else None
+if out is None and (job is None or not job_view.is_active(job)):  # e.g. after "Start a new run": the last release
+    job = latest_release(state.dataset_name, job_view.job_dataset)
+    out = release_dir(job) if job is not None else None
+summary_line(state, job_dataset=job_view.job_dataset(job.spec) if job is not None else None)
+if out is None:
+    if job is not None and job_view.is_active(job):
+        st.info("This run is still training: its release appears here as soon as it is written.")
+    else:
+        st.info("Results appear here once a training run has finished.")
     next_button("Go to training →", "train", ready=True)
     st.stop()
+if job.id != state.job_id:
+    st.caption(f"Showing your latest finished run, `{job.id}` on **{job_view.job_dataset(job.spec)}**.")
 
-out = job.output_path
 owner = owner_view_dir(job)
+evaluating = job.status().state == "running"
 st.warning("**Data owner's view.** This page shows your real data next to the synthetic copy to help you "
            "judge it. Only the bundle below is the differentially private release.")
+if evaluating:
+    show_evaluation_progress(job)
 
 left, right = st.columns(2)
 bundle, html_report = out / "bundle.zip", comparison_report(job)
@@ -36,7 +68,7 @@ if bundle.is_file():
     left.download_button("Download the release (bundle.zip)", bundle.read_bytes(), file_name=f"{job.id}-bundle.zip",
                          mime="application/zip", type="primary", key="dl_bundle")
     left.caption("Synthetic table + images, schema, privacy report — safe to share.")
-if html_report is not None:
+if html_report is not None and not evaluating:
     right.download_button("Download the comparison report (HTML)", html_report.read_bytes(),
                           file_name=f"{job.id}-comparison.html", mime="text/html", key="dl_html")
     right.caption("One self-contained page with every plot, for people who will not open the app. "
@@ -48,15 +80,22 @@ with plain_errors("loading the data to compare"):
     cmp = load_comparison(job.id, str(out), spec["csv_path"], spec["images_path"], spec["schema"], spec.get("policy"))
 
     with summary:
-        metrics = read_optional_json(owner / "evaluation.json") if owner else None
+        metrics = read_optional_json(owner / "evaluation.json") if owner and not evaluating else None
         st.caption(f"{cmp.n_real:,} real rows, {cmp.n_synthetic:,} synthetic rows"
                    + (f" (figures use a sample of {len(cmp.real_images):,} per side)"
                       if max(cmp.n_real, cmp.n_synthetic) > len(cmp.real_images) else ""))
-        if metrics:
+        if metrics and metrics.get("warning"):
+            st.warning(f"No quality numbers for this run: {metrics['warning']}.")
+        elif metrics:
+            show_collapse_warning(metrics)
             st.subheader("Quality, in numbers — data owner's view")
+            st.caption("Each card: the number, a verdict, and what a useless release (the baseline) and the real "
+                       "data score on the same scale.")
             show_cards(metrics)
+        elif evaluating:
+            st.info("The quality numbers appear when the comparison with your data (above) has finished.")
         else:
-            st.info("This run has no evaluation numbers (it was trained without evaluation).")
+            st.info("This run has no evaluation numbers (it was trained without evaluation, or table only).")
 
     with table_tab:
         names = list(cmp.sizes)

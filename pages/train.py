@@ -14,8 +14,9 @@ from ui.widgets import next_button, plain_errors, require_dataset, summary_line
 
 state = get_state()
 st.title("3 · Train")
-summary_line(state)
 job_view.attach_from_url(state)
+followed = job_view.load_job(state.job_id) if state.job_id else None
+summary_line(state, job_dataset=job_view.job_dataset(followed.spec) if followed is not None else None)
 
 if state.job_id is None:
     if not require_dataset(state):
@@ -41,7 +42,7 @@ if state.job_id is None:
     job_view.past_jobs(state)
     st.stop()
 
-job = job_view.load_job(state.job_id)
+job = followed
 if job is None:
     st.error(f"Job `{state.job_id}` is not in the workspace any more (deleted?).")
     if st.button("Start a new run", key="forget_missing"):

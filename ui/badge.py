@@ -10,7 +10,7 @@ import streamlit as st
 
 from dptab_core.errors import JobError
 from dptab_core.jobs.store import FINISHED_STATES, JobStatus, JobStore
-from ui.job_view import STAGE_WORDS
+from ui.job_view import STAGE_WORDS, job_dataset, load_job
 from ui.state import get_state
 
 POLL_SECONDS = 3
@@ -36,18 +36,22 @@ def _followed_status() -> JobStatus | None:
 def _draw() -> None:
     state = get_state()
     if state.has_dataset:
-        st.markdown(f"**Dataset:** {state.dataset_name or 'unnamed'}  \n{state.n_rows:,} rows")
+        public = f"  \npublic images: {state.public_label or 'yes'}" if state.public_dir else ""
+        st.markdown(f"**Dataset:** {state.dataset_name or 'unnamed'}  \n{state.n_rows:,} rows{public}")
     else:
         st.markdown("**Dataset:** none yet")
     status = _followed_status()
     if status is None:
         st.caption("No training job yet.")
         return
+    job = load_job(status.id)
+    on = job_dataset(job.spec) if job is not None else None
+    on_words = f" on **{on}**" if on and on != state.dataset_name else ""
     if status.finished:
-        st.markdown(f"**Job** `{status.id}`: {status.state}")
+        st.markdown(f"**Job** `{status.id}`{on_words}: {status.state}")
         return
     stage = f" · {STAGE_WORDS.get(status.stage, status.stage)}" if status.stage else ""
-    st.markdown(f"**Job** `{status.id}`: {status.state}{stage}")
+    st.markdown(f"**Job** `{status.id}`{on_words}: {status.state}{stage}")
     st.progress(min(1.0, max(0.0, status.fraction)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dptab_core.data.demo import IMAGE_COLUMN, demo_schema, ensure_demo, read_manifest
-from ui.state import StudioState
+from ui.state import StudioState, remember_dataset
 
 DEMO_NAME = "Demo: dermatology clinic"
 _FIRST_LAUNCH_DONE = "_demo_offered"
@@ -26,6 +26,8 @@ def use_demo(state: StudioState) -> None:
     state.public_dir = folder / "public"
     state.schema = demo_schema()
     state.n_rows = int(manifest["rows"])
+    state.ingest_policy, state.images_label, state.public_label = {}, "the demo's photos", "the demo's public set"
+    remember_dataset(state)
 
 
 def ready_on_first_launch(state: StudioState) -> None:

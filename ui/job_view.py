@@ -7,10 +7,12 @@ only in the browser session, so a refresh (``?job=<id>`` in the URL) or an app r
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from dptab_core.data.demo import default_demo_dir
 from dptab_core.errors import JobError
 from dptab_core.image.presets import PRESETS
 from dptab_core.jobs import refresh
@@ -123,10 +125,24 @@ def table_mechanism_picker() -> str:
 
 def synth_spec(state: StudioState, *, preset: str, device: str,
                table_mechanism: str = DEFAULT_TABLE_MECHANISM) -> dict[str, Any]:
-    """The pipeline job spec for the current state."""
-    return make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
+    """The pipeline job spec for the current state; it names the dataset, so job views can say whose data it is."""
+    spec = make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
                            plan_options=state.plan_options, preset=preset, public_dir=state.public_dir,
                            seed=0, device=device, policy=dict(state.ingest_policy), table_mechanism=table_mechanism)
+    return {**spec, "dataset_name": state.dataset_name, "public_label": state.public_label}
+
+
+def job_dataset(spec: dict[str, Any]) -> str:
+    """The name of the dataset a job ran on: the one the app recorded, else its CSV's file name."""
+    name = spec.get("dataset_name")
+    if name:
+        return str(name)
+    csv = str(spec.get("csv_path") or "")
+    if csv and Path(csv).parent == default_demo_dir():
+        from ui.demo import DEMO_NAME
+
+        return DEMO_NAME
+    return Path(csv).name if csv else "unknown data"
 
 
 def show_status(job: Any, status: Any) -> None:
@@ -134,13 +150,21 @@ def show_status(job: Any, status: Any) -> None:
     kind, words = STATE_WORDS.get(status.state, ("info", status.state))
     if status.cancel_requested_at and not status.finished:
         kind, words = "warning", "Cancelling: the run stops at its next safe point (a few seconds)."
-    getattr(st, kind)(f"**Job `{job.id}`** — {words}")
+    getattr(st, kind)(f"**Job `{job.id}`** on **{job_dataset(job.spec)}** — {words}")
     if status.state == "failed" and status.error:
         st.error(status.error)
     events = list(job.progress_events())
     latest: dict[str, dict[str, Any]] = {}
     for event in events:
         latest[event["stage"]] = event
+    left = time_left(events) if status.state == "running" else None
+    if left is not None:
+        st.markdown(f"**Time left:** {left} (estimated from the progress so far)")
+    if status.state == "running" and _release_written(latest):
+        st.success("The synthetic release is written. The comparison with your data (data owner's view) runs "
+                   "now, with its own bar below; you can look at the release already.")
+        st.page_link("pages/results.py", label="See the release now →", icon=":material/arrow_forward:")
+    details = []
     for stage in stages_of(job):
         words = stage_words(stage, job.spec)
         event = latest.get(stage)
@@ -148,7 +172,12 @@ def show_status(job: Any, status: Any) -> None:
             st.progress(0.0, text=f"{words} — not started")
             continue
         done = float(event.get("stage_fraction", event["fraction"]))
-        st.progress(min(1.0, done), text=f"{words} — {event.get('message', '')}")
+        st.progress(min(1.0, done), text=f"{words} — {'done' if done >= 1.0 else f'{done:.0%}'}")
+        if event.get("message"):
+            details.append(f"- **{words}:** {event['message']}")
+    if details:
+        with st.expander("What each stage did (technical details)"):
+            st.markdown("\n".join(details))
     planned = status.epsilon_planned or job.spec.get("plan_options", {}).get("epsilon")
     spent = [(datetime.fromisoformat(e["t"]), e["epsilon_spent"]) for e in events if e.get("epsilon_spent") is not None]
     if planned and spent:
@@ -157,6 +186,30 @@ def show_status(job: Any, status: Any) -> None:
         st.plotly_chart(epsilon_progress(minutes, [s for _, s in spent], planned=planned), key=f"eps_{job.id}")
     with st.expander("Log (last lines)", expanded=status.state == "failed"):
         st.code(job.log_tail(40) or "(empty)")
+
+
+def _release_written(latest: dict[str, dict[str, Any]]) -> bool:
+    release = latest.get("release")
+    return "evaluate" in latest or (release is not None and float(release.get("stage_fraction", 0.0)) >= 1.0)
+
+
+MIN_PROGRESS_FOR_ESTIMATE = 0.03
+"""Below 3 % of the job, the first stages' speed says little about the rest: no estimate yet."""
+
+
+def time_left(events: list[dict[str, Any]]) -> str | None:
+    """Time left in words, from the whole-job fraction reached and the time it took; None when too early."""
+    timed = [(datetime.fromisoformat(e["t"]), float(e["fraction"])) for e in events if "t" in e and "fraction" in e]
+    if len(timed) < 2:
+        return None
+    (t0, _), (t1, fraction) = timed[0], timed[-1]
+    elapsed = (datetime.now(t1.tzinfo) - t0).total_seconds()
+    if fraction < MIN_PROGRESS_FOR_ESTIMATE or elapsed <= 0:
+        return None
+    seconds = elapsed * (1 - fraction) / fraction
+    if seconds < 60:
+        return "less than a minute"
+    return f"about {round(seconds / 60):,} min"
 
 
 def stage_words(stage: str, spec: dict[str, Any]) -> str:
@@ -183,8 +236,8 @@ def past_jobs(state: StudioState) -> None:
         for job in found[:20]:
             status = job.status()
             left, right = st.columns([4, 1])
-            left.markdown(f"`{job.id}` — {status.state}" + (f", ε = {status.epsilon_spent:.2f}"
-                                                           if status.epsilon_spent else ""))
+            left.markdown(f"`{job.id}` · **{job_dataset(job.spec)}** — {status.state}"
+                          + (f", ε = {status.epsilon_spent:.2f}" if status.epsilon_spent else ""))
             if right.button("Open", key=f"open_{job.id}"):
                 state.job_id = job.id
                 st.query_params["job"] = job.id

@@ -96,3 +96,42 @@ def comparison_report(job: Any) -> Path | None:
     folder = owner_view_dir(job)
     path = folder / COMPARISON_REPORT if folder else None
     return path if path is not None and path.is_file() else None
+
+
+def release_done(job: Any) -> bool:
+    """True once the job's release stage has finished (its outputs are complete, evaluation may still run)."""
+    for event in reversed(job.progress_events()):
+        if event.get("stage") == "evaluate" or (event.get("stage") == "release"
+                                                 and float(event.get("stage_fraction", 0.0)) >= 1.0):
+            return True
+    return False
+
+
+def release_dir(job: Any) -> Path | None:
+    """Where a job's DP release can be read now: its output folder once the job succeeded, or — while
+    the data owner's evaluation still runs after the release was written — the job's partial folder."""
+    state = job.status().state
+    if state == "succeeded":
+        return job.output_path
+    if state == "running" and release_done(job) and (job.partial_output_path / "bundle.zip").is_file():
+        return job.partial_output_path
+    return None
+
+
+def latest_release(dataset: str | None, dataset_of: Any) -> Any:
+    """The newest succeeded synthesis job, preferring one on ``dataset`` (``dataset_of(spec)`` names a job's)."""
+    from dptab_core.jobs.store import JobStore
+
+    found = [j for j in JobStore().list() if j.spec.get("kind") == "synth" and j.status().state == "succeeded"]
+    same = [j for j in found if dataset_of(j.spec) == dataset]
+    return (same or found or [None])[0]
+
+
+def evaluation_progress(job: Any) -> tuple[float, str] | None:
+    """(fraction, message) of the running data-owner evaluation, or None when it is not running."""
+    for event in reversed(job.progress_events()):
+        if event.get("stage") == "evaluate":
+            return float(event.get("stage_fraction", 0.0)), str(event.get("message", ""))
+        if event.get("stage") == "release":
+            return 0.0, "starting"
+    return None

@@ -113,7 +113,9 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
     table = {"tvd_1way": one["mean"], "tvd_1way_max": one["max"], "tvd_1way_per_column": one["per_column"],
              "tvd_2way": two["mean"], "tvd_2way_max": two["max"], "tvd_2way_worst_pairs": two["worst_pairs"],
              "association_difference": table_metrics.association_difference(real, syn, sizes),
-             "tstr": table_metrics.tstr_table(pick(real, ref), pick(real, held), syn, sizes, target=target)}
+             "tstr": table_metrics.tstr_table(pick(real, ref), pick(real, held), syn, sizes, target=target),
+             "baselines": table_metrics.baselines(real, sizes)}
+    table["tstr"]["majority_label"] = code_labels(schema.column(target))[table["tstr"]["majority_code"]]
 
     feature_config = config.features or features.DEFAULT_FEATURE_CONFIG
     clf = features.train_attribute_classifier(real_images[ref], pick(real, ref), sizes, config=feature_config,
@@ -124,8 +126,13 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
     real_feat, syn_feat = clf.embed(real_images[held]), clf.embed(synthetic_images)
     tstr = image_metrics.tstr_images(synthetic_images, syn, sizes, real_images[held], pick(real, held),
                                      config=feature_config, cache_dir=cache_dir)
+    halves = np.array_split(np.random.default_rng(config.seed).permutation(len(real_feat)), 2)  # real vs real
+    variety = image_metrics.within_cell_variety(real_feat, pick(real, held), syn_feat, syn, scored)
     image = {"fd": image_metrics.frechet_distance(real_feat, syn_feat),
              **image_metrics.knn_precision_recall(real_feat, syn_feat, k=config.knn_k),
+             "real_reference": image_metrics.knn_precision_recall(real_feat[halves[0]], real_feat[halves[1]],
+                                                                 k=config.knn_k),
+             "variety": variety["variety"], "variety_per_attribute": variety["per_attribute"],
              "tstr_accuracy": float(np.mean([tstr[n] for n in scored])),
              "trtr_accuracy": float(np.mean([cm["per_attribute"][n]["real_agreement"] for n in scored])),
              "tstr_per_attribute": tstr, "scored_attributes": scored,

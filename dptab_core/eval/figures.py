@@ -98,8 +98,14 @@ def _side_by_side_images(pictures: Sequence[np.ndarray], titles: Sequence[str], 
     return fig
 
 
+GRID_PER_VALUE = 8
+"""Images per value and side in the sample grids: with 8 a person can see by eye whether images of one
+value vary or repeat one average (issue 13)."""
+
+
 def sample_grid_figure(real_images: np.ndarray, real_codes: np.ndarray, synthetic_images: np.ndarray,
-                       synthetic_codes: np.ndarray, labels: Sequence[str], *, column: str, per_value: int = 6,
+                       synthetic_codes: np.ndarray, labels: Sequence[str], *, column: str,
+                       per_value: int = GRID_PER_VALUE,
                        seed: int = 0) -> go.Figure:
     """Real and synthetic images side by side, one row per value of ``column`` (rows with no image: blank)."""
     values = [v for v in range(len(labels)) if np.any(real_codes == v) or np.any(synthetic_codes == v)]

@@ -68,6 +68,61 @@ def knn_precision_recall(real: np.ndarray, synthetic: np.ndarray, *, k: int = 3)
     return {"precision": precision, "recall": recall}
 
 
+VARIETY_MIN_CELL = 2
+"""A (column, value) cell needs at least this many images on each side to have a spread."""
+
+
+def _spread_ratio(real_f: np.ndarray, real_cells: np.ndarray, syn_f: np.ndarray, syn_cells: np.ndarray) -> float | None:
+    real_sq = syn_sq = 0.0
+    for cell in np.unique(real_cells):
+        r, s = real_f[real_cells == cell], syn_f[syn_cells == cell]
+        if len(r) < VARIETY_MIN_CELL or len(s) < VARIETY_MIN_CELL:
+            continue
+        real_sq += len(r) * float(np.mean(((r - r.mean(axis=0)) ** 2).sum(axis=1)))
+        syn_sq += len(r) * float(np.mean(((s - s.mean(axis=0)) ** 2).sum(axis=1)))
+    return float(np.sqrt(syn_sq / real_sq)) if real_sq > 0 else None
+
+
+def _cells(codes: dict[str, np.ndarray], attributes: list[str]) -> np.ndarray:
+    """One integer per row naming its combination of values over ``attributes``."""
+    stacked = np.stack([np.asarray(codes[a], dtype=np.int64) for a in attributes], axis=1)
+    return np.array([hash(tuple(row)) for row in stacked.tolist()], dtype=np.int64)
+
+
+def within_cell_variety(real_features: np.ndarray, real_codes: dict[str, np.ndarray], synthetic_features: np.ndarray,
+                        synthetic_codes: dict[str, np.ndarray], attributes: list[str]) -> dict:
+    """Spread of synthetic images around their record's centre, as a fraction of the real images' spread.
+
+    A *cell* is one combination of values of ``attributes`` (the columns the images show): rows that
+    say the same thing about the image. Its spread is the root-mean-square distance of the images'
+    evaluation-CNN features to the cell's mean feature; cells are weighted by their real image count.
+    ``variety`` = synthetic spread / real spread: 1 = as varied as real photos of the same record
+    values, 0 = every row with the same values gets the same image (near-copies of an average).
+    Measured in features, not pixels, so pixel speckle on an average image does not count as variety.
+    ``per_attribute`` gives the same ratio with cells of one attribute at a time.
+
+    Returns ``{"variety", "per_attribute": {name: ratio}}``; ``variety`` is None when no cell has at
+    least :data:`VARIETY_MIN_CELL` images on both sides.
+
+    >>> rng = np.random.default_rng(0)
+    >>> real = rng.normal(size=(200, 4)); codes = {"a": np.repeat([0, 1], 100)}
+    >>> collapsed = np.repeat(real[[0, 100]], 100, axis=0)
+    >>> round(within_cell_variety(real, codes, collapsed, codes, ["a"])["variety"], 6)
+    0.0
+    >>> round(within_cell_variety(real, codes, real, codes, ["a"])["variety"], 6)
+    1.0
+    """
+    real_f, syn_f = np.asarray(real_features, dtype=float), np.asarray(synthetic_features, dtype=float)
+    per = {name: ratio for name in attributes
+           if (ratio := _spread_ratio(real_f, np.asarray(real_codes[name]), syn_f,
+                                      np.asarray(synthetic_codes[name]))) is not None}
+    combined = (_spread_ratio(real_f, _cells(real_codes, attributes), syn_f, _cells(synthetic_codes, attributes))
+                if attributes else None)
+    if combined is None and per:
+        combined = float(np.mean(list(per.values())))
+    return {"variety": combined, "per_attribute": per}
+
+
 def tstr_images(synthetic_images: np.ndarray, synthetic_codes: dict[str, np.ndarray], sizes: dict[str, int],
                 real_test_images: np.ndarray, real_test_codes: dict[str, np.ndarray], *,
                 config=None, cache_dir: Path | None = None) -> dict[str, float]:

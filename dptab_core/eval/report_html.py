@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from dptab_core.eval import cross_modal, figures
 from dptab_core.eval.evaluate import DATA_OWNER_VIEW, Evaluation
 from dptab_core.eval.table_metrics import association_matrix
+from dptab_core.eval.verdicts import GOOD, RED, collapse_warning, metric_verdicts
 
 MAX_MARGINAL_COLUMNS = 12
 """1-way bar charts beyond this many columns make the report long without adding a decision."""
@@ -66,7 +67,9 @@ def _headline_rows(m: dict) -> list[tuple[str, str, str]]:
         (f"Table: accuracy predicting {t['tstr']['target']} (synthetic-trained / real-trained)",
          f"{_fmt(t['tstr']['synthetic'])} / {_fmt(t['tstr']['real'])}", "closer = more useful"),
         ("Images: Fréchet distance", _fmt(i["fd"]), "0 = same feature distribution"),
-        ("Images: precision / recall", f"{_fmt(i['precision'])} / {_fmt(i['recall'])}", "realism / variety"),
+        ("Images: precision / recall", f"{_fmt(i['precision'])} / {_fmt(i['recall'])}", "realism / coverage"),
+        ("Images: variety within a value (synthetic / real)", _fmt(i.get("variety")),
+         "1 = as varied as real photos; 0 = one image per value"),
         ("Images: TSTR accuracy (synthetic-trained / real-trained)",
          f"{_fmt(i['tstr_accuracy'])} / {_fmt(i['trtr_accuracy'])}", "closer = more useful"),
         ("Cross-modal agreement (raw / normalised)",
@@ -75,6 +78,21 @@ def _headline_rows(m: dict) -> list[tuple[str, str, str]]:
         ("Audit: ε lower bound (claimed ε)",
          f"{_fmt(p['audit_epsilon_lower_bound'])} ({_fmt(p['claimed_epsilon'])})", "must stay below the claimed ε"),
     ]
+
+
+LEVEL_COLOURS = {GOOD: "#1b7f3b", RED: "#c62828"}
+"""Verdict colours; anything else (weak) is amber."""
+
+
+def verdict_rows(m: dict) -> str:
+    """The verdict table: each metric with its baseline, its verdict (coloured) and what it means."""
+    out = []
+    for v in metric_verdicts(m):
+        colour = LEVEL_COLOURS.get(v.level, "#b26a00")
+        out.append(f"<tr><td>{html.escape(v.title)}</td><td><b>{html.escape(v.shown)}</b></td>"
+                   f"<td style='color:{colour}'><b>{html.escape(v.level)}</b>: {html.escape(v.headline)}</td>"
+                   f"<td class='hint'>{html.escape(v.baseline)}</td><td class='hint'>{html.escape(v.meaning)}</td></tr>")
+    return "".join(out)
 
 
 def sweep_figures(rows: list[dict], *, current_epsilon: float | None) -> list[tuple[str, go.Figure]]:
@@ -98,14 +116,22 @@ def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
         ".banner{background:#fff3cd;border:1px solid #e0c36c;padding:.8em;border-radius:4px}"
         "table{border-collapse:collapse}td{padding:.3em .8em;border-bottom:1px solid #ddd}"
-        ".hint{color:#666;font-size:.9em}</style></head><body>",
+        ".hint{color:#666;font-size:.9em}"
+        ".red{color:#b71c1c;background:#fdecea;border:1px solid #c62828;padding:.8em;border-radius:4px}"
+        "th{text-align:left}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='banner'><b>{html.escape(DATA_OWNER_VIEW[0].upper() + DATA_OWNER_VIEW[1:])}.</b> This report shows real rows and "
         "images: keep it with the real data; do not share it with the synthetic release.</p>",
         f"<p>{m['n_real']} real rows ({m['n_real_heldout']} held out for testing), "
         f"{m['n_synthetic']} synthetic rows.</p>",
-        f"<h2>Summary</h2><table>{rows}</table>",
     ]
+    warning = collapse_warning(m)
+    if warning:
+        parts.append(f"<p class='red' id='variety-warning'><b>Images: near-copies of an average.</b> "
+                     f"{html.escape(warning)}</p>")
+    parts += [f"<h2>Verdicts</h2><table><tr><th>metric</th><th>value</th><th>verdict</th><th>baseline</th>"
+              f"<th>what it means</th></tr>{verdict_rows(m)}</table>",
+              f"<h2>Summary</h2><table>{rows}</table>"]
     section = None
     extra = sweep_figures(sweep_rows, current_epsilon=m["privacy"]["claimed_epsilon"]) if sweep_rows else []
     for i, (name, fig) in enumerate(standard_figures(ev) + extra):

@@ -136,15 +136,35 @@ def naive_bayes_predict(model: dict, codes: Codes) -> np.ndarray:
 def tstr_table(real_train: Codes, real_test: Codes, synthetic: Codes, sizes: dict[str, int], *, target: str) -> dict:
     """Accuracy on held-out real rows of a classifier trained on synthetic rows vs on real rows.
 
-    ``{"target", "synthetic", "real", "majority"}``: ``real`` is the ceiling (train on the other real
-    rows), ``majority`` the floor (always predict the most common real training value).
+    ``{"target", "synthetic", "real", "majority", "majority_code"}``: ``real`` is the ceiling (train on
+    the other real rows), ``majority`` the floor (always predict ``majority_code``, the most common
+    real training value).
     """
     y_test = real_test[target]
     on_syn = naive_bayes_predict(naive_bayes_fit(synthetic, sizes, target), real_test)
     on_real = naive_bayes_predict(naive_bayes_fit(real_train, sizes, target), real_test)
     majority = np.bincount(real_train[target], minlength=sizes[target]).argmax()
     return {"target": target, "synthetic": float(np.mean(on_syn == y_test)),
-            "real": float(np.mean(on_real == y_test)), "majority": float(np.mean(y_test == majority))}
+            "real": float(np.mean(on_real == y_test)), "majority": float(np.mean(y_test == majority)), "majority_code": int(majority)}
+
+
+def baselines(real: Codes, sizes: dict[str, int]) -> dict[str, float]:
+    """What a useless table would score, so a TVD can be read against it.
+
+    ``tvd_1way_uniform``: mean 1-way TVD of flat histograms (every value equally likely) against the
+    real ones. ``tvd_2way_independent``: mean 2-way TVD of the real columns drawn independently (each
+    pair's joint = product of its real 1-way histograms) — a release that lost every link between
+    columns but kept each column perfectly scores this.
+
+    >>> real = {"a": np.array([0, 0, 1, 1]), "b": np.array([0, 0, 1, 1])}
+    >>> baselines(real, {"a": 2, "b": 2})
+    {'tvd_1way_uniform': 0.0, 'tvd_2way_independent': 0.5}
+    """
+    hist = {c: histogram(real[c], sizes[c]) for c in sizes}
+    uniform = _mean(tvd(h, np.full(len(h), 1.0 / len(h))) for h in hist.values())
+    pairs = [tvd(joint_histogram(real[a], real[b], sizes[a], sizes[b]), np.outer(hist[a], hist[b]))
+             for a, b in combinations(sizes, 2)]
+    return {"tvd_1way_uniform": uniform, "tvd_2way_independent": _mean(pairs)}
 
 
 def _mean(values) -> float:
