@@ -34,11 +34,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _list(args: argparse.Namespace) -> int:
     store = JobStore()
     refresh(store)
-    jobs = store.list()
+    jobs, broken = store.list(), store.broken()
     if args.json:
-        print(json.dumps([job.status().to_dict() for job in jobs], indent=1))
+        print(json.dumps([job.status().to_dict() for job in jobs]
+                         + [{"id": job.id, "state": "broken", "error": problem} for job, problem in broken], indent=1))
         return 0
-    if not jobs:
+    if not jobs and not broken:
         print(f"no jobs in {store.root}")
         return 0
     print(f"{'ID':<22} {'STATE':<10} {'STAGE':<16} {'DONE':>5}  {'ε SPENT/PLANNED':<16} CREATED")
@@ -46,6 +47,8 @@ def _list(args: argparse.Namespace) -> int:
         s = job.status()
         print(f"{s.id:<22} {s.state:<10} {(s.stage or '-'):<16} {s.fraction:>5.0%}  "
               f"{_epsilon(s):<16} {s.created_at[:19].replace('T', ' ')}")
+    for job, problem in broken:
+        print(f"{job.id:<22} {'BROKEN':<10} {problem} — delete {job.dir} to remove it")
     return 0
 
 

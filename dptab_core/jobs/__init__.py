@@ -20,6 +20,7 @@ from dptab_core.jobs.store import (
     STATES,
     SUCCEEDED,
     Job,
+    JobCorruptError,
     JobNotFoundError,
     JobStateError,
     JobStatus,
@@ -28,6 +29,6 @@ from dptab_core.jobs.store import (
 
 __all__ = [
     "CANCELLED", "FAILED", "FINISHED_STATES", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
-    "Job", "JobCancelled", "JobContext", "JobNotFoundError", "JobStateError", "JobStatus", "JobStore",
+    "Job", "JobCancelled", "JobContext", "JobCorruptError", "JobNotFoundError", "JobStateError", "JobStatus", "JobStore",
     "cancel", "refresh", "resume", "run_in_foreground", "submit",
 ]

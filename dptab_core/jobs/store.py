@@ -58,6 +58,14 @@ class JobNotFoundError(InputError, JobError):
     """No job with this id in the store (exit code 2: the user typed an id that does not exist)."""
 
 
+class JobCorruptError(InputError, JobError):
+    """A job folder whose ``status.json`` or ``spec.json`` cannot be read (truncated, edited by hand).
+
+    Such a job is shown as broken and skipped; it never stops the other jobs from being listed,
+    scheduled or started.
+    """
+
+
 class JobStateError(InputError, JobError):
     """The job is in a state where the request makes no sense, e.g. cancelling a finished job."""
 
@@ -212,10 +220,29 @@ class Job:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return json.loads(self.spec_path.read_text(encoding="utf-8"))
+        spec = _read_json(self.spec_path)
+        if not isinstance(spec, dict):
+            raise JobCorruptError(f"job {self.id}: spec.json does not hold a job spec", where=str(self.spec_path))
+        return spec
 
     def status(self) -> JobStatus:
-        return JobStatus.from_dict(json.loads(self.status_path.read_text(encoding="utf-8")))
+        """The job's current status; :class:`JobCorruptError` when ``status.json`` cannot be read."""
+        data = _read_json(self.status_path)
+        try:
+            return JobStatus.from_dict(data)
+        except (TypeError, AttributeError) as exc:
+            raise JobCorruptError(f"job {self.id}: status.json is not a job status ({exc})",
+                                  where=str(self.status_path),
+                                  hint="Delete this job's folder; the other jobs are not affected.") from None
+
+    def problem(self) -> str | None:
+        """Why this job's files cannot be read, or None when they can (a broken job is skipped)."""
+        try:
+            self.status()
+            self.spec  # noqa: B018 - reading it is the check
+        except JobCorruptError as exc:
+            return str(exc)
+        return None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -326,10 +353,25 @@ class JobStore:
         return Job(job_id, path)
 
     def list(self) -> list[Job]:
-        """Every job, newest first (ids start with their creation time)."""
+        """Every readable job, newest first (ids start with their creation time); broken ones are skipped."""
+        return [job for job in self._all() if job.problem() is None]
+
+    def broken(self) -> list[tuple[Job, str]]:
+        """Jobs whose files cannot be read, each with the reason (shown as broken, never run)."""
+        return [(job, problem) for job in self._all() if (problem := job.problem()) is not None]
+
+    def _all(self) -> list[Job]:
         jobs = [Job(p.name, p) for p in self.root.iterdir()
                 if _JOB_ID.match(p.name) and (p / "status.json").is_file()]
         return sorted(jobs, key=lambda job: job.id, reverse=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise JobCorruptError(f"{path.name} of job {path.parent.name} cannot be read ({exc})", where=str(path),
+                              hint="Delete this job's folder; the other jobs are not affected.") from None
 
 
 def _check_spec(spec: Any) -> None:
