@@ -170,9 +170,10 @@ def run_pipeline(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: Pr
         run.report(name, 0.0, "starting")
         stage_fn(run)
         run.timings[name] = time.perf_counter() - started
-        run.report(name, 1.0, f"done in {run.timings[name]:.1f} s")  # raises if a cancel arrived meanwhile
-        if name != "load":
+        if name != "load":  # done before anything the stage released is shown (and before a cancel is seen)
             stages.mark_done(run, name)
+        message = run.notes.pop("done_message", None) or f"done in {run.timings[name]:.1f} s"
+        run.report(name, 1.0, message)  # raises if a cancel arrived meanwhile
     return {"timings": run.timings, "epsilon_spent": run.spent_epsilon(), "out_dir": str(out_dir)}
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from dptab_core.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
 from dptab_core.data.schema import Schema
 from dptab_core.privacy.ledger import Ledger
 
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 StageFn = Callable[["_Run"], None]
 LEDGER_FILE = "ledger.jsonl"
+MEAN_PAIRS_FILE = "mean_pairs.npz"
+SYNTHETIC_TABLE_FILE = "synthetic_table.json"
+STALE_ON_FRESH_RUN = ("done", "dpsgd", "model_*.pt", "plan.json", "schema_released.json", "semantic_query.json",
+                      "mean_pairs.*", "synthetic_table.*", "synthetic_images.npy")
+"""What an earlier run may have left in a reused folder: a fresh run deletes it all before it starts,
+so no stage ever reads another run's noisy result (a stale ``mean_pairs`` or ``semantic_query``)."""
 ALWAYS_RUN = frozenset({"load", "release", "evaluate"})
 """Stages a resumed job runs again even when done: ``load`` holds the data in memory only, and every
 attempt starts with an empty output folder, so the release (cheap, no noise drawn) and the data
@@ -63,20 +69,15 @@ def resumable_ledger(work_dir: Path, *, resuming: bool) -> Ledger:
     partial checkpoint of their own, like DP-SGD, must therefore not reuse it: see :func:`dpsgd`.)
     """
     path = work_dir / LEDGER_FILE
-    if not resuming:  # a fresh run in a reused folder redoes everything and never trains on an old model
-        for folder in ("done", "dpsgd"):
-            shutil.rmtree(work_dir / folder, ignore_errors=True)
-        for model in work_dir.glob("model_*.pt"):
-            model.unlink()
+    if not resuming:  # a fresh run in a reused folder redoes everything and never reads an old result
+        for pattern in STALE_ON_FRESH_RUN:
+            for stale in work_dir.glob(pattern):
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     if not resuming or not path.exists():
         path.unlink(missing_ok=True)
         return Ledger(path=path)
     kept = [e for e in Ledger.load(path).entries if is_done(work_dir, e.stage)]
-    path.unlink()
-    ledger = Ledger(path=path)
-    for entry in kept:
-        ledger.record(**asdict(entry))
-    return ledger
+    return Ledger.rewrite(path, kept)  # atomic: a crash here leaves the old ledger or the new one
 
 
 def stage_functions(spec: SynthSpec) -> list[tuple[str, StageFn]]:
@@ -158,7 +159,9 @@ def semantic_query(run: _Run) -> None:
               # rounded: the low bits of floating-point Gaussian noise can leak (Mironov 2012)
               "noisy_votes": [round(float(v), 1) for v in result.noisy_votes]}
     (run.work_dir / "semantic_query.json").write_text(json.dumps(chosen, indent=2), encoding="utf-8")
-    run.report("semantic_query", 1.0, "pre-training on: " + ", ".join(result.selected_labels))
+    # Shown only once the stage is marked done (the pipeline reports it): a cancel after seeing the
+    # labels must not let a resumed run draw the noise again and pick the result it prefers.
+    run.notes["done_message"] = "pre-training on: " + ", ".join(result.selected_labels)
 
 
 def pretrain(run: _Run) -> None:
@@ -194,22 +197,17 @@ def mean_pairs(run: _Run) -> None:
                           ledger=run.ledger, resolution=preset.resolution, count_weight=preset.count_weight,
                           min_cell_count=preset.min_cell_count)
     run.report("mean_pairs", 0.9, "saving the noisy mean pairs")
-    with open(run.work_dir / "mean_pairs.pkl", "wb") as fh:
-        import pickle
-        pickle.dump(pairs, fh)
+    save_mean_pairs(run.work_dir / MEAN_PAIRS_FILE, pairs)
 
 
 def warmup(run: _Run) -> None:
     """Teach the model to draw each released mean pair (post-processing: free)."""
-    import pickle
-
     from dptab_core.image.train import warm_up
 
-    path = run.work_dir / "mean_pairs.pkl"
+    path = run.work_dir / MEAN_PAIRS_FILE
     model, encoder = _model(run)
-    if path.exists():
-        with open(path, "rb") as fh:
-            pairs = pickle.load(fh)
+    if path.exists():  # this run's own: a fresh run deleted any earlier run's (resumable_ledger)
+        pairs = load_mean_pairs(path)
         warm_up(model, pairs, encoder, preset=_preset(run), seed=run.spec.seed, device=_device(run),
                 progress=_sub_progress(run, "warmup"), should_stop=run.should_stop)
     _save_model(run, model, "warmup")
@@ -223,7 +221,7 @@ def table(run: _Run) -> None:
     synthetic = synthesize_table(run.table, run.schema, rho=rho, mechanism=run.spec.table_mechanism,
                                  n_rows=None, seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
                                  progress=lambda f, m: run.report("table", f, m), settings=run.spec.table_settings)
-    synthetic.to_pickle(run.work_dir / "synthetic_table.pkl")
+    save_table(run.work_dir / SYNTHETIC_TABLE_FILE, synthetic)
 
 
 def dpsgd(run: _Run) -> None:
@@ -255,7 +253,7 @@ def sample(run: _Run) -> None:
     """One image per synthetic row, conditioned on that row (no sensitive data read)."""
     from dptab_core.image.sample import sample_images
 
-    synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
+    synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
     model, encoder = _model(run)
     preset = _preset(run)
     run.report("sample", 0.1, f"drawing one image for each of {len(synthetic)} synthetic rows")
@@ -272,7 +270,7 @@ def release(run: _Run) -> None:
 
     verify_ledger_matches_plan(run.ledger, run.plan)
     run.report("release", 0.1, "ledger matches the plan; writing the release")
-    synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
+    synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
     images_path = run.work_dir / "synthetic_images.npy"
     images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
     released = Schema.load(run.work_dir / "schema_released.json").release_view()
@@ -363,7 +361,7 @@ def _model(run: _Run):
         for name in ("dpsgd", "warmup", "pretrain"):
             path = run.work_dir / f"model_{name}.pt"
             if path.exists():
-                model.load_state_dict(torch.load(path, map_location="cpu"))
+                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
                 break
         run.notes["model"], run.notes["encoder"] = model, encoder
     return run.notes["model"], run.notes["encoder"]

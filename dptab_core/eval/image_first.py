@@ -110,7 +110,8 @@ def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
 
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(spec=spec, work_dir=work_dir, out_dir=out_dir, progress=progress or _quiet,
+    run = _Run(spec=spec, work_dir=work_dir, out_dir=out_dir, owner_dir=work_dir.parent / "owner_view",
+               progress=progress or _quiet,
                should_stop=should_stop or (lambda: False), ledger=stages.resumable_ledger(work_dir, resuming=False),
                noise_rng=_noise_rng(spec), schema=Schema.from_dict(spec.schema))
     steps: list[tuple[str, Callable[[_Run], None]]] = [("load", _load), ("schema", stages.schema)]
@@ -169,7 +170,7 @@ def _generator(run: _Run) -> None:
     model = build_model(preset, encoder.dim, tuple(run.images.shape[1:]))
     pretrained = run.work_dir / "model_pretrain.pt"
     if pretrained.exists():
-        model.load_state_dict(torch.load(pretrained, map_location="cpu"))
+        model.load_state_dict(torch.load(pretrained, map_location="cpu", weights_only=True))
     blank = np.tile(encoder.unspecified(), (len(run.images), 1))
     _half_dpsgd(run, model, blank, lr=preset.dpsgd_lr, seed_offset=0, stage="dpsgd")
     run.notes["generator"] = (model, encoder)
@@ -192,15 +193,15 @@ def _reader(run: _Run, config: ImageFirstConfig) -> None:
 
 def _sample_and_pair(run: _Run, config: ImageFirstConfig) -> None:
     """One record-free image per synthetic row, then each row assigned to the image that reads most like it."""
-    import pandas as pd
-
+    from dptab_core.checkpoints import load_table, save_table
     from dptab_core.data.encoding import encode_table
     from dptab_core.image.encoder import encode_images
     from dptab_core.image.sample import sample_images
     from dptab_core.planning import resolve_preset
+    from dptab_core.stages import SYNTHETIC_TABLE_FILE
 
     preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
-    synthetic = pd.read_pickle(run.work_dir / "synthetic_table.pkl")
+    synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
     model, encoder = run.notes["generator"]
     run.report("sample", 0.1, f"drawing {len(synthetic)} images with no record")
     images = sample_images(model, np.tile(encoder.unspecified(), (len(synthetic), 1)), seed=run.spec.seed,
@@ -211,5 +212,5 @@ def _sample_and_pair(run: _Run, config: ImageFirstConfig) -> None:
                                          device=_device(run))
     order = match_rows_to_images(log_probs, encode_table(synthetic, run.schema),
                                  rng=np.random.default_rng(run.spec.seed), block=config.assignment_block)
-    synthetic.iloc[order].reset_index(drop=True).to_pickle(run.work_dir / "synthetic_table.pkl")
+    save_table(run.work_dir / SYNTHETIC_TABLE_FILE, synthetic.iloc[order].reset_index(drop=True))
     np.save(run.work_dir / "synthetic_images.npy", images)

@@ -25,6 +25,8 @@ crashes half-way is still on disk.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -104,6 +106,27 @@ class Ledger:
     def to_dicts(self) -> list[dict[str, Any]]:
         """All entries as JSON-able dicts."""
         return [e.to_dict() for e in self.entries]
+
+    @classmethod
+    def rewrite(cls, path: Path, entries: Iterable[LedgerEntry]) -> Ledger:
+        """Replace the file at ``path`` with ``entries``, atomically; return the ledger mirrored to it.
+
+        The new content goes to a temporary file in the same folder, which is renamed over the old
+        one: a crash at any point leaves either the old ledger or the new one, never a shortened one.
+        """
+        path = Path(path)
+        entries = list(entries)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(e.to_dict()) + "\n" for e in entries)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return cls(path=path, entries=entries)
 
     @classmethod
     def load(cls, path: Path) -> Ledger:

@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -119,9 +120,9 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
     knobs = _stage_knobs(n_rows=n_rows, dpsgd=dpsgd, mean_pairs=mean_pairs)
     active = [s for s in STAGES if enabled[s]]
 
-    memo: dict[tuple[str, float, int], float] = {}  # subsampled RDP is the expensive part: never twice
+    memo: dict[tuple[str, float, float], float] = {}  # subsampled RDP is the expensive part: never twice
 
-    def stage_curve(stage: str, z: float, stage_orders: tuple[int, ...]) -> np.ndarray:
+    def stage_curve(stage: str, z: float, stage_orders: acc.Orders) -> np.ndarray:
         q, count = knobs[stage]
         if q >= 1.0:
             return acc.stage_rdp(stage, noise_multiplier=z, sampling_rate=q, count=count, orders=stage_orders)
@@ -135,7 +136,8 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
     # composed meet the target. Every z_i falls as τ grows and τ grows with ε, so more ε never
     # means more noise anywhere, and the standalone ε's stay exactly proportional to the shares.
     stage_orders = {s: acc.orders_around(epsilon=final_shares[s] * rdp_target, delta=rdp_delta) for s in active}
-    warm = {s: (_guess_z(final_shares[s] * rdp_target, rdp_delta, *knobs[s]), None) for s in active}
+    warm: dict[str, tuple[float, int | None]] = {
+        s: (_guess_z(final_shares[s] * rdp_target, rdp_delta, *knobs[s]), None) for s in active}
     calibrated: dict[float, dict[str, tuple[float, float]]] = {}
 
     def noise_at(tau: float) -> dict[str, tuple[float, float]]:
@@ -148,7 +150,7 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
                     c = acc.linear_rdp_for_epsilon(epsilon=target, delta=rdp_delta, orders=stage_orders[s])
                     out[s] = (math.sqrt(count / (2.0 * c)), target)
                 else:
-                    z, eps, j = acc.calibrate(lambda v, o, st=s: stage_curve(st, v, o), target, orders=stage_orders[s],
+                    z, eps, j = acc.calibrate(functools.partial(stage_curve, s), target, orders=stage_orders[s],
                                               delta=rdp_delta, guess=warm[s][0], rtol=ACCOUNTING.solver_rtol,
                                               start=warm[s][1])
                     warm[s] = (z, j)
@@ -156,7 +158,7 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
             calibrated[tau] = out
         return calibrated[tau]
 
-    def composed_curve(inv_tau: float, some_orders: tuple[int, ...]) -> np.ndarray:
+    def composed_curve(inv_tau: float, some_orders: acc.Orders) -> np.ndarray:
         noise = noise_at(1.0 / inv_tau)
         return sum((stage_curve(s, noise[s][0], some_orders) for s in active), np.zeros(len(some_orders)))
 
