@@ -44,7 +44,7 @@ from dptab_core.errors import PrivacyAccountingError
 from dptab_core.privacy.ledger import Ledger, LedgerEntry
 from dptab_core.privacy.settings import ACCOUNTING, STAGES, AccountingSettings
 
-Orders = tuple[int, ...]
+Orders = tuple[float, ...]
 
 
 def gaussian_optimal_order(*, epsilon: float, delta: float) -> float:
@@ -61,7 +61,7 @@ def gaussian_optimal_order(*, epsilon: float, delta: float) -> float:
     return 1.0 + math.sqrt(log_inv) / sqrt_rho
 
 
-def orders_around(*, epsilon: float, delta: float, settings: AccountingSettings = ACCOUNTING) -> Orders:
+def orders_around(*, epsilon: float, delta: float, settings: AccountingSettings = ACCOUNTING) -> tuple[int, ...]:
     """RDP orders for a plan aiming at (ε, δ): every integer from 2 to ``dense_up_to``, then a
     geometric grid up to ``orders_span`` × the Gaussian-optimal order.
 
@@ -159,26 +159,33 @@ def partition_epsilon(partition_delta: float) -> float:
     return -math.log1p(-partition_delta)
 
 
+def _required(value: float | None, entry: LedgerEntry) -> float:
+    """A field that :class:`LedgerEntry` already requires for the entry's mechanism (never None here)."""
+    if value is None:
+        raise PrivacyAccountingError(f"{entry.label}: a {entry.mechanism} entry lacks a field its mechanism needs")
+    return float(value)
+
+
 def entry_event(entry: LedgerEntry) -> DpEvent:
     """The dp-accounting event of one ledger entry."""
     if entry.mechanism == "zcdp":
-        return dp_accounting.ZCDpEvent(float(entry.rho))
+        return dp_accounting.ZCDpEvent(_required(entry.rho, entry))
     if entry.mechanism == "gaussian":
-        return dp_accounting.GaussianDpEvent(float(entry.noise_multiplier))
-    inner = dp_accounting.GaussianDpEvent(float(entry.noise_multiplier))
+        return dp_accounting.GaussianDpEvent(_required(entry.noise_multiplier, entry))
+    inner = dp_accounting.GaussianDpEvent(_required(entry.noise_multiplier, entry))
     return dp_accounting.SelfComposedDpEvent(
-        dp_accounting.PoissonSampledDpEvent(float(entry.sampling_rate), inner), int(entry.steps))
+        dp_accounting.PoissonSampledDpEvent(_required(entry.sampling_rate, entry), inner), int(entry.steps))
 
 
 def _grouped_event(entries: Iterable[LedgerEntry]) -> DpEvent:
     """One composed event in which identical releases are counted, not recomputed: MST's equal-noise
     marginals become one event, and DP-SGD steps recorded in several calls (a resumed run) with the
     same (q, z) become one run of their total steps. That keeps composing a ledger fast."""
-    steps: Counter = Counter()
-    others: Counter = Counter()
+    steps: Counter[tuple[float, float]] = Counter()
+    others: Counter[DpEvent] = Counter()
     for e in entries:
         if e.mechanism == "subsampled_gaussian":
-            steps[(float(e.sampling_rate), float(e.noise_multiplier))] += int(e.steps)
+            steps[(_required(e.sampling_rate, e), _required(e.noise_multiplier, e))] += int(e.steps)
         else:
             others[entry_event(e)] += 1
     events = [dp_accounting.SelfComposedDpEvent(ev, n) for ev, n in others.items()]
@@ -359,7 +366,8 @@ def solve_decreasing(f: Callable[[float], float], target: float, *, guess: float
     lo, hi = math.log(lo_limit), math.log(hi_limit)  # h(lo side) > 0 ≥ h(hi side) once found
     have_lo = have_hi = False
     best: tuple[float, float] | None = None
-    u_prev, h_prev = None, None
+    u_prev: float | None = None
+    h_prev: float | None = None
     u = min(max(math.log(guess), lo), hi)
     for _ in range(max_evals):
         hu = h(u)
@@ -378,7 +386,7 @@ def solve_decreasing(f: Callable[[float], float], target: float, *, guess: float
         if not have_lo and u <= math.log(lo_limit):
             return lo_limit, f(lo_limit)
         step = None
-        if u_prev is not None and math.isfinite(hu) and math.isfinite(h_prev) and hu != h_prev:
+        if u_prev is not None and h_prev is not None and math.isfinite(hu) and math.isfinite(h_prev) and hu != h_prev:
             step = u - hu * (u - u_prev) / (hu - h_prev)
         elif math.isfinite(hu):
             step = u + hu  # first step: assume f ∝ 1/x

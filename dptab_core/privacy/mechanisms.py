@@ -1,4 +1,5 @@
-"""The noise draws of the pipeline (besides DP-SGD's, which Opacus draws), each recorded in the ledger.
+"""The noise draws of the pipeline (besides DP-SGD's, drawn by the DP-SGD engine in ``image/dpsgd.py``:
+the book-keeping engine by default, or Opacus), each recorded in the ledger.
 
 Every function here takes the privacy parameters keyword-only, draws the noise, and records a
 ledger entry in the same call, so that a release cannot happen without being accounted.
@@ -22,13 +23,15 @@ knows the seed could subtract the noise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dptab_core.privacy.ledger import Ledger
 
 
 def gaussian_release(values: np.ndarray, *, sensitivity: float, sigma: float, rng: np.random.Generator,
-                     ledger: Ledger, stage: str, label: str, details: dict | None = None) -> np.ndarray:
+                     ledger: Ledger, stage: str, label: str, details: dict[str, Any] | None = None) -> np.ndarray:
     """``values`` plus i.i.d. N(0, σ²) noise: one full Gaussian release with L2 ``sensitivity``."""
     ledger.record(stage=stage, mechanism="gaussian", label=label, sensitivity=float(sensitivity),
                           sigma=float(sigma), details=details or {})
@@ -38,7 +41,7 @@ def gaussian_release(values: np.ndarray, *, sensitivity: float, sigma: float, rn
 
 def subsampled_gaussian_release(values: np.ndarray, *, sensitivity: float, sigma: float, sampling_rate: float,
                                 rng: np.random.Generator, ledger: Ledger, stage: str, label: str,
-                                details: dict | None = None) -> np.ndarray:
+                                details: dict[str, Any] | None = None) -> np.ndarray:
     """One Gaussian release computed on a Poisson subsample taken at ``sampling_rate`` by the caller.
 
     The caller must have drawn the subsample with independent inclusion probability ``sampling_rate``
@@ -52,7 +55,7 @@ def subsampled_gaussian_release(values: np.ndarray, *, sensitivity: float, sigma
 
 
 def exponential_select(scores: np.ndarray, *, sensitivity: float, epsilon: float, rng: np.random.Generator,
-                       ledger: Ledger, stage: str, label: str, details: dict | None = None) -> int:
+                       ledger: Ledger, stage: str, label: str, details: dict[str, Any] | None = None) -> int:
     """Index chosen by the exponential mechanism (Gumbel-max form) with score ``sensitivity``.
 
     Accounted as ρ = ε²/8 zCDP (Cesar & Rogers 2021, "bounded range"), which is how MST and AIM
