@@ -80,7 +80,8 @@ def test_cancel_during_evaluation_still_cancels(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stages, "_evaluate", cancelled)
     with pytest.raises(JobCancelled):
-        stages.evaluate(SimpleNamespace(out_dir=tmp_path, notes={}, report=lambda *a, **k: None))
+        stages.evaluate(SimpleNamespace(out_dir=tmp_path / "out", owner_dir=tmp_path / "owner_view", notes={},
+                                        report=lambda *a, **k: None))
 
 
 def test_unknown_preset_override_is_refused_with_the_field_named():
