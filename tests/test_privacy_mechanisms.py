@@ -20,9 +20,9 @@ from dptab_core.privacy import (
     plan_budget,
     verify_ledger_matches_plan,
 )
-from dptab_core.privacy.domain import bound_scores, category_counts, dp_categories, pay_for_domains
+from dptab_core.privacy.domain import category_counts, dp_categories, pay_for_domains
 from dptab_core.privacy.mechanisms import exponential_select, gaussian_release
-from dptab_core.privacy.settings import SCHEMA_STAGE
+from dptab_core.privacy.quantiles import _count, level0_cells
 
 LABELS = st.sampled_from(["a", "b", "c", "rare", "zz", None])
 
@@ -38,12 +38,14 @@ def test_adding_one_person_moves_the_category_counts_by_at_most_one_in_l2(values
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6), max_size=40), st.floats(-1e6, 1e6), st.sampled_from([0.01, 0.5, 0.99]))
-def test_adding_one_person_moves_every_bound_score_by_at_most_one(values, extra, quantile):
-    grid = np.array(SCHEMA_STAGE.bound_candidates)
-    before = bound_scores(np.array(values), grid, quantile=quantile)
-    after = bound_scores(np.array([*values, extra]), grid, quantile=quantile)
-    assert np.max(np.abs(after - before)) <= 1.0 + 1e-9, "a bound score moved by more than its sensitivity 1"
+@given(st.lists(st.floats(-1e6, 1e6), max_size=40), st.floats(-1e6, 1e6), st.booleans())
+def test_adding_one_person_moves_the_histogram_counts_by_at_most_one_in_l2(values, extra, split):
+    lows, highs = level0_cells(None)
+    if split:  # a refined level: some cells split in parts, the rest absent
+        lows, highs = np.linspace(-1e3, 1e3, 9)[:-1], np.linspace(-1e3, 1e3, 9)[1:]
+    before = _count(np.array(values, dtype=float), lows, highs)
+    after = _count(np.array([*values, extra], dtype=float), lows, highs)
+    assert np.sqrt(np.sum((after - before) ** 2)) <= 1.0 + 1e-9, "one row moved the counts by more than 1"
 
 
 def test_gaussian_release_adds_noise_of_the_stated_std_and_records_it():

@@ -18,15 +18,27 @@ def _col(values, name="c"):
     return infer_column(name, pd.Series(values, dtype=object))
 
 
-def test_whole_numbers_with_many_values_are_numeric_int_with_observed_bounds():
+def test_whole_numbers_with_many_values_are_numeric_int_with_bounds_snapped_outward_to_the_public_grid():
     col = _col([str(v) for v in range(20, 60, 2)] + [None], name="age")
-    assert (col.kind, col.dtype, col.bounds) == ("numeric", "int", (20, 58))
-    assert "proposed bounds" in col.note
+    assert (col.kind, col.dtype, col.bounds) == ("numeric", "int", (10, 100)), "never the observed 20 and 58"
+    assert "pre-filled from the data" in col.note
 
 
-def test_decimal_numbers_are_numeric_float():
+def test_decimal_numbers_are_numeric_float_with_snapped_bounds():
     col = _col(["1.5", "2.25", "3", "-4e1"])
-    assert (col.kind, col.dtype, col.bounds) == ("numeric", "float", (-40.0, 3.0))
+    assert (col.kind, col.dtype, col.bounds) == ("numeric", "float", (-50.0, 5.0))
+
+
+def test_a_numeric_proposal_pays_for_quantile_bins_and_learns_blanks_privately():
+    col = _col([str(v) for v in range(20, 60, 2)], name="age")
+    assert (col.binning, col.missing) == ("quantile", "learn")
+    assert col.paid_facts == ["bounds", "bin edges", "missing values"]
+
+
+def test_categories_held_by_fewer_than_a_handful_of_rows_are_named_in_a_warning():
+    col = _col(["arm"] * 30 + ["leg"] * 20 + ["toe"] * 2, name="site")
+    assert "WARNING: 1 held by fewer than 5 rows (toe)" in col.note
+    assert "WARNING" not in _col(["arm"] * 30 + ["leg"] * 20, name="site").note
 
 
 def test_whole_numbers_with_few_values_are_categories():

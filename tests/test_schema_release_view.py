@@ -1,6 +1,7 @@
 """The schema published with a release says nothing that was read off the private data."""
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 
@@ -18,9 +19,10 @@ def _proposal() -> tuple[pd.DataFrame, str]:
     return frame, json.dumps(propose_schema(frame, image_column="image").to_dict())
 
 
-def test_the_inferred_proposal_quotes_the_data_for_the_data_owner():
-    _, proposal = _proposal()
-    assert "97" in proposal, "the proposal is expected to show the observed range to the data owner"
+def test_the_inferred_proposal_prefills_bounds_snapped_outward_not_the_observed_extremes():
+    frame, _ = _proposal()
+    age = propose_schema(frame, image_column="image").column("age")
+    assert age.bounds == (10, 100), f"pre-filled bounds {age.bounds} must be grid points around 20–97"
 
 
 def test_the_release_view_drops_every_observed_extreme_and_count():
@@ -33,7 +35,10 @@ def test_the_release_view_drops_every_observed_extreme_and_count():
 def test_the_release_view_keeps_paid_notes_and_says_what_was_declared_public():
     frame, _ = _proposal()
     schema = propose_schema(frame, image_column="image")
-    age = schema.column("age").with_domain(bounds=(0.0, 120.0), public=True)
+    age = replace(schema.column("age").with_domain(bounds=(0.0, 120.0), public=True), binning="equal", missing="never")
     released = schema.replace_column(age).release_view()
     assert released.column("age").note == "domain declared public by the user"
+    still_paid = schema.replace_column(schema.column("age").with_domain(bounds=(0.0, 120.0), public=True))
+    assert still_paid.release_view().column("age").note == "domain paid from the privacy budget", \
+        "public bounds with DP quantile bins still pay for the bins"
     assert released.column("patient").note == "excluded: not released"

@@ -2,10 +2,21 @@
 
 Why not ``pandas.read_csv``: it guesses silently (renames duplicate columns to ``a.1``, pads short
 rows with NaN, drops a BOM into the first column name on some paths), and a privacy tool must say
-what it did. Here: bytes are decoded as UTF-8 (a BOM is removed), else Windows-1252, else Latin-1
-with a warning; the delimiter is sniffed among ``, ; tab |``; quoted fields (with delimiters or
-newlines inside) are honoured; blank lines are skipped; every cell stays text, with a small set of
-missing-value markers turned into missing values. Typing is the schema's job (:mod:`.infer`).
+what it did. Quoted fields (with delimiters or newlines inside) are honoured; blank lines are
+skipped; every cell stays text, with a small set of missing-value markers turned into missing
+values. Typing is the schema's job (:mod:`.infer`).
+
+Encoding and delimiter, and why a job never guesses them: were they picked from the whole file on
+every load, one person's row holding one odd byte would switch the file to Windows-1252 and change
+how every other row reads (751 of 1,001 Zürich/Genève/Bern rows became unknown categories) — one
+person changing hundreds of records breaks every mechanism's sensitivity. So:
+
+* a job passes the confirmed schema's ``encoding`` and ``delimiter``: each line is decoded strictly
+  on its own, and a row with a line that does not decode is dropped and reported
+  (``csv_row_undecodable``) without touching any other row;
+* inspection (no encoding given) proposes one: UTF-8 (a BOM is removed) when at most 1 % of the
+  lines fail to decode (those rows are dropped and reported), else Windows-1252, else Latin-1 with a
+  warning; the delimiter is sniffed among ``, ; tab |``. The user confirms both in the schema.
 
 >>> table = read_csv_bytes(b'a;b\\n1;"x;y"\\n2;\\n', name="t.csv")
 >>> table.frame.to_dict("list")
@@ -59,8 +70,12 @@ class CsvTable:
     issues: list[ValidationIssue] = field(default_factory=list)
 
 
-def read_csv(path: Path, *, policy: IngestPolicy = STRICT_POLICY, config: CsvConfig = DEFAULT_CSV_CONFIG) -> CsvTable:
-    """Read the CSV at ``path``; problems come back as issues (``frame`` is empty when one is fatal)."""
+def read_csv(path: Path, *, policy: IngestPolicy = STRICT_POLICY, config: CsvConfig = DEFAULT_CSV_CONFIG,
+             encoding: str | None = None, delimiter: str | None = None) -> CsvTable:
+    """Read the CSV at ``path``; problems come back as issues (``frame`` is empty when one is fatal).
+
+    ``encoding`` / ``delimiter``: the confirmed ones (strict, row by row); None proposes them.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -68,27 +83,36 @@ def read_csv(path: Path, *, policy: IngestPolicy = STRICT_POLICY, config: CsvCon
         issue = make_issue("csv_unreadable", str(path), f"cannot read the file ({exc.strerror or exc})",
                            "Check the path and that the file is readable.")
         return _failed([issue])
-    return read_csv_bytes(data, name=path.name, policy=policy, config=config)
+    return read_csv_bytes(data, name=path.name, policy=policy, config=config, encoding=encoding, delimiter=delimiter)
 
 
 def read_csv_bytes(data: bytes, *, name: str, policy: IngestPolicy = STRICT_POLICY,
-                   config: CsvConfig = DEFAULT_CSV_CONFIG) -> CsvTable:
+                   config: CsvConfig = DEFAULT_CSV_CONFIG, encoding: str | None = None,
+                   delimiter: str | None = None) -> CsvTable:
     """Parse CSV ``data`` (the contents of file ``name``) into text cells plus issues."""
     if not data.strip():
         return _failed([make_issue("csv_empty", name, "the file is empty",
                                    "Export the table again with a header row and one row per person.")])
-    text, encoding, issues = _decode(data, name)
+    if encoding is None:
+        text, encoding, bad_lines, issues = _decode(data, name)
+    else:
+        text, bad_lines, issues = _decode_strict(data, name, encoding)
     if text is None:
         return _failed(issues)
-    delimiter = _sniff_delimiter(text[: config.sniff_bytes], config)
-    rows, lines, error = _parse(text, delimiter, config)
+    if delimiter is None:
+        delimiter = _sniff_delimiter(text[: config.sniff_bytes], config)
+    rows, lines, ends, error = _parse(text, delimiter, config)
     if error is not None:
         return _failed([*issues, make_issue("csv_malformed", name, error,
                                             "Check the quotes around that line (every opening \" needs a closing one).")])
     if not rows:
         return _failed([*issues, make_issue("csv_empty", name, "the file holds only blank lines",
                                             "Export the table again with a header row and one row per person.")])
-    header, body, body_lines = rows[0], rows[1:], lines[1:]
+    if bad_lines and any(line in bad_lines for line in range(lines[0], ends[0] + 1)):
+        return _failed([*issues, make_issue("csv_malformed", f"{name} line {lines[0]}",
+                                            f"the header does not decode as {encoding}",
+                                            "Save the CSV as UTF-8, or confirm the encoding it was saved in.")])
+    header, body, body_lines, body_ends = rows[0], rows[1:], lines[1:], ends[1:]
     header, header_issues = _check_header(header, name)
     issues += header_issues
     if any(i.severity == "fatal" for i in header_issues):
@@ -98,7 +122,13 @@ def read_csv_bytes(data: bytes, *, name: str, policy: IngestPolicy = STRICT_POLI
                                  "Export the data rows too (one row per person)."))
         return _failed(issues, encoding=encoding, delimiter=delimiter)
     kept, kept_lines = [], []
-    for index, (row, line) in enumerate(zip(body, body_lines, strict=True)):
+    for index, (row, line, end) in enumerate(zip(body, body_lines, body_ends, strict=True)):
+        if bad_lines and any(k in bad_lines for k in range(line, end + 1)):
+            issues.append(make_issue(
+                "csv_row_undecodable", f"{name} row {index + 1} (line {line})",
+                f"holds bytes that are not valid {encoding}; the row was dropped (no other row is affected)",
+                f"Fix the characters of that row, or save the whole file as {encoding}.", policy))
+            continue
         if len(row) != len(header):
             issues.append(make_issue(
                 "csv_ragged_row", f"{name} row {index + 1} (line {line})",
@@ -115,20 +145,24 @@ def _failed(issues: list[ValidationIssue], *, encoding: str = "", delimiter: str
     return CsvTable(pd.DataFrame(), [], encoding, delimiter, n_rows_read=0, issues=issues)
 
 
-def _decode(data: bytes, name: str) -> tuple[str | None, str, list[ValidationIssue]]:
-    """Text of ``data``: UTF-8 (BOM removed), UTF-16 with a BOM, else Windows-1252/Latin-1 with a warning."""
+def _decode(data: bytes, name: str) -> tuple[str | None, str, set[int], list[ValidationIssue]]:
+    """Propose an encoding: UTF-16 with a BOM; UTF-8 (BOM removed) when ≤ 1 % of the lines fail, those
+    lines reported; else Windows-1252/Latin-1 with a warning. Returns text, encoding, bad lines, issues."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16"), "utf-16", []
+            return data.decode("utf-16"), "utf-16", set(), []
         except UnicodeDecodeError:
             pass
     if b"\x00" in data:
-        return None, "", [make_issue("csv_not_text", name, "the file contains NUL bytes: it is binary, not a CSV",
-                                     "Choose the CSV export of the table (not an Excel or zip file).")]
+        return None, "", set(), [make_issue("csv_not_text", name, "the file contains NUL bytes: it is binary, not a CSV",
+                                            "Choose the CSV export of the table (not an Excel or zip file).")]
     try:
-        return data.decode("utf-8-sig"), "utf-8", []
+        return data.decode("utf-8-sig"), "utf-8", set(), []
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+    text, bad, _ = _decode_strict(data, name, "utf-8")
+    if text is not None and len(bad) <= max(1, len(data.splitlines()) // 100):
+        return text, "utf-8", bad, []
     for encoding in ("cp1252", "latin-1"):
         try:
             text = data.decode(encoding)
@@ -137,8 +171,32 @@ def _decode(data: bytes, name: str) -> tuple[str | None, str, list[ValidationIss
         warning = make_issue("csv_encoding_fallback", f"{name} line {line}",
                              f"the file is not valid UTF-8; it was read as {encoding} (accents may be wrong)",
                              "Save the CSV as UTF-8 to be sure every character is read as intended.")
-        return text, encoding, [warning]
+        return text, encoding, set(), [warning]
     raise AssertionError("latin-1 decodes every byte string")
+
+
+def _decode_strict(data: bytes, name: str, encoding: str) -> tuple[str | None, set[int], list[ValidationIssue]]:
+    """``data`` decoded line by line with ``encoding``: the text (undecodable lines replaced, so the
+    parser still sees the row boundaries) and the numbers of the lines that failed."""
+    if encoding.lower().replace("_", "-") in ("utf-16", "utf-32", "utf-16-le", "utf-16-be"):
+        try:  # multi-byte newlines: the whole file decodes or nothing does
+            return data.decode(encoding), set(), []
+        except UnicodeDecodeError as exc:
+            return None, set(), [make_issue("csv_not_text", name, f"the file does not decode as {encoding} ({exc.reason})",
+                                            "Confirm the encoding the file was saved in.")]
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8") and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    parts, bad = [], set()
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            parts.append(raw.decode(encoding))
+        except UnicodeDecodeError:
+            bad.add(number)
+            parts.append(raw.decode(encoding, errors="replace"))
+        except LookupError:
+            return None, set(), [make_issue("csv_not_text", name, f"unknown text encoding {encoding!r}",
+                                            "Use utf-8, cp1252 or latin-1.")]
+    return "".join(parts), bad, []
 
 
 def _sniff_delimiter(sample: str, config: CsvConfig) -> str:
@@ -149,22 +207,24 @@ def _sniff_delimiter(sample: str, config: CsvConfig) -> str:
         return ","
 
 
-def _parse(text: str, delimiter: str, config: CsvConfig) -> tuple[list[list[str]], list[int], str | None]:
-    """Non-blank rows and the file line each starts on, or an error message with its line."""
+def _parse(text: str, delimiter: str, config: CsvConfig) -> tuple[list[list[str]], list[int], list[int], str | None]:
+    """Non-blank rows, the file line each starts and ends on, or an error message with its line."""
     csv.field_size_limit(config.field_size_limit)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
+    ends: list[int] = []
     start = 1
     try:
         for row in reader:
             if row and any(cell.strip() for cell in row):
                 rows.append(row)
                 lines.append(start)
+                ends.append(reader.line_num)
             start = reader.line_num + 1
     except csv.Error as exc:
-        return [], [], f"line {reader.line_num}: {exc}"
-    return rows, lines, None
+        return [], [], [], f"line {reader.line_num}: {exc}"
+    return rows, lines, ends, None
 
 
 def _check_header(header: list[str], name: str) -> tuple[list[str], list[ValidationIssue]]:

@@ -6,11 +6,16 @@ from the data), so the mapping leaks nothing:
 * categorical: one code per listed category, in schema order, then one for :data:`MISSING_LABEL`;
   a value outside the declared categories also maps to the missing code (it was not declared, so
   it cannot be released).
-* numeric: ``bins`` equal-width bins between the bounds (values outside are clipped to the edge
-  bins), then one code for missing.
+* numeric: one code per bin of the column's edges (declared public, or DP quantiles paid by the
+  schema stage; equal widths between the bounds only when the schema says ``binning="equal"``),
+  values outside clipped to the end bins, then one code for missing. Bins are ``[e_i, e_{i+1})``,
+  the last one closed.
 
 Decoding goes back to values: categories to their labels, bins to a value drawn uniformly inside
-the bin (rounded for integer columns), the missing code to a missing value.
+the bin (for an integer column, a whole number of the bin: a bin [0, 1) is exactly 0), never outside
+the edges; the missing code to a missing value, except in a column declared complete
+(``missing="never"``), where a missing code takes the value of another synthetic row of the column,
+so the release has no blank there.
 
 >>> from dptab_core.data.schema import Column
 >>> import pandas as pd, numpy as np
@@ -54,7 +59,9 @@ def code_labels(column: Column) -> list[str]:
 
 
 def bin_edges(column: Column) -> np.ndarray:
-    """The ``bins + 1`` equal-width edges of a numeric column, from its schema bounds."""
+    """The ``bins + 1`` edges of a numeric column: its ``edges``, else equal widths between its bounds."""
+    if column.edges is not None:
+        return np.asarray(column.edges, dtype=float)
     if column.bounds is None:
         raise DataError(f"numeric column {column.name!r} has no bounds yet",
                         hint="Declare public bounds, or let the schema stage pay for DP bounds first.")
@@ -77,22 +84,33 @@ def encode_column(values: pd.Series, column: Column) -> np.ndarray:
 
 
 def decode_column(codes: np.ndarray, column: Column, *, rng: np.random.Generator) -> pd.Series:
-    """Values for ``codes``: labels, or a uniform draw inside each bin; missing code → missing value."""
+    """Values for ``codes``: labels, or a draw inside each bin; missing code → missing value (or, in a
+    column declared complete, the value of a random other row of the column)."""
     codes = np.asarray(codes, dtype=np.int64)
     missing = codes == domain_size(column) - 1
+    if column.missing == "never" and missing.any() and not missing.all():
+        present = codes[~missing]
+        codes = codes.copy()
+        codes[missing] = present[rng.integers(0, present.size, size=int(missing.sum()))]
+        missing = np.zeros(codes.shape, dtype=bool)
     if column.kind == "categorical":
         labels = np.array(_categories(column), dtype=object)
         out = np.where(missing, None, labels[np.clip(codes, 0, len(labels) - 1)])
         return pd.Series(out, dtype=object, name=column.name)
     edges = bin_edges(column)
-    safe = np.clip(codes, 0, column.bins - 1)
-    values = rng.uniform(edges[safe], edges[safe + 1])
+    bins = edges.size - 1
+    safe = np.clip(codes, 0, bins - 1)
     if column.dtype == "int":
-        lo, hi = column.bounds  # type: ignore[misc]
-        values = np.clip(np.round(values), np.ceil(lo), np.floor(hi))
+        low = np.ceil(edges[safe])
+        last = safe == bins - 1
+        high = np.where(last, np.floor(edges[safe + 1]), np.ceil(edges[safe + 1]) - 1)
+        high = np.maximum(high, low)  # a bin narrower than one whole number: its lower end
+        values = rng.integers(low.astype(np.int64), high.astype(np.int64) + 1)
+        values = np.clip(values, np.ceil(edges[0]), np.floor(edges[-1]))
         series = pd.Series(values, name=column.name).astype("Int64")
         series[missing] = pd.NA
         return series
+    values = rng.uniform(edges[safe], edges[safe + 1])
     values[missing] = np.nan
     return pd.Series(values, name=column.name, dtype=float)
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from dptab_core.data.archive import extract_zip_safely
 from dptab_core.data.images import ProgressFn, to_mode
-from dptab_core.data.infer import propose_schema, typed_table
+from dptab_core.data.infer import DEFAULT_INFERENCE_CONFIG, propose_schema, rare_categories, typed_table
 from dptab_core.data.scan import NO_PERSON_COLUMN, scan_dataset
 from dptab_core.data.schema import Schema
 from dptab_core.data.validate import STRICT_POLICY, IngestPolicy, ValidationIssue, make_issue, raise_for_fatal
@@ -116,7 +116,9 @@ def inspect_dataset(csv_path: Path, images_path: Path, *, image_column: str | No
     schema = None
     if scan.image_column is not None and not scan.frame.empty:
         schema = propose_schema(scan.frame, image_column=scan.image_column, person_column=scan.person_column,
-                                image_size=image_size, image_mode=scan.image_mode)
+                                image_size=image_size, image_mode=scan.image_mode, encoding=scan.encoding or None,
+                                delimiter=scan.delimiter or None)
+        scan.issues += _rare_category_issues(scan.frame, schema)
         if confirm_one_row_per_person and scan.person_column is None:
             schema = replace(schema, one_row_per_person_confirmed=True)
     return Inspection(
@@ -126,6 +128,22 @@ def inspect_dataset(csv_path: Path, images_path: Path, *, image_column: str | No
         image_column=scan.image_column, person_column=scan.person_column, n_image_files=scan.n_image_files,
         image_size=image_size, encoding=scan.encoding, delimiter=scan.delimiter,
         image_match_shares=scan.image_match_shares, preview_files=scan.image_names[:16], columns=scan.columns)
+
+
+def _rare_category_issues(frame: pd.DataFrame, schema: Schema) -> list[ValidationIssue]:
+    """A warning per categorical column with categories held by fewer than a handful of rows."""
+    out = []
+    for column in schema.columns:
+        if column.kind != "categorical" or column.name not in frame.columns:
+            continue
+        rare = rare_categories(typed_table(frame[[column.name]], schema)[column.name].dropna().value_counts())
+        if rare:
+            out.append(make_issue("rare_category", f"column {column.name!r}",
+                                  f"{len(rare)} categor{'y is' if len(rare) == 1 else 'ies are'} held by fewer than "
+                                  f"{DEFAULT_INFERENCE_CONFIG.rare_count} rows",
+                                  "Do not tick this list as public unless it is a published code list: it would be "
+                                  "released verbatim and name those few people. Left unticked, DP drops rare ones."))
+    return out
 
 
 @dataclass
@@ -153,7 +171,8 @@ def load_paired_dataset(csv_path: Path, images_path: Path, schema: Schema, *, po
     """Load the data under a confirmed ``schema``; raises :class:`DataError` naming every fatal problem."""
     scan = scan_dataset(Path(csv_path), Path(images_path), image_column=schema.image_column,
                         person_column=schema.person_column or NO_PERSON_COLUMN, policy=policy,
-                        image_size=schema.image_size, workspace=workspace, progress=progress)
+                        image_size=schema.image_size, workspace=workspace, progress=progress,
+                        encoding=schema.encoding, delimiter=schema.delimiter)
     issues = list(scan.issues)
     if not scan.frame.empty:
         expected = [c.name for c in schema.columns]

@@ -58,10 +58,14 @@ class Scan:
 
 def scan_dataset(csv_path: Path, images_path: Path, *, image_column: str | None, person_column: str | None,
                  policy: IngestPolicy, image_size: int, workspace: Path | None,
-                 progress: ProgressFn | None = None) -> Scan:
-    """Run every ingest check; see the module docstring for the order."""
+                 progress: ProgressFn | None = None, encoding: str | None = None,
+                 delimiter: str | None = None) -> Scan:
+    """Run every ingest check; see the module docstring for the order.
+
+    ``encoding`` / ``delimiter``: the confirmed schema's (a job reads strictly with them); None proposes.
+    """
     scan = Scan()
-    table = read_csv(csv_path, policy=policy)
+    table = read_csv(csv_path, policy=policy, encoding=encoding, delimiter=delimiter)
     scan.issues += table.issues
     scan.columns = [str(c) for c in table.frame.columns]
     scan.n_rows_read, scan.encoding, scan.delimiter = table.n_rows_read, table.encoding, table.delimiter

@@ -6,8 +6,12 @@ public only once the user confirms it (``public=True``). Every column whose doma
 public is paid for from the privacy budget by the schema stage (noisy category counts with a
 threshold, or DP bounds), before any other stage runs.
 
-Missing values are always part of a column's domain as their own category, so whether a column has
-missing values is never itself a data-dependent fact that leaks.
+Every fact the pipeline relies on is a *declaration* in the schema, never re-read from the data by a
+job: the kind and type of each column, its domain (categories or bounds), how a numeric column is
+binned (``binning``: equal widths over public bounds, DP quantiles, or declared ``edges``), whether it
+can be blank (``missing``: ``allowed``, ``never`` or ``learn`` privately), the image mode, and the
+CSV's text ``encoding`` and ``delimiter`` (a job decodes strictly with them, so one odd row can never
+change how the other rows are read). A fact not declared public is paid for by the schema stage.
 
 >>> age = Column(name="age", kind="numeric", dtype="int", bounds=(0, 100), public=True)
 >>> site = Column(name="site", kind="categorical", dtype="str", categories=("arm", "leg"))
@@ -42,6 +46,11 @@ SCHEMA_VERSION = 1
 MISSING_LABEL = "<missing>"
 """The category that stands for a missing value in every categorical or binned column."""
 
+MissingRule = Literal["allowed", "never", "learn"]
+Binning = Literal["equal", "quantile", "edges"]
+MISSING_RULES: tuple[str, ...] = ("allowed", "never", "learn")
+BINNINGS: tuple[str, ...] = ("equal", "quantile", "edges")
+
 DEFAULT_NUMERIC_BINS = 16
 """Bins per numeric column for the marginal-based table synthesizers (fine enough for histograms,
 coarse enough that 2-way marginals of ~2,000 rows are not all noise)."""
@@ -56,6 +65,12 @@ class Column:
     images) or ``excluded`` (identifiers, free text: never read by any mechanism, not released).
     ``public``: the user confirmed the domain (categories or bounds) as public knowledge; when
     False the schema stage pays for it from the budget. ``note`` says why it was proposed so.
+    ``missing``: ``allowed`` (blanks are a value of their own), ``never`` (declared complete: the
+    synthetic column never holds a blank) or ``learn`` (the schema stage decides from a noisy count of
+    blanks, then writes ``allowed`` or ``never``). ``binning`` of a numeric column: ``equal`` widths
+    over the bounds (a public rule), ``quantile`` (edges at DP quantiles, paid by the schema stage, which
+    writes them to ``edges``) or ``edges`` (``edges`` declared public). ``edges`` are ``bins + 1``
+    non-decreasing numbers; two equal edges make a bin that holds one value (e.g. 0 for a capital gain).
     """
 
     name: str
@@ -66,6 +81,9 @@ class Column:
     bins: int = DEFAULT_NUMERIC_BINS
     public: bool = False
     note: str = ""
+    missing: MissingRule = "allowed"
+    binning: Binning = "equal"
+    edges: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "categorical" and self.categories is not None and not self.categories:
@@ -76,6 +94,40 @@ class Column:
                             where=f"column {self.name!r}", hint="Swap or correct the bounds.")
         if self.kind == "numeric" and self.bins < 2:
             raise DataError("a numeric column needs at least 2 bins", where=f"column {self.name!r}")
+        if self.missing not in MISSING_RULES:
+            raise DataError(f"unknown missing-value rule {self.missing!r}", where=f"column {self.name!r}",
+                            hint=f"Use one of: {', '.join(MISSING_RULES)}.")
+        if self.binning not in BINNINGS:
+            raise DataError(f"unknown binning {self.binning!r}", where=f"column {self.name!r}",
+                            hint=f"Use one of: {', '.join(BINNINGS)}.")
+        if self.edges is not None:
+            edges = self.edges
+            if len(edges) < 3 or any(b < a for a, b in zip(edges[:-1], edges[1:], strict=False)) or edges[0] == edges[-1]:
+                raise DataError(f"bin edges {list(edges)} are not at least 3 non-decreasing numbers",
+                                where=f"column {self.name!r}", hint="Write edges from low to high, e.g. 0, 18, 40, 65, 120.")
+            if self.bins != len(edges) - 1:
+                object.__setattr__(self, "bins", len(edges) - 1)
+        elif self.binning == "edges" and self.kind == "numeric":
+            raise DataError("binning 'edges' needs the edges", where=f"column {self.name!r}",
+                            hint="List the bin edges, or choose quantile or equal binning.")
+
+    @property
+    def paid_facts(self) -> list[str]:
+        """The facts of this column the schema stage must pay for (empty when all are declared public).
+
+        >>> Column(name="age", kind="numeric", bounds=(0, 120), public=True, binning="quantile", missing="learn").paid_facts
+        ['bin edges', 'missing values']
+        """
+        if not self.synthesized:
+            return []
+        out = []
+        if not self.public:
+            out.append("categories" if self.kind == "categorical" else "bounds")
+        if self.kind == "numeric" and self.binning == "quantile":
+            out.append("bin edges")
+        if self.missing == "learn":
+            out.append("missing values")
+        return out
 
     @property
     def synthesized(self) -> bool:
@@ -97,6 +149,9 @@ class Schema:
     the pipeline keeps one row per person so that "one person = one row + its image" holds.
     ``one_row_per_person_confirmed``: without a person column, the user's confirmation of that
     assumption. ``image_size`` and ``image_mode`` are the format images are converted to.
+    ``encoding`` and ``delimiter``: how the CSV's bytes are read; a job decodes every row strictly
+    with them and drops (and reports) a row that does not decode. None (a schema written before
+    they were part of it): UTF-8 and a delimiter sniffed from the file's start.
     """
 
     columns: tuple[Column, ...]
@@ -106,6 +161,8 @@ class Schema:
     image_size: int = 32
     image_mode: ImageMode = "RGB"
     version: int = field(default=SCHEMA_VERSION)
+    encoding: str | None = None
+    delimiter: str | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -113,6 +170,19 @@ class Schema:
             raise DataError("the schema lists a column twice", hint="Each column must appear once.")
         if self.image_column not in names:
             raise DataError(f"the image column {self.image_column!r} is not in the schema")
+        if self.image_mode not in ("L", "RGB"):
+            raise DataError(f"unknown image mode {self.image_mode!r}", where="schema",
+                            hint="Use 'L' (grey) or 'RGB' (colour).")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise DataError(f"the delimiter {self.delimiter!r} is not one character", where="schema",
+                            hint="Use one of , ; | or a tab.")
+        if self.encoding is not None:
+            import codecs
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError as exc:
+                raise DataError(f"unknown text encoding {self.encoding!r}", where="schema",
+                                hint="Use utf-8, cp1252 or latin-1.") from exc
 
     def column(self, name: str) -> Column:
         """The column called ``name`` (a clear error when there is none)."""
@@ -126,8 +196,9 @@ class Schema:
         return [c for c in self.columns if c.synthesized]
 
     def unpaid_domains(self) -> list[Column]:
-        """Synthesized columns whose domain is not declared public: the schema stage must pay for them."""
-        return [c for c in self.synthesized_columns() if not c.public]
+        """Synthesized columns with a fact not declared public (domain, quantile edges, or missingness to
+        learn): the schema stage must pay for them."""
+        return [c for c in self.synthesized_columns() if c.paid_facts]
 
     def replace_column(self, column: Column) -> Schema:
         """A copy with ``column`` replacing the column of the same name."""
@@ -149,9 +220,12 @@ class Schema:
                 return "file names of the synthetic images"
             if column.note.startswith("paid:"):
                 return column.note
-            return "domain declared public by the user" if column.public else "domain paid from the privacy budget"
+            return "domain declared public by the user" if column.public and not column.paid_facts \
+                else "domain paid from the privacy budget"
 
-        return replace(self, columns=tuple(replace(c, note=public_note(c)) for c in self.columns))
+        # The input file's encoding and delimiter describe the sensitive upload, not the release.
+        return replace(self, columns=tuple(replace(c, note=public_note(c)) for c in self.columns),
+                       encoding=None, delimiter=None)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (the ``schema.json`` format)."""
@@ -163,7 +237,8 @@ class Schema:
         try:
             columns = tuple(
                 Column(**{**c, "categories": tuple(c["categories"]) if c.get("categories") is not None else None,
-                          "bounds": tuple(c["bounds"]) if c.get("bounds") is not None else None})
+                          "bounds": tuple(c["bounds"]) if c.get("bounds") is not None else None,
+                          "edges": tuple(c["edges"]) if c.get("edges") is not None else None})
                 for c in data["columns"]
             )
             return cls(**{**data, "columns": columns})

@@ -76,6 +76,8 @@ RULES: dict[str, Rule] = {
     "csv_duplicate_columns": Rule("two columns share a name", "fatal"),
     "csv_unnamed_column": Rule("a column has no name in the header", "warning"),
     "csv_encoding_fallback": Rule("the CSV is not UTF-8 and was read as Windows-1252/Latin-1", "warning"),
+    "csv_row_undecodable": Rule("a row does not decode with the confirmed encoding; it is dropped", "skipped"),
+    "rare_category": Rule("a category is held by fewer than a handful of rows", "warning"),
     "csv_ragged_row": Rule("a row has a different number of fields than the header", "fatal", "drop_ragged_rows"),
     "images_not_found": Rule("the image folder or zip does not exist", "fatal"),
     "images_empty": Rule("the image folder or zip holds no files", "fatal"),

@@ -67,9 +67,10 @@ def _schema(p: dict[str, Any], **_: Any) -> list[str]:
                      f"{p['category_noise_std']:.1f}; only categories whose noisy count exceeds "
                      f"{p['category_threshold']:.0f} are kept (rarer ones become missing). A category held by a single "
                      f"person is released with probability at most {p['partition_delta_per_column']:.1g}.")
-    words.append(f"For a numeric column, the lower and upper bounds are picked near the 1st and 99th percentiles from a "
-                 f"public grid (0, ±1, 2, 5 × powers of ten) by the exponential mechanism with ε₀ = "
-                 f"{p['bound_selection_epsilon']:.2f} each; values outside are clipped.")
+    words.append(f"For a numeric column, a coarse-to-fine histogram over a public grid (0, ±1, 2, 5 × powers of ten) "
+                 f"gets noise with std {p['histogram_noise_std']:.1f} per count; the bounds are its 1st and 99th "
+                 f"percentiles and the bins its quantiles, so a stretch of values shows once about "
+                 f"{p['histogram_threshold']:.0f} rows hold it; values outside the bounds are clipped.")
     return words
 
 

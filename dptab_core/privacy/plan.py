@@ -309,17 +309,16 @@ def _warnings(stages: dict[str, StagePlan], n_rows: int) -> list[str]:
         out.append("Only categories held by more than ~10 % of rows can be released privately: declare the "
                    "category lists public where they are (e.g. a fixed code list).")
     if schema.enabled and not _paid_bounds_reliable(schema.params, n_rows):
-        out.append("Numeric bounds paid from this budget will likely come out far too wide (too few rows in each "
-                   "1 % tail for the exponential mechanism to find the quantile among the public candidates): "
-                   "declare public bounds for numeric columns, or raise ε or the schema share.")
+        out.append(f"Numeric bounds and bins paid from this budget will be coarse: a stretch of values shows only when "
+                   f"about {schema.params['histogram_threshold']:.0f} rows hold it (over 5 % of the rows here), so "
+                   "tails are cut and bins are wide: declare public bounds for numeric columns, or raise ε or the "
+                   "schema share.")
     return out
 
 
 def _paid_bounds_reliable(params: dict[str, Any], n_rows: int) -> bool:
-    """Whether DP bounds can beat the candidate grid: the score gap (rows in a 1 % tail) must exceed the
-    exponential mechanism's ~2·ln(K)/ε₀ spread over K candidates (Gumbel noise of scale 2/ε₀)."""
+    """Whether DP bounds and bins can follow the data: the coarse-to-fine histogram sees a stretch of values
+    once about ``histogram_threshold`` rows hold it; beyond 5 % of the rows, tails and bins get coarse."""
     if params.get("n_paid_columns", 0) <= params.get("n_paid_categorical", 0):
         return True  # no numeric column is paid for
-    tail = min(SCHEMA_STAGE.lower_quantile, 1.0 - SCHEMA_STAGE.upper_quantile) * n_rows
-    spread = 2.0 * math.log(len(SCHEMA_STAGE.bound_candidates)) / params["bound_selection_epsilon"]
-    return tail >= spread
+    return params["histogram_threshold"] <= 0.05 * n_rows
