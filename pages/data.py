@@ -15,6 +15,7 @@ from dptab_core.workspace import workspace_root
 from ui import data_view as dv
 from ui import upload_view as uv
 from ui.demo import DEMO_NAME, use_demo
+from ui.safe_text import md
 from ui.state import get_state, remember_dataset
 from ui.widgets import next_button, plain_errors, summary_line
 
@@ -99,7 +100,7 @@ if report is None:
 st.subheader("Validation report")
 dv.validation_report(report)
 if report.person_column:
-    st.info(f"Person column **{report.person_column}**: one row per person is kept "
+    st.info(f"Person column **{md(report.person_column)}**: one row per person is kept "
             f"({report.rows_dropped_per_person:,} rows dropped), so one person = one row + its image.")
 elif report.needs_person_confirmation and report.ok():  # a broken file gets no person warning
     st.warning("No person column: differential privacy here protects one *row*. Confirm above that every row is a "
@@ -129,7 +130,7 @@ if st.button("Use this dataset", type="primary", disabled=not ready, key="use_da
     remember_dataset(state)
     st.rerun()
 if state.has_dataset and state.dataset_name == csv_name and state.csv_path == csv_path:
-    st.success(f"Using **{state.dataset_name}**: {state.n_rows:,} rows with images"
-               + (f", public images from {state.public_label}." if state.public_dir else "."))
+    st.success(f"Using **{md(state.dataset_name)}**: {state.n_rows:,} rows with images"
+               + (f", public images from {md(state.public_label)}." if state.public_dir else "."))
 next_button("Next: budget →", "budget", ready=state.has_dataset and state.dataset_name != DEMO_NAME and ready,
             why_not=why if not ready else "Press “Use this dataset” first.")

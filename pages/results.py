@@ -21,6 +21,7 @@ from ui.results_data import (
     read_optional_json,
     release_dir,
 )
+from ui.safe_text import md
 from ui.state import get_state
 from ui.widgets import next_button, plain_errors, summary_line
 
@@ -53,7 +54,7 @@ if out is None:
     next_button("Go to training →", "train", ready=True)
     st.stop()
 if job.id != state.job_id:
-    st.caption(f"Showing your latest finished run, `{job.id}` on **{job_view.job_dataset(job.spec)}**.")
+    st.caption(f"Showing your latest finished run, `{job.id}` on **{md(job_view.job_dataset(job.spec))}**.")
 
 owner = owner_view_dir(job)
 evaluating = job.status().state == "running"

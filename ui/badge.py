@@ -11,6 +11,7 @@ import streamlit as st
 from dptab_core.errors import JobError
 from dptab_core.jobs.store import FINISHED_STATES, JobStatus, JobStore
 from ui.job_view import STAGE_WORDS, job_dataset, load_job
+from ui.safe_text import md
 from ui.state import get_state
 
 POLL_SECONDS = 3
@@ -36,8 +37,8 @@ def _followed_status() -> JobStatus | None:
 def _draw() -> None:
     state = get_state()
     if state.has_dataset:
-        public = f"  \npublic images: {state.public_label or 'yes'}" if state.public_dir else ""
-        st.markdown(f"**Dataset:** {state.dataset_name or 'unnamed'}  \n{state.n_rows:,} rows{public}")
+        public = f"  \npublic images: {md(state.public_label or 'yes')}" if state.public_dir else ""
+        st.markdown(f"**Dataset:** {md(state.dataset_name or 'unnamed')}  \n{state.n_rows:,} rows{public}")
     else:
         st.markdown("**Dataset:** none yet")
     status = _followed_status()
@@ -46,7 +47,7 @@ def _draw() -> None:
         return
     job = load_job(status.id)
     on = job_dataset(job.spec) if job is not None else None
-    on_words = f" on **{on}**" if on and on != state.dataset_name else ""
+    on_words = f" on **{md(on)}**" if on and on != state.dataset_name else ""
     if status.finished:
         st.markdown(f"**Job** `{status.id}`{on_words}: {status.state}")
         return

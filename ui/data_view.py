@@ -18,6 +18,7 @@ import streamlit as st
 from dptab_core.data.ingest import Inspection
 from dptab_core.data.schema import Column, Schema
 from dptab_core.errors import DataError
+from ui.safe_text import md
 
 EDITABLE_KINDS = ["categorical", "numeric", "excluded"]
 PREVIEW_COUNT = 12
@@ -108,7 +109,7 @@ def validation_report(report: Inspection) -> None:
     if fatal:
         st.error(f"**{len(fatal)} problem(s) must be fixed** before this data can be used.")
         for issue in fatal[:30]:
-            st.error(f"**{issue.where}**: {issue.what}. *What to do:* {issue.hint}")
+            st.error(f"**{md(issue.where)}**: {md(issue.what)}. *What to do:* {md(issue.hint)}")
         if len(fatal) > 30:
             st.error(f"… and {len(fatal) - 30} more (the command line `python -m dptab_core inspect --json` lists all).")
     else:

@@ -21,6 +21,7 @@ from dptab_core.pipeline import SynthSpec, make_synth_spec
 from dptab_core.stages import stage_functions
 from ui.charts import epsilon_progress
 from ui.device import DeviceInfo
+from ui.safe_text import md
 from ui.state import StudioState
 
 DEFAULT_TABLE_MECHANISM: str = SynthSpec.__dataclass_fields__["table_mechanism"].default
@@ -236,7 +237,7 @@ def past_jobs(state: StudioState) -> None:
         for job in found[:20]:
             status = job.status()
             left, right = st.columns([4, 1])
-            left.markdown(f"`{job.id}` · **{job_dataset(job.spec)}** — {status.state}"
+            left.markdown(f"`{job.id}` · **{md(job_dataset(job.spec))}** — {status.state}"
                           + (f", ε = {status.epsilon_spent:.2f}" if status.epsilon_spent else ""))
             if right.button("Open", key=f"open_{job.id}"):
                 state.job_id = job.id
