@@ -82,9 +82,10 @@ with plain_errors("loading the data to compare"):
 
     with summary:
         metrics = read_optional_json(owner / "evaluation.json") if owner and not evaluating else None
+        shown = len(cmp.real_codes[next(iter(cmp.sizes))])
         st.caption(f"{cmp.n_real:,} real rows, {cmp.n_synthetic:,} synthetic rows"
-                   + (f" (figures use a sample of {len(cmp.real_images):,} per side)"
-                      if max(cmp.n_real, cmp.n_synthetic) > len(cmp.real_images) else ""))
+                   + (f" (figures use a sample of {shown:,} per side)"
+                      if max(cmp.n_real, cmp.n_synthetic) > shown else ""))
         if metrics and metrics.get("warning"):
             st.warning(f"No quality numbers for this run: {metrics['warning']}.")
         elif metrics:
@@ -114,18 +115,21 @@ with plain_errors("loading the data to compare"):
                         key="res_assoc")
 
     with image_tab:
-        attribute = st.selectbox("Show images by", list(cmp.sizes), key="res_attr")
-        labels = cmp.labels[attribute]
-        chosen = st.multiselect("Values", labels, default=labels[: min(4, len(labels))], key=f"res_vals_{attribute}")
-        codes = [labels.index(v) for v in chosen]
-        st.plotly_chart(figures.sample_grid_figure(
-            cmp.real_images, only_values(cmp.real_codes[attribute], codes), cmp.synthetic_images,
-            only_values(cmp.synthetic_codes[attribute], codes), labels, column=attribute), key="res_grid")
-        size = cmp.sizes[attribute]
-        real_means, _ = conditioned_mean_images(cmp.real_images, cmp.real_codes[attribute], size)
-        syn_means, _ = conditioned_mean_images(cmp.synthetic_images, cmp.synthetic_codes[attribute], size)
-        st.plotly_chart(figures.conditioned_means_figure(real_means, syn_means, labels, column=attribute),
-                        key="res_means")
+        if cmp.synthetic_images is None:
+            st.info("This is a table-only release: it has no synthetic images.")
+        else:
+            attribute = st.selectbox("Show images by", list(cmp.sizes), key="res_attr")
+            labels = cmp.labels[attribute]
+            chosen = st.multiselect("Values", labels, default=labels[: min(4, len(labels))], key=f"res_vals_{attribute}")
+            codes = [labels.index(v) for v in chosen]
+            st.plotly_chart(figures.sample_grid_figure(
+                cmp.real_images, only_values(cmp.real_codes[attribute], codes), cmp.synthetic_images,
+                only_values(cmp.synthetic_codes[attribute], codes), labels, column=attribute), key="res_grid")
+            size = cmp.sizes[attribute]
+            real_means, _ = conditioned_mean_images(cmp.real_images, cmp.real_codes[attribute], size)
+            syn_means, _ = conditioned_mean_images(cmp.synthetic_images, cmp.synthetic_codes[attribute], size)
+            st.plotly_chart(figures.conditioned_means_figure(real_means, syn_means, labels, column=attribute),
+                            key="res_means")
 
     with report_tab:
         report_md = out / "privacy_report.md"

@@ -19,7 +19,7 @@ import streamlit as st
 from dptab_core.data.encoding import code_labels, domain_size, encode_table
 from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
 from dptab_core.data.schema import Schema
-from dptab_core.eval.evaluate import load_synthetic_run
+from dptab_core.eval.evaluate import load_synthetic_run, load_synthetic_table
 
 DISPLAY_ROWS = 2000
 """Rows per side drawn in the figures: enough for stable histograms and grids, small for the browser."""
@@ -38,7 +38,7 @@ class Comparison:
     real_codes: dict[str, np.ndarray]
     synthetic_codes: dict[str, np.ndarray]
     real_images: np.ndarray
-    synthetic_images: np.ndarray
+    synthetic_images: np.ndarray | None
     n_real: int
     n_synthetic: int
 
@@ -53,7 +53,9 @@ def _sample(n: int) -> np.ndarray:
 def load_comparison(job_id: str, out_dir: str, csv_path: str, images_path: str, input_schema: dict,
                     policy: dict | None = None) -> Comparison:
     """Read one finished job's release and its real data (with the job's ingest choices); ``job_id`` keys the cache."""
-    syn_table, syn_images, schema, _, _ = load_synthetic_run(Path(out_dir))
+    syn_table, schema, _ = load_synthetic_table(Path(out_dir))
+    table_only = schema.image_column not in syn_table.columns
+    syn_images = None if table_only else load_synthetic_run(Path(out_dir))[1]
     real = load_paired_dataset(Path(csv_path), Path(images_path), Schema.from_dict(input_schema),
                                policy=IngestPolicy(**(policy or {})))
     r, s = _sample(len(real.table)), _sample(len(syn_table))
@@ -62,7 +64,7 @@ def load_comparison(job_id: str, out_dir: str, csv_path: str, images_path: str, 
     columns = schema.synthesized_columns()
     return Comparison(schema=schema, sizes={c.name: domain_size(c) for c in columns},
                       labels={c.name: code_labels(c) for c in columns}, real_codes=real_codes,
-                      synthetic_codes=syn_codes, real_images=real.images[r], synthetic_images=syn_images[s],
+                      synthetic_codes=syn_codes, real_images=real.images[r], synthetic_images=None if syn_images is None else syn_images[s],
                       n_real=len(real.table), n_synthetic=len(syn_table))
 
 

@@ -21,6 +21,7 @@ from dptab_core.user_data import (
     save_folder_upload,
     save_named_upload,
 )
+from ui.demo import DEMO_NAME
 from ui.state import StudioState
 from ui.widgets import plain_errors
 
@@ -105,7 +106,8 @@ def public_folder_picker(state: StudioState) -> tuple[Path | None, str | None]:
     st.subheader("Public images (optional, recommended)")
     st.markdown(PUBLIC_NOTE)
     options = [PUBLIC_NONE, PUBLIC_FOLDER, PUBLIC_ZIP, PUBLIC_SERVER]
-    start = 3 if state.public_dir else 0
+    own = state.public_dir if state.public_dir and state.dataset_name != DEMO_NAME else None
+    start = 3 if own else 0
     how = st.radio("Public labelled images", options, index=start, key="public_source", horizontal=True)
     path, label = None, None
     if how == PUBLIC_FOLDER:
@@ -122,11 +124,11 @@ def public_folder_picker(state: StudioState) -> tuple[Path | None, str | None]:
             with plain_errors("saving the public zip"):
                 path, label = Path(_save_file(zip_file.getvalue(), zip_file.name)), zip_file.name
     elif how == PUBLIC_SERVER:
-        text = st.text_input("Public image folder (or .zip) on this server", value=str(state.public_dir or ""),
+        text = st.text_input("Public image folder (or .zip) on this server", value=str(own or ""),
                              key="server_public")
         if text.strip():
             path = Path(text.strip()).expanduser()
-            label = state.public_label if state.public_dir and Path(state.public_dir) == path else path.name
+            label = state.public_label if own and Path(own) == path else path.name
     if path is None:
         if how != PUBLIC_NONE:
             st.caption("Without a public set, the public-image query and pre-training are skipped.")

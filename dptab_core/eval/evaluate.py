@@ -106,16 +106,9 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
     sizes = {c.name: domain_size(c) for c in schema.synthesized_columns()}
     real, syn = encode_table(real_table, schema), encode_table(synthetic_table, schema)
     ref, held = split_real(real_table, schema, heldout_fraction=config.heldout_fraction, seed=config.seed)
-    pick = lambda codes, idx: {k: v[idx] for k, v in codes.items()}  # noqa: E731
-    target = config.tstr_target or next((c.name for c in schema.synthesized_columns() if c.kind == "categorical"),
-                                        next(iter(sizes)))
-    one, two = table_metrics.tvd_1way(real, syn, sizes), table_metrics.tvd_2way(real, syn, sizes)
-    table = {"tvd_1way": one["mean"], "tvd_1way_max": one["max"], "tvd_1way_per_column": one["per_column"],
-             "tvd_2way": two["mean"], "tvd_2way_max": two["max"], "tvd_2way_worst_pairs": two["worst_pairs"],
-             "association_difference": table_metrics.association_difference(real, syn, sizes),
-             "tstr": table_metrics.tstr_table(pick(real, ref), pick(real, held), syn, sizes, target=target),
-             "baselines": table_metrics.baselines(real, sizes)}
-    table["tstr"]["majority_label"] = code_labels(schema.column(target))[table["tstr"]["majority_code"]]
+    pick = _pick
+    target = tstr_target(schema, config)
+    table = table_section(real, syn, sizes, ref, held, schema, target=target)
 
     feature_config = config.features or features.DEFAULT_FEATURE_CONFIG
     clf = features.train_attribute_classifier(real_images[ref], pick(real, ref), sizes, config=feature_config,
@@ -150,6 +143,56 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
     return Evaluation(metrics=_jsonable(metrics), schema=schema, sizes=sizes, real_codes=real, synthetic_codes=syn,
                       real_images=real_images, synthetic_images=synthetic_images, reference_index=ref,
                       heldout_index=held, extra={"real_table": real_table, "synthetic_table": synthetic_table})
+
+
+def _pick(codes: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in codes.items()}
+
+
+def tstr_target(schema: Schema, config: EvalConfig = DEFAULT_EVAL_CONFIG) -> str:
+    """The TSTR target column: the configured one, else the first categorical column."""
+    columns = schema.synthesized_columns()
+    return config.tstr_target or next((c.name for c in columns if c.kind == "categorical"), columns[0].name)
+
+
+def table_section(real: dict[str, np.ndarray], syn: dict[str, np.ndarray], sizes: dict[str, int], ref: np.ndarray,
+                  held: np.ndarray, schema: Schema, *, target: str) -> dict:
+    """The table metrics: TVDs with their useless-table baselines, association difference, TSTR."""
+    one, two = table_metrics.tvd_1way(real, syn, sizes), table_metrics.tvd_2way(real, syn, sizes)
+    table = {"tvd_1way": one["mean"], "tvd_1way_max": one["max"], "tvd_1way_per_column": one["per_column"],
+             "tvd_2way": two["mean"], "tvd_2way_max": two["max"], "tvd_2way_worst_pairs": two["worst_pairs"],
+             "association_difference": table_metrics.association_difference(real, syn, sizes),
+             "tstr": table_metrics.tstr_table(_pick(real, ref), _pick(real, held), syn, sizes, target=target),
+             "baselines": table_metrics.baselines(real, sizes)}
+    table["tstr"]["majority_label"] = code_labels(schema.column(target))[table["tstr"]["majority_code"]]
+    return table
+
+
+def evaluate_table_only(real_table: pd.DataFrame, synthetic_table: pd.DataFrame, schema: Schema, *,
+                        config: EvalConfig = DEFAULT_EVAL_CONFIG, claimed: dict | None = None) -> dict:
+    """The metrics dict of a table-only release (no images): the table section and the claimed budget."""
+    start = time.perf_counter()
+    sizes = {c.name: domain_size(c) for c in schema.synthesized_columns()}
+    real, syn = encode_table(real_table, schema), encode_table(synthetic_table, schema)
+    ref, held = split_real(real_table, schema, heldout_fraction=config.heldout_fraction, seed=config.seed)
+    metrics = {"view": DATA_OWNER_VIEW, "n_real": len(real_table), "n_synthetic": len(synthetic_table),
+               "n_real_heldout": len(held), "table_only": True,
+               "table": table_section(real, syn, sizes, ref, held, schema, target=tstr_target(schema, config)),
+               "privacy": {"claimed_epsilon": (claimed or {}).get("epsilon"),
+                           "claimed_delta": (claimed or {}).get("delta")},
+               "seconds": round(time.perf_counter() - start, 2)}
+    return _jsonable(metrics)
+
+
+def load_synthetic_table(out_dir: Path) -> tuple[pd.DataFrame, Schema, dict]:
+    """A run folder's synthetic table, schema and privacy report, without reading images (table-only releases)."""
+    out_dir = Path(out_dir)
+    for name in ("synthetic.csv", "schema.json"):
+        if not (out_dir / name).is_file():
+            raise DataError(f"no {name} here", where=str(out_dir),
+                            hint="Point --synthetic at the output folder of a finished `synth` run.")
+    return (pd.read_csv(out_dir / "synthetic.csv"), Schema.load(out_dir / "schema.json"),
+            _read_json(out_dir / "privacy_report.json") or {})
 
 
 def load_synthetic_run(out_dir: Path) -> tuple[pd.DataFrame, np.ndarray, Schema, dict, dict | None]:
