@@ -13,7 +13,8 @@ from ui.state import get_state
 from ui.widgets import PAGES, plain_errors
 
 private_umask()  # uploads and extracted images are the user's alone (0600 files, 0700 folders)
-st.set_page_config(page_title="DP-TabImage Studio", page_icon=":material/shield:", layout="wide")
+# An emoji favicon is drawn in the page; a ":material/…:" one is fetched from fonts.gstatic.com (no outside requests).
+st.set_page_config(page_title="DP-TabImage Studio", page_icon="🛡️", layout="wide")
 
 steps = st.navigation([
     st.Page(PAGES["data"], title="1 · Data", icon=":material/table_view:", default=True),
