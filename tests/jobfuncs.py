@@ -84,8 +84,9 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 
 def isolated_store(tmp_path: Path, monkeypatch) -> JobStore:
-    """A job store in tmp_path whose workers can import this module (``jobfuncs:...`` entries)."""
+    """A job store in tmp_path whose workers can import and run this module (``jobfuncs:...`` entries)."""
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DPTAB_EXTRA_JOB_MODULES", "jobfuncs")  # the registry lets tests add their own module
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p))
     return JobStore(tmp_path / "home" / "jobs")
 

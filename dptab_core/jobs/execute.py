@@ -1,6 +1,6 @@
 """Running one job: the single code path shared by the detached worker and the foreground CLI.
 
-:func:`execute` imports ``spec["entry"]``, calls ``fn(spec, ctx)`` and turns how it ended into a
+:func:`execute` imports ``spec["entry"]`` (only a registered one, :mod:`.registry`), calls ``fn(spec, ctx)`` and turns how it ended into a
 final state: returned → outputs renamed into place, *succeeded*; stopped on request → *cancelled*
 (partial outputs removed, checkpoints kept for ``resume``); raised → *failed* with a message a user
 can act on (a :class:`~dptab_core.errors.DPTabError`'s own text; for anything else a plain sentence,
@@ -9,7 +9,6 @@ with the traceback in the job log only).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from typing import Any
 
 from dptab_core.errors import DPTabError
 from dptab_core.jobs.context import JobCancelled, JobContext, ProgressCallback
+from dptab_core.jobs.registry import load_entry
 from dptab_core.jobs.runner import claim_locked, start_next
 from dptab_core.jobs.store import CANCELLED, FAILED, SUCCEEDED, Job, JobStatus, JobStore, now_iso
 
@@ -101,12 +101,8 @@ def _finish(job: Job, state: str, log: logging.Logger, **changes: Any) -> JobSta
 
 
 def _load_entry(entry: str) -> JobFunction:
-    """Import ``package.module:function`` (only here, in the worker: the entry may import torch)."""
-    module_name, _, name = entry.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise DPTabError(f"the job function {entry!r} could not be loaded ({type(exc).__name__}: {exc})") from exc
+    """The registered job function (imported only here, in the worker: the entry may import torch)."""
+    return load_entry(entry)
 
 
 @contextmanager
