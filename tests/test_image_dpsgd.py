@@ -66,3 +66,10 @@ def test_every_preset_model_passes_the_opacus_validator(name):
     from opacus.validators import ModuleValidator
 
     assert ModuleValidator.validate(build_model(get_preset(name), 12, (32, 32, 3))) == []
+
+
+def test_the_loss_in_progress_messages_is_labelled_not_private_owner_only():
+    messages = []
+    _run(Ledger(), steps=2, progress=lambda f, m, s: messages.append(m))
+    with_loss = [m for m in messages if "loss" in m]
+    assert with_loss and all("not private, owner only" in m for m in with_loss), messages

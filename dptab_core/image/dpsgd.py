@@ -171,7 +171,13 @@ class _Run:
     def stepped(self, loss: float) -> None:
         self.done += 1
         if self.progress is not None:
-            self.progress(self.done / self.steps, f"DP-SGD step {self.done}/{self.steps}, loss {loss:.1f}", self.done)
+            # The loss is computed on the real batch without noise: the data owner's view, not private.
+            self.progress(self.done / self.steps, f"DP-SGD step {self.done}/{self.steps}, "
+                          f"{LOSS_LABEL} {loss:.1f}", self.done)
+
+
+LOSS_LABEL = "training loss (not private, owner only)"
+"""How progress messages name the DP-SGD loss: it reads the real batch with no noise added."""
 
 
 def noisy_mean_gradient(summed, *, noise_multiplier: float, max_grad_norm: float, expected_batch: float, generator):
