@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ class SynthSpec:
     public_dir: str | None = None
     seed: int = 0
     device: str = "auto"
-    table_mechanism: str = "aim"
+    table_mechanism: Literal["mst", "aim"] = "aim"
     table_only: bool = False
     reproducible_noise: bool = False
     policy: dict[str, Any] = field(default_factory=dict)

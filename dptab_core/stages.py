@@ -24,6 +24,11 @@ from dptab_core.data.schema import Schema
 from dptab_core.privacy.ledger import Ledger
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from dptab_core.image.encoder import RecordEncoder
+    from dptab_core.image.presets import ImagePreset
     from dptab_core.pipeline import SynthSpec, _Run
 
 log = logging.getLogger(__name__)
@@ -338,12 +343,12 @@ STAGES: dict[str, StageFn] = {
 
 # ---------------------------------------------------------------- helpers
 
-def _preset(run: _Run):
+def _preset(run: _Run) -> ImagePreset:
     from dptab_core.planning import resolve_preset
     return resolve_preset(run.spec.preset, run.spec.preset_overrides)
 
 
-def _device(run: _Run):
+def _device(run: _Run) -> torch.device:
     if "device" not in run.notes:
         from dptab_core.image.device import resolve_device
         run.notes["device"] = resolve_device(run.spec.device)
@@ -355,7 +360,7 @@ def _n_select(n_labels: int) -> int:
     return max(1, math.ceil(n_labels / 3))
 
 
-def _model(run: _Run):
+def _model(run: _Run) -> tuple[nn.Module, RecordEncoder]:
     """The image model and its record encoder, from memory or from the latest stage checkpoint."""
     if "model" not in run.notes:
         import torch
