@@ -79,8 +79,9 @@ def resolve_preset(name: str, overrides: dict[str, Any] | None = None) -> ImageP
         if not ok or (kind is int and value != int(value)):
             raise InputError(f"preset override {key}={value!r} is not a positive {kind.__name__}",
                              where="preset_overrides")
-    return dataclasses.replace(preset, **{k: (int(v) if isinstance(getattr(preset, k), int) else float(v))
-                                          for k, v in overrides.items()})
+    values: dict[str, Any] = {k: (int(v) if isinstance(getattr(preset, k), int) else float(v))
+                              for k, v in overrides.items()}
+    return dataclasses.replace(preset, **values)
 
 
 def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, channels: int, n_paid_columns: int,

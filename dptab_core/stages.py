@@ -25,7 +25,6 @@ from dptab_core.privacy.ledger import Ledger
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.presets import ImagePreset
@@ -352,7 +351,8 @@ def _device(run: _Run) -> torch.device:
     if "device" not in run.notes:
         from dptab_core.image.device import resolve_device
         run.notes["device"] = resolve_device(run.spec.device)
-    return run.notes["device"]
+    device: torch.device = run.notes["device"]
+    return device
 
 
 def _n_select(n_labels: int) -> int:
@@ -360,7 +360,7 @@ def _n_select(n_labels: int) -> int:
     return max(1, math.ceil(n_labels / 3))
 
 
-def _model(run: _Run) -> tuple[nn.Module, RecordEncoder]:
+def _model(run: _Run) -> tuple[Any, RecordEncoder]:  # Any: the image families share no typed interface yet
     """The image model and its record encoder, from memory or from the latest stage checkpoint."""
     if "model" not in run.notes:
         import torch

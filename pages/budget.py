@@ -12,7 +12,9 @@ from dptab_core.planning import DEFAULT_EPSILON, default_delta
 from dptab_core.privacy.explain import describe_epsilon
 from dptab_core.privacy.settings import DEFAULT_SHARES, STAGES
 from ui import budget_view as bv
+from ui.budget_book import budget_panel
 from ui.charts import split_bar
+from ui.job_view import table_mechanism_picker
 from ui.state import get_state
 from ui.widgets import next_button, plain_errors, require_dataset, summary_line
 
@@ -90,7 +92,10 @@ if plan is not None:
     for warning in plan.warnings:
         st.warning(warning)
     st.subheader("What this much noise does")
-    bv.noise_pictures(plan, n_rows=n_rows, n_columns=len(schema.synthesized_columns()), preset=state.preset)
+    mechanism = table_mechanism_picker(key="budget_table_mechanism", captions=False)
+    bv.noise_pictures(plan, n_rows=n_rows, n_columns=len(schema.synthesized_columns()), preset=state.preset,
+                      mechanism=mechanism)
 
-next_button("Next: train →", "train", ready=plan is not None and delta < 1 / n_rows,
-            why_not="Fix the budget above first.")
+fits = budget_panel(state, epsilon=epsilon)
+next_button("Next: train →", "train", ready=plan is not None and delta < 1 / n_rows and fits,
+            why_not="Fix the budget above first." if fits else "This run would pass the dataset's cap (above).")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dptab_core.errors import JobError
 from dptab_core.jobs.store import FINISHED_STATES, JobStatus, JobStore
+from ui.budget_book import sidebar_line
 from ui.job_view import STAGE_WORDS, job_dataset, load_job
 from ui.safe_text import md
 from ui.state import get_state
@@ -39,6 +40,7 @@ def _draw() -> None:
     if state.has_dataset:
         public = f"  \npublic images: {md(state.public_label or 'yes')}" if state.public_dir else ""
         st.markdown(f"**Dataset:** {md(state.dataset_name or 'unnamed')}  \n{state.n_rows:,} rows{public}")
+        sidebar_line(state)
     else:
         st.markdown("**Dataset:** none yet")
     status = _followed_status()

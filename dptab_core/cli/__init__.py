@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "make a DP synthetic copy of a CSV + images (foreground, or --background as a job)"),
     "demo": ("demo", "the demo dataset through the quick preset in one go"),
     "sweep": ("sweep", "measure quality at several ε as a background job (feeds the app's ε explorer)"),
+    "budget": ("budget", "a dataset's privacy spend over every job that read it, and its cap"),
 }
 
 

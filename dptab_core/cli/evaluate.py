@@ -86,14 +86,33 @@ def _run_baselines(args: argparse.Namespace, ev) -> list[dict]:
     spec = SynthSpec(csv_path=str(args.real_csv), images_path=str(args.real_images), schema=ev.schema.to_dict(),
                      plan_options=plan, preset=args.preset, public_dir=str(args.public) if args.public else None,
                      seed=args.seed)
+    baselines = [b.strip() for b in args.baselines.split(",")]
+    _charge_dataset(spec, epsilons, baselines)  # refused here, before any baseline reads the data
     out_root = workspace_dir("sweeps", args.synthetic.resolve().name)
-    rows = run_sweep(spec, epsilons=epsilons, baselines=[b.strip() for b in args.baselines.split(",")],
+    rows = run_sweep(spec, epsilons=epsilons, baselines=baselines,
                      out_root=out_root, real_table=ev.extra["real_table"], real_images=ev.real_images,
                      progress=lambda stage, fraction, message: print(f"[{100 * fraction:3.0f}%] {message}",
                                                                      file=sys.stderr),
                      cache_dir=workspace_dir("cache", "eval"))
     print(f"baseline runs and sweep.json in {out_root}", file=sys.stderr)
     return rows
+
+
+def _charge_dataset(spec, epsilons: list[float], baselines: list[str]) -> None:
+    """Charge the baselines' runs to the real dataset's privacy budget (refused over the owner's cap).
+
+    The charge stays a reservation (the planned ε of each run): the runs' folder may hold earlier
+    runs' ledgers too, so what these runs drew cannot be told apart to settle it.
+    """
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from dptab_core.privacy.dataset_budget import admitting
+
+    charge_id = "evaluate-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    with admitting({"kind": "evaluate", "synth": dataclasses.asdict(spec), "epsilons": epsilons,
+                    "baselines": baselines}) as charge:
+        charge(charge_id)
 
 
 def _fmt(value) -> str:

@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     synth = make_synth_spec(csv_path=args.csv.resolve(), images_path=args.images.resolve(), schema=schema,
                             plan_options={}, preset=args.preset,
                             public_dir=args.public.resolve() if args.public else None, seed=args.seed)
-    job = submit({"entry": SWEEP_ENTRY, "kind": SWEEP_KIND, "synth": synth,
-                  "epsilons": epsilons, "baselines": baselines})
+    job = submit({"entry": SWEEP_ENTRY, "kind": SWEEP_KIND, "synth": synth, "epsilons": epsilons,
+                  "baselines": baselines, **({"dataset_name": args.dataset} if args.dataset else {})})
     print(f"submitted ε-sweep job {job.id}: follow it with `python -m dptab_core jobs show {job.id}`; "
           "the app's ε explorer shows its results when it finishes")
     return 0

@@ -51,6 +51,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-column", help="column holding the image file names (auto-detected if omitted)")
     parser.add_argument("--person-column", help="column naming the person when a person can have several rows")
     parser.add_argument("--schema", type=Path, help="a confirmed schema.json (domains marked public are free)")
+    parser.add_argument("--dataset", help="the dataset's name on its privacy budget book (default: the CSV's "
+                                           "file name; the book itself is keyed by the files' content)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
                                                "drop_corrupt_images": args.drop_corrupt})
     spec["output_dir"] = str(args.out.resolve())
     spec["epsilon_planned"] = args.epsilon
+    if args.dataset:
+        spec["dataset_name"] = args.dataset
     if args.background:
         job = submit(spec)
         print(f"submitted job {job.id}: follow it with `python -m dptab_core jobs show {job.id}`")

@@ -22,6 +22,7 @@ from dptab_core.jobs.context import JobCancelled, JobContext, ProgressCallback
 from dptab_core.jobs.registry import load_entry
 from dptab_core.jobs.runner import claim_locked, start_next
 from dptab_core.jobs.store import CANCELLED, FAILED, SUCCEEDED, Job, JobStatus, JobStore, now_iso
+from dptab_core.privacy.dataset_budget import admitting, settle
 
 JobFunction = Callable[[dict[str, Any], JobContext], None]
 
@@ -34,10 +35,11 @@ def run_in_foreground(spec: dict[str, Any], *, store: JobStore | None = None,
     jobs wait for it like for any heavy job. Ctrl-C cancels the job, then re-raises KeyboardInterrupt.
     """
     store = store or JobStore()
-    with store.locked():  # no other process may launch this job between its creation and our claim
+    with admitting(spec) as charge, store.locked():  # charged to its dataset; no one launches it before our claim
         job = store.create(spec)
         with job.locked():
             claim_locked(job, pid=os.getpid(), pgid=None)
+        charge(job.id)
     try:
         execute(job, on_progress=on_progress)
     finally:
@@ -86,7 +88,17 @@ def _run(job: Job, ctx: JobContext, log: logging.Logger) -> JobStatus:
         os.replace(ctx.output_dir, final)  # atomic: the output folder appears complete or not at all
     except OSError as exc:
         return _finish(job, FAILED, log, error=f"the outputs could not be moved into {final}: {exc}")
+    _settle(job, spec, log)
     return _finish(job, SUCCEEDED, log, fraction=1.0, output_dir=str(final), message="done")
+
+
+def _settle(job: Job, spec: dict[str, Any], log: logging.Logger) -> None:
+    """Book what the job's runs actually spent on its dataset (else its reservation, never less, stays)."""
+    try:
+        if not settle(spec, job.id, [job.dir, job.output_path]):
+            log.info("job %s: the dataset keeps this job's reserved (planned) spend", job.id)
+    except Exception:  # noqa: BLE001 - the release is complete; the larger reservation stays on the books
+        log.exception("could not settle the dataset's privacy budget; the reservation stays")
 
 
 def _where(ctx: JobContext) -> str:

@@ -35,6 +35,7 @@ from dptab_core.jobs.store import (
     JobStore,
     now_iso,
 )
+from dptab_core.privacy.dataset_budget import admitting, void
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding dptab_core/
 
@@ -60,9 +61,16 @@ _children: list[subprocess.Popen] = []
 
 
 def submit(spec: dict, *, store: JobStore | None = None) -> Job:
-    """Create a job and start its worker now, or leave it queued behind the running heavy job."""
+    """Create a job and start its worker now, or leave it queued behind the running heavy job.
+
+    A job that reads a dataset is first charged to that dataset's privacy budget
+    (:mod:`dptab_core.privacy.dataset_budget`); one that would pass the owner's cap is refused with
+    :class:`~dptab_core.privacy.dataset_budget.BudgetCapError` and no job is created.
+    """
     store = store or JobStore()
-    job = store.create(spec)
+    with admitting(spec) as charge:
+        job = store.create(spec)
+        charge(job.id)
     start_next(store)
     return job
 
@@ -183,8 +191,13 @@ def cancel(job_id: str, *, store: JobStore | None = None, wait: bool = True,
         status = job.status()
         if status.finished:
             raise JobStateError(f"job {job_id} has already {status.state}: there is nothing to cancel")
-        if status.state == QUEUED:
-            return job.update_status_locked(state=CANCELLED, finished_at=now_iso(), message="cancelled before it started")
+        if status.state == QUEUED and status.attempt == 0:
+            cancelled = job.update_status_locked(state=CANCELLED, finished_at=now_iso(),
+                                                 message="cancelled before it started")
+            void(job.spec, job.id)  # it never read the data: its reservation no longer counts
+            return cancelled
+        if status.state == QUEUED:  # queued to resume: it read the data before, its charge stays
+            return job.update_status_locked(state=CANCELLED, finished_at=now_iso(), message="cancelled before it resumed")
         job.cancel_request_path.write_text(now_iso() + "\n", encoding="utf-8")
         status = job.update_status_locked(cancel_requested_at=now_iso(), message="stopping: cancel requested")
         if status.pid is not None and is_alive(status.pid, status.start_token):
