@@ -6,9 +6,12 @@ when an ε-sweep evaluation job has run — measured quality against ε.
 
 import streamlit as st
 
+from dptab_core import jobs
 from dptab_core.eval.figures import metric_vs_epsilon_figure
 from dptab_core.planning import DEFAULT_EPSILON
 from ui import explorer_view as ev
+from ui import job_view
+from ui.job_view import DEFAULT_TABLE_MECHANISM, TABLE_MECHANISM_KEY
 from ui.state import get_state
 from ui.widgets import plain_errors, require_dataset, summary_line
 
@@ -24,7 +27,8 @@ current = options.get("epsilon", DEFAULT_EPSILON)
 
 st.subheader("What each ε gives (planner)")
 with plain_errors("planning the ε scale"):
-    rows = ev.plan_each_epsilon(options, ev.state_key(state), state)
+    mechanism = st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM)
+    rows = ev.plan_each_epsilon(options, f"{ev.state_key(state)}|{mechanism}", state, mechanism)
     measure = st.radio("Show", list(ev.NOISE_MEASURES), horizontal=True, key="explorer_measure")
     st.plotly_chart(metric_vs_epsilon_figure(rows, metric=measure, current_epsilon=current), key="explorer_noise")
     st.caption(ev.NOISE_MEASURES[measure] + " Lower is better; ε values the planner rejects are left out.")
@@ -35,8 +39,25 @@ st.caption("Measured on your real data: each point is a separate run that reads 
            "understand the trade-off, not as part of any release's budget.")
 sweep = ev.latest_sweep()
 if sweep is None:
-    st.info("No ε-sweep has run in this workspace yet. Start one from the command line "
-            "(`python -m dptab_core sweep --csv … --images … --epsilons 1,3,10`); its results appear here.")
+    st.info("No ε sweep has run in this workspace yet: start one below; its results appear here when it finishes.")
 else:
-    metric = st.selectbox("Metric", ev.sweep_metrics(sweep), key="explorer_metric")
-    st.plotly_chart(metric_vs_epsilon_figure(sweep, metric=metric, current_epsilon=current), key="explorer_sweep")
+    metric = st.selectbox("Metric", ev.sweep_metrics(sweep), key="explorer_metric", format_func=ev.metric_label)
+    st.plotly_chart(metric_vs_epsilon_figure(sweep, metric=metric, metric_label=ev.metric_label(metric),
+                                             current_epsilon=current), key="explorer_sweep")
+
+running = ev.running_sweep()
+if running is not None:
+    status = running.status()
+    st.progress(min(1.0, max(0.0, status.fraction or 0.0)),
+                text=f"Sweep `{running.id}` on {job_view.job_dataset(running.spec)}: "
+                     f"{status.state}" + (f" — {status.message}" if status.message else ""))
+else:
+    with st.expander("Start an ε sweep on this dataset", expanded=sweep is None):
+        with plain_errors("preparing the sweep"):
+            spec = ev.sweep_form(state, lambda: job_view.synth_spec(
+                state, preset=state.preset or "quick", device="auto",
+                table_mechanism=st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM)))
+            if spec is not None:
+                job = jobs.submit(spec)
+                st.success(f"Sweep `{job.id}` started.")
+                st.rerun()

@@ -6,7 +6,6 @@ demo generator, never the user's rows) scaled to the user's n, so the page reads
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +16,12 @@ import streamlit as st
 from dptab_core.data.demo import demo_schema as _demo_schema
 from dptab_core.data.demo import generate_table
 from dptab_core.data.encoding import code_labels, encode_column
-from dptab_core.image.mean_pairs import mean_pair_sensitivity
 from dptab_core.image.presets import get_preset
+from dptab_core.noise_preview import mean_pixel_sigma as _mean_pixel_sigma
+from dptab_core.noise_preview import table_one_way_sigma
 from dptab_core.planning import count_public_labels, plan_kwargs
 from dptab_core.privacy.plan import BudgetPlan, plan_budget
 from dptab_core.privacy.settings import DPSGDSettings
-from dptab_core.table.settings import MSTSettings
 from ui import charts
 from ui.state import StudioState
 
@@ -95,24 +94,15 @@ def stand_in() -> StandIn:
     return StandIn(labels=labels[:-1], shares=shares[:-1], mean_image=mean, value_share=float(holders.mean()))
 
 
-def one_way_sigma(plan: BudgetPlan, *, n_columns: int) -> float:
-    """Noise std (rows) on one count of a 1-way marginal as MST measures it: ρ·f₁ split over d columns."""
-    rho_one = plan.stages["table"].params["rho"] * MSTSettings().budget_fractions[0] / n_columns
-    return math.sqrt(1.0 / (2 * rho_one))
+def one_way_sigma(plan: BudgetPlan, *, n_columns: int, mechanism: str = "aim") -> float:
+    """Noise std (rows) on one 1-way count as the chosen table synthesizer will measure it (engine's preview)."""
+    return table_one_way_sigma(plan.stages["table"].params["rho"], n_columns=n_columns, mechanism=mechanism)
 
 
 def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float, n_columns: int, preset: str | None = None) -> float:
-    """Noise std per pixel (in [0, 1]) of one released mean image averaging ``cell_rows`` rows.
-
-    Each release adds noise of std z·S per coordinate, where S is the release's L2 sensitivity: a
-    person's clipped image (bound C, pixels in [-1, 1]) and weighted count enter one cell per column,
-    so S = C·√(A·(1 + κ²)) (see ``mean_pair_sensitivity``). Dividing by the count and halving (to
-    [0, 1]) gives the pixel noise of the mean.
-    """
-    params = plan.stages["mean_pairs"].params
-    sensitivity = mean_pair_sensitivity(clip_norm=params["clip_norm"], n_attributes=max(n_columns, 1),
-                                        count_weight=get_preset(preset or DEFAULT_PRESET).count_weight)
-    return params["noise_multiplier"] * sensitivity / (2 * max(cell_rows, 1.0))
+    """Noise std per pixel (in [0, 1]) of one released mean image averaging ``cell_rows`` rows (engine's preview)."""
+    return _mean_pixel_sigma(plan.stages["mean_pairs"].params, cell_rows=cell_rows, n_columns=n_columns,
+                             count_weight=get_preset(preset or DEFAULT_PRESET).count_weight)
 
 
 def stage_table(plan: BudgetPlan) -> pd.DataFrame:
@@ -134,17 +124,18 @@ def stage_words(plan: BudgetPlan) -> None:
             st.markdown(f"**{STAGE_LABELS[name]}.** " + " ".join(stage.plain_words))
 
 
-def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int, preset: str | None = None) -> None:
+def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int, preset: str | None = None,
+                   mechanism: str = "aim") -> None:
     """A column histogram and a mean image with this plan's noise (fixed seed, fixed axes)."""
     public = stand_in()
     left, right = st.columns([3, 2])
     with left:
         if plan.stages["table"].enabled:
-            sigma = one_way_sigma(plan, n_columns=n_columns)
+            sigma = one_way_sigma(plan, n_columns=n_columns, mechanism=mechanism)
             st.plotly_chart(charts.noisy_histogram(labels=public.labels, proportions=public.shares, n_rows=n_rows,
                                                    sigma=sigma), key="noise_hist")
-            st.caption(f"The demo's *{PICTURE_COLUMN}* column for {n_rows:,} rows, before and after the table "
-                       f"stage's noise (±{sigma:,.1f} rows per bar).")
+            st.caption(f"The demo's *{PICTURE_COLUMN}* column for {n_rows:,} rows, before and after the noise "
+                       f"{mechanism.upper()} puts on its first count of a column (±{sigma:,.1f} rows per bar).")
     with right:
         if plan.stages["mean_pairs"].enabled:
             cell = public.value_share * n_rows

@@ -112,14 +112,18 @@ def preset_words(name: str) -> str:
     return f"{name} — {PRESET_DURATIONS.get(name, 'duration unknown')}, {FAMILY_WORDS.get(family, family)}"
 
 
-def table_mechanism_picker() -> str:
-    """Radio of table synthesizers, each with its plain-words line; the engine's default is preselected."""
+def table_mechanism_picker(*, key: str = "table_mechanism", captions: bool = True) -> str:
+    """Radio of table synthesizers, each with its plain-words line; the engine's default is preselected.
+
+    The choice is kept under one session key, so the Budget page (noise pictures) and the Train page
+    (the job) always show and use the same synthesizer.
+    """
     names = list(TABLE_MECHANISMS)
     current = st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM)
     choice = st.radio("Table synthesizer", names, index=names.index(current if current in names else
                                                                      DEFAULT_TABLE_MECHANISM),
-                      key="table_mechanism", format_func=lambda n: TABLE_MECHANISMS[n][0],
-                      captions=[TABLE_MECHANISMS[n][1] for n in names])
+                      key=key, format_func=lambda n: TABLE_MECHANISMS[n][0], horizontal=not captions,
+                      captions=[TABLE_MECHANISMS[n][1] for n in names] if captions else None)
     st.session_state[TABLE_MECHANISM_KEY] = choice
     return choice
 
@@ -138,7 +142,7 @@ def job_dataset(spec: dict[str, Any]) -> str:
     name = spec.get("dataset_name")
     if name:
         return str(name)
-    csv = str(spec.get("csv_path") or "")
+    csv = str(spec.get("csv_path") or (spec.get("synth") or {}).get("csv_path") or "")  # a sweep names its data in synth
     if csv and Path(csv).parent == default_demo_dir():
         from ui.demo import DEMO_NAME
 
@@ -194,8 +198,8 @@ def _release_written(latest: dict[str, dict[str, Any]]) -> bool:
     return "evaluate" in latest or (release is not None and float(release.get("stage_fraction", 0.0)) >= 1.0)
 
 
-MIN_PROGRESS_FOR_ESTIMATE = 0.03
-"""Below 3 % of the job, the first stages' speed says little about the rest: no estimate yet."""
+MIN_PROGRESS_FOR_ESTIMATE, MIN_SECONDS_FOR_ESTIMATE = 0.03, 20.0
+"""Before 3 % of the job and 20 s, the first stages' speed says little about the rest: no estimate yet."""
 
 
 def time_left(events: list[dict[str, Any]]) -> str | None:
@@ -205,7 +209,7 @@ def time_left(events: list[dict[str, Any]]) -> str | None:
         return None
     (t0, _), (t1, fraction) = timed[0], timed[-1]
     elapsed = (datetime.now(t1.tzinfo) - t0).total_seconds()
-    if fraction < MIN_PROGRESS_FOR_ESTIMATE or elapsed <= 0:
+    if fraction < MIN_PROGRESS_FOR_ESTIMATE or elapsed < MIN_SECONDS_FOR_ESTIMATE:
         return None
     seconds = elapsed * (1 - fraction) / fraction
     if seconds < 60:

@@ -81,6 +81,14 @@ HEADLINE_METRICS: dict[str, str] = {
 }
 """The metrics a sweep row keeps, with the label the ε explorer shows."""
 
+UTILITY_METRICS = ("image.tstr_accuracy", "cross_modal.agreement_normalised", "table.tvd_2way", "image.recall",
+                   "table.tvd_1way", "image.fd")
+"""Metrics that say how *useful* the synthetic data is, most telling first: the ε explorer opens on the
+first one a sweep measured (ε spent is the cost axis, never the default metric)."""
+MINUTES_PER_RUN = {"quick": 4.5, "standard": 30.0}
+"""One pipeline run's wall time per preset on 2 CPU cores: quick measured end to end on the 2,000-row demo
+(213 s pipeline + evaluation, README), standard predicted from timed steps (benchmarks/bench_preset_cost.py)."""
+
 RunFn = Callable[..., Any]
 """``run_fn(spec, *, out_dir, work_dir, progress, should_stop)`` — :func:`dptab_core.pipeline.run_pipeline`."""
 
@@ -209,6 +217,54 @@ def run_job(spec: dict[str, Any], ctx: Any) -> None:
     run_sweep(synth, epsilons=spec["epsilons"], baselines=spec["baselines"], out_root=Path(ctx.output_dir),
               real_table=real.table, real_images=real.images, progress=ctx.progress, should_stop=ctx.should_stop,
               cache_dir=workspace_dir("cache", "eval"))
+
+
+def sweep_job_spec(synth: dict[str, Any], *, epsilons: Sequence[float], baselines: Sequence[str],
+                   dataset_name: str | None = None) -> dict[str, Any]:
+    """The job spec of an ε sweep over ``synth`` (a :func:`dptab_core.pipeline.make_synth_spec` dict), as
+    ``python -m dptab_core sweep`` submits it; the app's explorer sends the same."""
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown or not baselines:
+        raise InputError(f"unknown or no method(s): {', '.join(unknown) or 'none chosen'}",
+                         hint=f"Choose from: {', '.join(BASELINES)}.")
+    if not epsilons or any(not 0 < float(e) < 1e3 for e in epsilons):
+        raise InputError("choose at least one ε above 0", where="sweep")
+    synth = {**synth, "evaluate": False}
+    return {"entry": JOB_ENTRY, "kind": "sweep", "synth": synth, "epsilons": [float(e) for e in epsilons],
+            "baselines": list(baselines), **({"dataset_name": dataset_name} if dataset_name else {})}
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    """What a sweep will cost before it starts: runs, wall time, and the ε its private runs spend."""
+
+    runs: int
+    private_runs: int
+    epsilon_total: float
+    minutes: float | None
+
+    def sentence(self) -> str:
+        time = f"about {self.minutes:,.0f} min on 2 CPU cores" if self.minutes is not None else "time not measured"
+        return (f"{self.runs} training run(s), {time}; its {self.private_runs} private run(s) read your data "
+                f"again and spend ε = {self.epsilon_total:g} in total (basic composition), charged to this "
+                "dataset's budget — none of them is a release")
+
+
+def estimate_sweep(spec: dict[str, Any]) -> SweepEstimate:
+    """The cost of a sweep job spec: its runs (as the per-dataset budget counts them), time and Σ ε."""
+    from dptab_core.privacy.dataset_budget import planned_runs
+
+    runs = planned_runs(spec)
+    private = [r for r in runs if r.private]
+    per_run = MINUTES_PER_RUN.get(spec["synth"].get("preset", "quick"))
+    return SweepEstimate(runs=len(runs), private_runs=len(private), epsilon_total=sum(r.epsilon for r in private),
+                         minutes=None if per_run is None else per_run * len(runs))
+
+
+def default_metric(rows: list[dict]) -> str | None:
+    """The explorer's first metric: the first utility metric the sweep measured."""
+    measured = {k for r in rows for k, v in r.items() if isinstance(v, int | float) and v is not None}
+    return next((m for m in UTILITY_METRICS if m in measured), None)
 
 
 def load_sweep(folder: Path) -> list[dict]:
