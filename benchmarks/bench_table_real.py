@@ -45,6 +45,7 @@ from dptab_core.privacy import (  # noqa: E402
     verify_ledger_matches_plan,
 )
 from dptab_core.privacy.domain import pay_for_domains  # noqa: E402
+from dptab_core.privacy.quantiles import NoisyHistogram, edges_from_histogram  # noqa: E402
 from dptab_core.table import synthesize_table  # noqa: E402
 
 SHARED = Path(os.environ.get("DPTAB_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
@@ -78,15 +79,20 @@ def all_public(schema: Schema, real: pd.DataFrame) -> Schema:
             schema = schema.replace_column(replace(col, public=True, missing=missing))
             continue
         values = real[col.name].dropna().astype(float)
-        edges = np.unique(np.quantile(values, np.linspace(0.01, 0.99, col.bins + 1)))
-        if col.dtype == "int":
-            edges = np.unique(np.round(edges))
-        if edges.size < 3:
-            edges = np.array([edges[0], edges[0] + 1, edges[0] + 2])
+        edges = exact_edges(values.to_numpy(), bins=col.bins, integer=col.dtype == "int")
         low, high = snap_outward(float(values.min()), float(values.max()))
         schema = schema.replace_column(replace(col, public=True, bounds=(low, high), binning="edges",
-                                               edges=tuple(float(e) for e in edges), missing=missing))
+                                               edges=edges, missing=missing))
     return schema
+
+
+def exact_edges(values: np.ndarray, *, bins: int, integer: bool) -> tuple[float, ...]:
+    """The edges the schema stage would release from a noise-free histogram (same quantiles, same spikes)."""
+    points, counts = np.unique(values, return_counts=True)
+    highs = points + 1 if integer else np.append(points[1:], points[-1] + 1e-9)
+    exact = NoisyHistogram(lows=points, highs=highs, mass=counts.astype(float), missing=0.0, threshold=0.0,
+                           sigma=0.0, integer=integer)
+    return edges_from_histogram(exact, bins=bins)
 
 
 def reference_codes(real: pd.Series, synthetic: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:

@@ -136,3 +136,27 @@ def test_a_new_extreme_does_not_move_paid_dp_bounds():
 
     assert paid(outlier).edges == paid(ages).edges, "one person's extreme value moved the released bins"
     assert paid(outlier).bounds[1] <= 100
+
+
+def test_inspect_schema_out_writes_every_fact_for_the_user_to_declare(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    csv_path, images = write_dataset(tmp_path / "d", _rows(), delimiter=";")
+    out = tmp_path / "schema.json"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "dptab_core", "inspect", "--csv", str(csv_path), "--images",
+                           str(images), "--one-row-per-person", "--schema-out", str(out)], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "paid: bounds, bin edges, missing values" in done.stdout
+    data = json.loads(out.read_text())
+    assert (data["encoding"], data["delimiter"], data["image_mode"]) == ("utf-8", ";", "RGB")
+    size = next(c for c in data["columns"] if c["name"] == "size")
+    assert (size["bounds"], size["binning"], size["missing"]) == ([10, 50], "quantile", "learn"), "20–49 snapped outward"
+    size.update(public=True, bounds=[0, 120], binning="edges", edges=[0, 18, 65, 120], missing="never")
+    out.write_text(json.dumps(data))
+    declared = Schema.load(out).column("size")
+    assert declared.paid_facts == [] and declared.bins == 3

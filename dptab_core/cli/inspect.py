@@ -40,7 +40,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=32, help="side of the square images models see (default 32)")
     parser.add_argument("--workspace", type=Path, help="where a zip is extracted (default: $DPTAB_HOME or ./workspace)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--schema-out", type=Path, help="write the proposed schema.json here (also when issues remain)")
+    parser.add_argument("--schema-out", type=Path,
+                        help="write the proposed schema.json here (also when issues remain); edit it to declare "
+                             "facts (public, bounds, missing, binning/edges, image_mode, encoding, delimiter), "
+                             "then pass it to synth --schema")
     parser.set_defaults(run=run)
 
 
@@ -87,12 +90,18 @@ def human_report(inspection: Inspection) -> str:
         lines.append("Person column: none — confirm that every row is a different person (--one-row-per-person), "
                      f"or name one with --person-column (candidates: {', '.join(i.person_column_candidates) or 'none'})")
     if i.schema is not None:
-        lines.append("Schema proposal (domains are NOT public until you confirm them; unconfirmed ones are paid "
-                     "from the privacy budget):")
+        lines.append("Schema proposal (every fact is pre-filled from the data and NOT public until you declare it in "
+                     "schema.json; undeclared ones are paid from the privacy budget):")
+        lines.append(f"  file: encoding {i.schema.encoding!r}, delimiter {i.schema.delimiter!r}, images "
+                     f"{i.schema.image_mode} — a job reads strictly with these")
         for col in i.schema.columns:
             domain = (f" bounds {col.bounds}" if col.bounds else "") + (
                 f" {len(col.categories)} categories" if col.categories else "")
-            lines.append(f"  {col.name}: {col.kind} ({col.dtype}){domain} — {col.note}")
+            facts = ""
+            if col.synthesized:
+                facts = f" blanks {col.missing}" + (f", bins {col.binning}" if col.kind == "numeric" else "")
+                facts += f"; paid: {', '.join(col.paid_facts)}" if col.paid_facts else "; all declared"
+            lines.append(f"  {col.name}: {col.kind} ({col.dtype}){domain}{facts} — {col.note}")
     for severity, title in (("fatal", "MUST FIX"), ("skipped", "Dropped by your choice"), ("warning", "Warnings")):
         found = i.issues_of(severity)
         if found:
