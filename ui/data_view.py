@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dptab_core.data.ingest import Inspection
-from dptab_core.data.schema import MISSING_RULES, Column, Schema
+from dptab_core.data.schema import DEFAULT_NUMERIC_BINS, MISSING_RULES, Column, Schema
 from dptab_core.errors import DataError
 from ui.safe_text import md
 
@@ -104,7 +104,8 @@ def apply_edits(schema: Schema, edited: pd.DataFrame) -> Schema:
                 dtype = col.dtype if col.dtype in ("int", "float") else "float"
             binning, edges = _bins(str(row.get("bins") or "quantile"), col.name)
             columns.append(replace(col, kind="numeric", dtype=dtype, categories=None, public=public, missing=missing,
-                                   bounds=(float(match[1]), float(match[2])), binning=binning, edges=edges))
+                                   bounds=(float(match[1]), float(match[2])), binning=binning, edges=edges,
+                                   bins=col.bins if col.edges is None or edges is not None else DEFAULT_NUMERIC_BINS))
         else:
             if col.kind != "categorical" and "|" not in text:
                 raise DataError(f"cannot read categories from {text!r}", where=f"column {col.name!r}",

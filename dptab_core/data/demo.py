@@ -182,20 +182,20 @@ def demo_schema(table: pd.DataFrame | None = None) -> Schema:
 
     def cat(name: str, categories: tuple[str, ...]) -> Column:
         return Column(name=name, kind="categorical", dtype="str", categories=categories, public=True,
-                      note=DOMAIN_NOTE)
+                      missing="never", note=DOMAIN_NOTE)
 
     columns = (
         Column(name="patient_id", kind="excluded", dtype="str", note="identifier: unique per patient"),
         Column(name="age", kind="numeric", dtype="int", bounds=(float(AGE_BOUNDS[0]), float(AGE_BOUNDS[1])),
-               public=True, note=DOMAIN_NOTE),
+               public=True, missing="allowed", note=DOMAIN_NOTE),
         cat("sex", SEXES), cat("skin_type", SKIN_TYPES), cat("body_site", BODY_SITES), cat("diagnosis", DIAGNOSES),
         Column(name="lesion_diameter_mm", kind="numeric", dtype="float", bounds=DIAMETER_BOUNDS, public=True,
-               note=DOMAIN_NOTE),
+               missing="never", note=DOMAIN_NOTE),
         cat("family_history", YES_NO), cat("clinic", CLINICS),
         Column(name=IMAGE_COLUMN, kind="image", dtype="str", note="photo file names in images/"),
     )
     return Schema(columns=columns, image_column=IMAGE_COLUMN, one_row_per_person_confirmed=True,
-                  image_size=32, image_mode="RGB")
+                  image_size=32, image_mode="RGB", encoding="utf-8", delimiter=",")
 
 
 def write_demo(out: Path, config: DemoConfig | None = None) -> Path:

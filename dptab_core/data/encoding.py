@@ -33,6 +33,8 @@ so the release has no blank there.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -54,8 +56,13 @@ def code_labels(column: Column) -> list[str]:
     if column.kind == "categorical":
         return [*_categories(column), MISSING_LABEL]
     edges = bin_edges(column)
-    fmt = (lambda v: f"{v:.0f}") if column.dtype == "int" else (lambda v: f"{v:.3g}")
-    return [f"{fmt(lo)}–{fmt(hi)}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [MISSING_LABEL]
+    if column.dtype == "int":  # the whole numbers each bin holds: [0, 1) is "0", [1, 5) is "1–4"
+        labels = []
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            first, last = math.ceil(lo), (math.floor(hi) if i == edges.size - 2 else math.ceil(hi) - 1)
+            labels.append(f"{first}" if last <= first else f"{first}–{last}")
+        return [*labels, MISSING_LABEL]
+    return [f"{lo:.3g}–{hi:.3g}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [MISSING_LABEL]
 
 
 def bin_edges(column: Column) -> np.ndarray:
