@@ -91,7 +91,8 @@ def test_upload_of_csv_and_zip_is_checked_inside_the_workspace(tmp_path, workspa
     csv_path, image_dir = write_dataset(tmp_path / "data")
     zip_path = zip_folder(image_dir, tmp_path / "images.zip")
     at = _page(StudioState())
-    at.radio(key="data_source").set_value("Upload a CSV + a zip of images").run()
+    at.radio(key="data_source").set_value("Upload a CSV + images (folder or zip)").run()
+    at.radio(key="upload_images_as").set_value("a .zip of the images").run()
     at.file_uploader(key="upload_csv").upload("table.csv", csv_path.read_bytes(), "text/csv")
     at.file_uploader(key="upload_zip").upload("images.zip", zip_path.read_bytes(), "application/zip").run()
     assert not at.exception, at.exception

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dptab_core.data.schema import Column, ImageMode, Schema
+from dptab_core.data.schema import Column, DType, ImageMode, Schema
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def infer_column(name: str, values: pd.Series, *, config: InferenceConfig = DEFA
                       note=f"excluded: {distinct} distinct values read as free text "
                            f"(over {config.max_categories}); group them into categories to use the column")
     lowered = {v.lower() for v in present.unique()}
-    dtype = "bool" if lowered <= {"true", "false"} else "str"
+    dtype: DType = "bool" if lowered <= {"true", "false"} else "str"
     return Column(name=name, kind="categorical", dtype=dtype, categories=tuple(sorted(present.unique())),
                   missing="learn",
                   note=f"{distinct} categories observed (confirm the list as public, or it is paid from the budget)"

@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import fcntl
@@ -356,11 +357,11 @@ class JobStore:
         """Every readable job, newest first (ids start with their creation time); broken ones are skipped."""
         return [job for job in self._all() if job.problem() is None]
 
-    def broken(self) -> list[tuple[Job, str]]:
+    def broken(self) -> builtins.list[tuple[Job, str]]:
         """Jobs whose files cannot be read, each with the reason (shown as broken, never run)."""
         return [(job, problem) for job in self._all() if (problem := job.problem()) is not None]
 
-    def _all(self) -> list[Job]:
+    def _all(self) -> builtins.list[Job]:
         jobs = [Job(p.name, p) for p in self.root.iterdir()
                 if _JOB_ID.match(p.name) and (p / "status.json").is_file()]
         return sorted(jobs, key=lambda job: job.id, reverse=True)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dptab_core.data.schema import MISSING_LABEL, Column, Schema
+from dptab_core.data.schema import MISSING_LABEL, Column, MissingRule, Schema
 from dptab_core.privacy.ledger import Ledger
 from dptab_core.privacy.mechanisms import gaussian_release
 from dptab_core.privacy.quantiles import HISTOGRAM, dp_histogram, edges_from_histogram, histogram_sigma
@@ -162,5 +162,5 @@ def _paid_column(table: pd.DataFrame, column: Column, *, rho: float, budget: dic
                    note=f"paid: DP missingness, a noisy count of blanks (ρ = {rho:.3g})")
 
 
-def _missing_rule(column: Column, blanks_seen: bool) -> str:
+def _missing_rule(column: Column, blanks_seen: bool) -> MissingRule:
     return "allowed" if blanks_seen else "never"

@@ -178,7 +178,8 @@ def dp_histogram(values: np.ndarray, *, rho: float, integer: bool, rng: np.rando
     leaves = {(float(a), float(b)): float(m) for a, b, m in zip(lows, highs, mass, strict=True) if m > 0}
     split = [(a, b, m) for (a, b), m in leaves.items() if m > tau]
     for level in range(1, settings.levels + 1):
-        parts, parents = [], []
+        parts: list[tuple[float, float]] = []
+        parents: list[tuple[float, float, float, int, int]] = []
         for a, b, m in split:
             if b - a <= min_width:
                 continue

@@ -88,7 +88,7 @@ def _release_words(name: str, stage: Any, n_columns: int | None) -> list[str]:
 
 def ledger_groups(entries: list[LedgerEntry], *, delta: float, orders: tuple[float, ...]) -> list[dict[str, Any]]:
     """Entries grouped by (stage, mechanism, parameters), in first-recorded order."""
-    groups: dict[tuple, list[LedgerEntry]] = {}
+    groups: dict[tuple[Any, ...], list[LedgerEntry]] = {}
     for e in entries:
         key = (e.stage, e.mechanism, e.sensitivity, e.sigma, e.rho, e.sampling_rate, e.noise_multiplier, e.steps)
         groups.setdefault(key, []).append(e)
