@@ -116,3 +116,23 @@ def test_float_values_are_drawn_inside_their_bin_and_never_past_the_edges():
     values = decode_column(np.array([0, 1, 2] * 300), column, rng=np.random.default_rng(1)).to_numpy()
     assert values.min() >= 1.5 and values.max() <= 9.5
     assert ((values[0::3] >= 1.5) & (values[0::3] < 2.0)).all()
+
+
+@pytest.mark.parametrize(("draw", "outer"), [
+    (lambda rng: rng.integers(1, 111, 1000).astype(float), (0.0, 1000.0)),
+    (lambda rng: rng.uniform(1e6, 2e6, 1000), (1e6, 1e7)),
+    (lambda rng: rng.normal(-50, 10, 1000), (-1000.0, 0.0)),
+])
+def test_dp_bounds_are_never_absurd_at_1000_rows_and_eps_1(draw, outer):
+    """The whole pipeline at ε = 1 leaves the schema stage ~1e-4 ρ per column: the bounds may be coarse,
+    but they stay within the decades that hold the data."""
+    from dptab_core.privacy.quantiles import dp_histogram, edges_from_histogram
+
+    plan = plan_budget(epsilon=1.0, delta=1e-5, n_rows=1000, n_paid_columns=3, n_paid_categorical=1)
+    rho = plan.stages["schema"].params["rho_per_column"]
+    for seed in range(10):
+        values = draw(np.random.default_rng(seed))
+        hist = dp_histogram(values, rho=rho, integer=False, rng=np.random.default_rng(100 + seed), ledger=Ledger(),
+                            label="x")
+        edges = edges_from_histogram(hist, bins=16)
+        assert outer[0] <= edges[0] < edges[-1] <= outer[1], f"seed {seed}: bounds {edges[0]}–{edges[-1]}"

@@ -7,7 +7,7 @@ read off them (post-processing), so a bound can only land on a cell that many ro
 
 The mechanism (a hierarchical histogram, "coarse to fine"):
 
-* **Level 0**: the cells between consecutive points of the public grid (0, ±{1, 2, 5}·10^k), cut to
+* **Level 0**: the cells between consecutive points of the public grid of decades (0, ±10^k), cut to
   the declared public range when there is one, plus one cell for blanks. Each row falls in exactly
   one cell, so the vector of counts has L2 sensitivity 1 (one row added or removed): one Gaussian
   release.
@@ -18,7 +18,8 @@ The mechanism (a hierarchical histogram, "coarse to fine"):
   spend never depends on the data: ``levels + 1`` releases of noise σ, ρ = (L + 1)/(2σ²) in all.
 * **Post-processing**: a level-0 cell below τ holds no mass (that keeps the range away from empty
   grid cells); the parts of a split cell are shifted to sum to their parent's noisy count and cut at
-  0. The leaves then give a distribution (uniform inside each leaf, spread over whole numbers for an
+  0; parts at either end of the data whose noisy counts, summed from the outside in, look empty (below
+  2σ√k for k parts) are trimmed. The leaves then give a distribution (uniform inside each leaf, spread over whole numbers for an
   integer column) whose quantiles are the DP bounds and bin edges. Blanks are "allowed" when their
   noisy count passes τ.
 
@@ -53,18 +54,20 @@ from dptab_core.privacy.settings import SCHEMA_STAGE
 class HistogramSettings:
     """The coarse-to-fine histogram's shape, each number with its reason.
 
-    ``levels`` 3 refinements of ``branching`` 4 split a {1, 2, 5} grid cell into 64 parts: ages get
-    cells of ≤ 1 year, a {10⁵, 2·10⁵} income cell parts of 1.5 %, while the budget is split only four
-    ways. ``threshold_z`` 4: an empty cell passes τ = 4σ with probability 3·10⁻⁵, so among the ~100
-    cells of a column a false range extension is rare; a real cell needs about 4σ rows to be seen.
-    ``tail_z`` 2: a cell next to the kept ones (a tail of the data) keeps its mass from 2σ, so a thin
-    tail is not cut off; an empty neighbour passes with probability 2 %, and only next to real data.
+    Level 0 is the signed decades of the public grid (0, ±10^k): few cells (27), so each holds many
+    rows and the largest noise among the empty ones stays far below a cell that holds the data, even at
+    ε = 1 with 1,000 rows. ``levels`` 3 refinements of ``branching`` 8 split a decade into 512 parts:
+    ages get cells of one year, a [10⁵, 10⁶) income cell parts of ~1,800, while the budget is split
+    only four ways. ``threshold_z`` 4: an empty decade passes τ = 4σ with probability 3·10⁻⁵, so a
+    false range extension is rare; a real cell needs about 4σ rows to be seen. ``tail_z`` 3: a decade
+    next to the kept ones (a tail of the data), and a part of a split cell, keep their mass from 3σ, so
+    a thin tail is not cut off while an empty one passes with probability 0.1 %.
     """
 
     levels: int = 3
-    branching: int = 4
+    branching: int = 8
     threshold_z: float = 4.0
-    tail_z: float = 2.0
+    tail_z: float = 3.0
 
 
 HISTOGRAM = HistogramSettings()
@@ -141,9 +144,9 @@ def level0_cells(public_range: tuple[float, float] | None) -> tuple[np.ndarray, 
 
     >>> lows, highs = level0_cells((0, 120))
     >>> [(float(a), float(b)) for a, b in zip(lows[-3:], highs[-3:])]
-    [(20.0, 50.0), (50.0, 100.0), (100.0, 120.0)]
+    [(1.0, 10.0), (10.0, 100.0), (100.0, 120.0)]
     """
-    grid = np.array(SCHEMA_STAGE.bound_candidates, dtype=float)
+    grid = np.array(sorted({0.0} | {s * 10.0 ** k for s in (-1.0, 1.0) for k in range(-3, 10)}), dtype=float)
     if public_range is not None:
         lo, hi = float(public_range[0]), float(public_range[1])
         inside = grid[(grid > lo) & (grid < hi)]
@@ -174,9 +177,11 @@ def dp_histogram(values: np.ndarray, *, rho: float, integer: bool, rng: np.rando
     mass = np.where(noisy > tau, noisy, 0.0)
     if not mass.any():  # nothing passes: keep the fullest cell (post-processing), never an empty range
         mass[int(np.argmax(noisy))] = max(float(noisy.max()), 1.0)
-    mass = _extend_tails(mass, noisy, settings.tail_z * sigma)
+    tail = settings.tail_z * sigma
+    mass = _extend_tails(mass, noisy, tail)
     leaves = {(float(a), float(b)): float(m) for a, b, m in zip(lows, highs, mass, strict=True) if m > 0}
     split = [(a, b, m) for (a, b), m in leaves.items() if m > tau]
+    raw: dict[tuple[float, float], float] = {}  # each part of a split cell: its own noisy count
     for level in range(1, settings.levels + 1):
         parts: list[tuple[float, float]] = []
         parents: list[tuple[float, float, float, int, int]] = []
@@ -197,21 +202,37 @@ def dp_histogram(values: np.ndarray, *, rho: float, integer: bool, rng: np.rando
                                  details={"column": label, "level": level, "cells": len(parts)})
         split = []
         for a, b, m, start, n_parts in parents:
-            children = noisy[start:start + n_parts]
-            children = np.clip(children + (m - children.sum()) / n_parts, 0.0, None)  # sum to the parent
+            noisy_parts = noisy[start:start + n_parts]
+            children = np.clip(noisy_parts + (m - noisy_parts.sum()) / n_parts, 0.0, None)  # sum to the parent
             total = children.sum()
-            if total > 0:
-                children *= m / total
+            if total <= 0:
+                continue  # nothing to share: the parent stays a leaf, its rows spread over it
+            children *= m / total
             del leaves[(a, b)]
-            for (x, y), c in zip(parts[start:start + n_parts], children, strict=True):
+            for (x, y), c, own in zip(parts[start:start + n_parts], children, noisy_parts, strict=True):
                 if c > 0:
                     leaves[(x, y)] = float(c)
-                    if c > tau:
+                    raw[(x, y)] = float(own)
+                    if own > tau:
                         split.append((x, y, float(c)))
-    keys = sorted(leaves)
+    keys = _trim_empty_ends(sorted(leaves), raw, sigma)
     return NoisyHistogram(lows=np.array([k[0] for k in keys]), highs=np.array([k[1] for k in keys]),
                           mass=np.array([leaves[k] for k in keys]), missing=missing, threshold=tau, sigma=sigma,
                           integer=integer)
+
+
+def _trim_empty_ends(keys: list[tuple[float, float]], raw: dict[tuple[float, float], float],
+                     sigma: float) -> list[tuple[float, float]]:
+    """Drop parts at either end whose own noisy counts, summed from the outside in, are what k empty
+    parts would show (below 2σ√k): beyond the data a split cell holds only noise, and the consistency
+    step would otherwise spread some mass there. Level-0 cells (no own count here) are never dropped."""
+    for end in (0, -1):
+        total, k = 0.0, 0
+        while len(keys) > 1 and keys[end] in raw and total + raw[keys[end]] < 2.0 * sigma * math.sqrt(k + 1):
+            total += raw[keys[end]]
+            k += 1
+            keys.pop(end)
+    return keys
 
 
 def _extend_tails(mass: np.ndarray, noisy: np.ndarray, low_threshold: float) -> np.ndarray:
