@@ -11,6 +11,7 @@ from ui.badge import sidebar_badge
 from ui.demo import ready_on_first_launch
 from ui.state import get_state
 from ui.widgets import PAGES, plain_errors
+from ui.workspace_admin import manage_files
 
 private_umask()  # uploads and extracted images are the user's alone (0600 files, 0700 folders)
 # An emoji favicon is drawn in the page; a ":material/…:" one is fetched from fonts.gstatic.com (no outside requests).
@@ -27,4 +28,5 @@ with plain_errors("preparing the demo dataset"):
     ready_on_first_launch(get_state())
 with st.sidebar:
     sidebar_badge()
+    manage_files()
 steps.run()

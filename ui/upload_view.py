@@ -13,14 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dptab_core.user_data import (
-    IMAGE_SUFFIXES,
-    MIN_PUBLIC_PER_LABEL,
-    PublicFolderCheck,
-    check_public_folder,
-    save_folder_upload,
-    save_named_upload,
-)
+from dptab_core.uploads import save_folder_stream, save_stream, save_table_upload
+from dptab_core.user_data import IMAGE_SUFFIXES, MIN_PUBLIC_PER_LABEL, PublicFolderCheck, check_public_folder
 from ui.demo import DEMO_NAME
 from ui.state import StudioState
 from ui.widgets import plain_errors
@@ -47,15 +41,24 @@ class Upload:
     images_label: str
 
 
-@st.cache_data(show_spinner="Saving the upload…", max_entries=8)
-def _save_file(data: bytes, name: str) -> str:
-    return str(save_named_upload(data, name))
+def _save_file(upload, *, table: bool = False) -> str:
+    """Stream one upload to disk once per upload (never a second copy of its bytes); cap a table's size."""
+    key = ("_saved_upload", upload.file_id)
+    if key not in st.session_state:
+        with st.spinner("Saving the upload…"):  # a table over the row/column/cell caps is refused, not kept
+            path = save_table_upload(upload, upload.name) if table else save_stream(upload, upload.name)
+        st.session_state[key] = str(path)
+    return st.session_state[key]
 
 
-@st.cache_data(show_spinner="Saving the image folder…", max_entries=4)
-def _save_folder(files: tuple[tuple[str, bytes], ...], kind: str) -> tuple[str, str, int, tuple[str, ...]]:
-    saved = save_folder_upload(files, kind=kind)
-    return str(saved.root), saved.name, saved.n_files, tuple(saved.refused)
+def _save_folder(files, kind: str) -> tuple[str, str, int, tuple[str, ...]]:
+    """Stream a directory upload to disk, file by file, once per set of uploaded files."""
+    key = ("_saved_folder", kind, tuple(f.file_id for f in files))
+    if key not in st.session_state:
+        with st.spinner("Saving the image folder…"):
+            root, name, n_files, refused = save_folder_stream(((f.name, f) for f in files), kind=kind)
+        st.session_state[key] = (str(root), name, n_files, tuple(refused))
+    return st.session_state[key]
 
 
 def upload_source() -> Upload | None:
@@ -72,11 +75,11 @@ def upload_source() -> Upload | None:
         if csv_file is None or not files:
             return None
         with plain_errors("saving the image folder"):
-            root, name, n_files, refused = _save_folder(tuple((f.name, f.getvalue()) for f in files), "images")
+            root, name, n_files, refused = _save_folder(files, "images")
             if refused:
                 st.warning(f"{len(refused)} file name(s) were refused (absolute paths, '..' or hidden parts), for "
                            f"example {refused[0]!r}: those files were not saved.")
-            return Upload(Path(_save_file(csv_file.getvalue(), csv_file.name)), Path(root), csv_file.name,
+            return Upload(Path(_save_file(csv_file, table=True)), Path(root), csv_file.name,
                           f"folder {name}/ ({n_files:,} files)")
         return None
     zip_file = st.file_uploader("Images (a .zip of the image files)", type=["zip"], key="upload_zip")
@@ -84,8 +87,8 @@ def upload_source() -> Upload | None:
     if csv_file is None or zip_file is None:
         return None
     with plain_errors("saving the upload"):
-        return Upload(Path(_save_file(csv_file.getvalue(), csv_file.name)),
-                      Path(_save_file(zip_file.getvalue(), zip_file.name)), csv_file.name, zip_file.name)
+        return Upload(Path(_save_file(csv_file, table=True)), Path(_save_file(zip_file)), csv_file.name,
+                      zip_file.name)
     return None
 
 
@@ -115,14 +118,14 @@ def public_folder_picker(state: StudioState) -> tuple[Path | None, str | None]:
                                  accept_multiple_files="directory", key="upload_public_dir")
         if files:
             with plain_errors("saving the public image folder"):
-                root, name, n_files, _ = _save_folder(tuple((f.name, f.getvalue()) for f in files), "public")
+                root, name, n_files, _ = _save_folder(files, "public")
                 path, label = Path(root), f"folder {name}/ ({n_files:,} files)"
     elif how == PUBLIC_ZIP:
         zip_file = st.file_uploader("Public images (.zip of <label>/<image files>)", type=["zip"],
                                     key="upload_public_zip")
         if zip_file is not None:
             with plain_errors("saving the public zip"):
-                path, label = Path(_save_file(zip_file.getvalue(), zip_file.name)), zip_file.name
+                path, label = Path(_save_file(zip_file)), zip_file.name
     elif how == PUBLIC_SERVER:
         text = st.text_input("Public image folder (or .zip) on this server", value=str(own or ""),
                              key="server_public")
