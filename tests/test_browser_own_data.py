@@ -89,8 +89,12 @@ def test_own_data_from_upload_to_results_with_a_reload_mid_run(server, browser, 
     assert page.get_by_text(f"on {CSV_NAME}").count(), "the job view must name its dataset"
     shot(page, "own-4-after-reload")
 
-    page.get_by_text("See the release now →").or_(page.get_by_text("Finished: the synthetic dataset is ready")).first \
-        .wait_for(timeout=TRAINING_TIMEOUT_MS)
+    released = page.get_by_text("See the release now →").or_(page.get_by_text("Finished: the synthetic dataset is ready"))
+    stopped = page.get_by_text("This run stopped with an error")
+    released.or_(stopped).first.wait_for(timeout=TRAINING_TIMEOUT_MS)
+    if stopped.count():
+        shot(page, "failed-own-training")
+        pytest.fail(f"the training job failed: {JobStore(home / 'jobs').get(job_id).status().error}")
     page.goto(f"{url}/results?job={job_id}")  # 6. Results
     drawn_or_shot(page, "own-results", "4 · Results", "Download the release")
     names_the_dataset(page)
