@@ -416,9 +416,13 @@ def _assumptions(run: _Run, released: Schema) -> list[str]:
 
 def _unit_of_privacy(run: _Run, released: Schema) -> str:
     """The sentence that says whom the guarantee protects, from what was actually done to the rows."""
+    from dptab_core.privacy.person_unit import KEPT_ROW_RULE, proxy_hint
+
     bounded = (run.spec.policy or {}).get("keep_one_row_per_person", True)
     if released.person_column and bounded:
-        return f"one person = one row and its image: rows were bounded to one per {released.person_column!r}"
+        proxy = proxy_hint(released.person_column)
+        return (f"one person = one row and its image: rows were bounded to one per {released.person_column!r} "
+                f"({KEPT_ROW_RULE})" + (f". WARNING: {proxy}" if proxy else ""))
     if released.person_column:
         return (f"WARNING: rows were NOT bounded per {released.person_column!r}: the guarantee protects one row; "
                 f"a person with k rows is protected only at about k·ε")

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dptab_core.data.ingest import NO_PERSON_COLUMN, IngestPolicy, inspect_dataset
+from dptab_core.privacy.person_unit import KEPT_ROW_RULE, proxy_hint
 from dptab_core.workspace import workspace_root
 from ui import data_view as dv
 from ui import upload_view as uv
@@ -67,12 +68,19 @@ policy = IngestPolicy(
     drop_missing_images=left.checkbox("Drop rows whose image is missing", key="drop_missing"),
     drop_corrupt_images=left.checkbox("Drop rows whose image is broken or not an image", key="drop_corrupt"),
     drop_ragged_rows=right.checkbox("Drop rows with the wrong number of fields", key="drop_ragged"),
-    drop_duplicate_image_refs=right.checkbox("Drop later rows that reuse an image", key="drop_dupes"),
-    keep_one_row_per_person=right.checkbox("Keep one row per person (recommended)", value=True, key="one_per_person"))
+    drop_duplicate_image_refs=right.checkbox(
+        "Drop every row whose image file another row also names", key="drop_dupes",
+        help="All rows sharing one image file are dropped, the first one too: keeping one would let an added "
+             "person's row push out another person's."),
+    keep_one_row_per_person=right.checkbox("Keep one row per person (recommended)", value=True, key="one_per_person",
+                                           help=f"With a person column, {KEPT_ROW_RULE}."))
 known = st.session_state.get("_data_columns", [])
 image_choice = left.selectbox("Image column", ["(detect)", *known], key="image_column")
 person_choice = left.selectbox("Person column (one person may own several rows)", [PROPOSED, NO_PERSON, *known],
-                               key="person_column")
+                               key="person_column",
+                               help="The guarantee protects one value of this column. If it names less than a person "
+                                    "(HAM10000's lesion_id is a lesion: a patient can have several), a person with k "
+                                    "of them is protected only at about k·ε.")
 confirmed = person_choice == NO_PERSON and st.checkbox(
     "I confirm that every row belongs to a different person", key="confirm_one_per_person")
 person = None if person_choice == PROPOSED else NO_PERSON_COLUMN if person_choice == NO_PERSON else person_choice
@@ -100,8 +108,10 @@ if report is None:
 st.subheader("Validation report")
 dv.validation_report(report)
 if report.person_column:
-    st.info(f"Person column **{md(report.person_column)}**: one row per person is kept "
+    st.info(f"Person column **{md(report.person_column)}**: one row per person is kept — {KEPT_ROW_RULE} "
             f"({report.rows_dropped_per_person:,} rows dropped), so one person = one row + its image.")
+    if proxy_hint(report.person_column):
+        st.warning(md(proxy_hint(report.person_column)))
 elif report.needs_person_confirmation and report.ok():  # a broken file gets no person warning
     st.warning("No person column: differential privacy here protects one *row*. Confirm above that every row is a "
                "different person, or pick the column that identifies people"

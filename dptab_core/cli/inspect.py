@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dptab_core.data.ingest import NO_PERSON_COLUMN, IngestPolicy, Inspection, inspect_dataset
 from dptab_core.data.validate import format_issues
+from dptab_core.privacy.person_unit import KEPT_ROW_RULE, proxy_hint
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-ragged", action="store_true",
                         help="drop rows with a different number of fields than the header instead of failing")
     parser.add_argument("--drop-duplicate-images", action="store_true",
-                        help="drop later rows that reuse an earlier row's image instead of failing")
+                        help="drop every row whose image file another row also names (the first too) instead of failing")
     parser.add_argument("--image-size", type=int, default=32, help="side of the square images models see (default 32)")
     parser.add_argument("--workspace", type=Path, help="where a zip is extracted (default: $DPTAB_HOME or ./workspace)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -85,7 +86,10 @@ def human_report(inspection: Inspection) -> str:
              f"Images: {i.images_root} — {i.n_image_files} files; column {i.image_column!r}; "
              f"converted to {i.image_size}×{i.image_size} {i.image_mode} (centre crop to square, Lanczos resize)"]
     if i.person_column:
-        lines.append(f"Person column: {i.person_column!r} — one row per person, {i.rows_dropped_per_person} rows dropped")
+        lines.append(f"Person column: {i.person_column!r} — one row per person ({KEPT_ROW_RULE}), "
+                     f"{i.rows_dropped_per_person} rows dropped")
+        if proxy_hint(i.person_column):
+            lines.append(f"WARNING: {proxy_hint(i.person_column)}")
     elif i.needs_person_confirmation:
         lines.append("Person column: none — confirm that every row is a different person (--one-row-per-person), "
                      f"or name one with --person-column (candidates: {', '.join(i.person_column_candidates) or 'none'})")
