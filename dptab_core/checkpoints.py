@@ -15,6 +15,7 @@ dict and ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import tempfile
@@ -40,6 +41,10 @@ def load_table(path: Path) -> pd.DataFrame:
 
 def save_mean_pairs(path: Path, pairs: MeanPairs) -> None:
     """Write the released mean pairs as ``.npz`` (arrays only; column names as a string array)."""
+    stored = {"conditions", "images", "cells", "means", "marginals", "usable", "overall"}
+    fields = {f.name for f in dataclasses.fields(pairs)}
+    if fields != stored:  # a field added to MeanPairs must be stored too, or a resumed run would lose it
+        raise TypeError(f"MeanPairs has fields {sorted(fields ^ stored)} this checkpoint does not store")
     columns = list(pairs.means)
     arrays: dict[str, np.ndarray] = {
         "conditions": pairs.conditions, "images": pairs.images, "overall": pairs.overall,

@@ -16,7 +16,7 @@ from dptab_core.data.demo import default_demo_dir
 from dptab_core.errors import JobError
 from dptab_core.image.presets import PRESETS
 from dptab_core.jobs import refresh
-from dptab_core.jobs.store import FINISHED_STATES, JobStore
+from dptab_core.jobs.store import FINISHED_STATES, Job, JobStatus, JobStore
 from dptab_core.pipeline import SynthSpec, make_synth_spec
 from dptab_core.stages import stage_functions
 from ui.charts import epsilon_progress
@@ -24,7 +24,7 @@ from ui.device import DeviceInfo
 from ui.safe_text import md
 from ui.state import StudioState
 
-DEFAULT_TABLE_MECHANISM: str = SynthSpec.__dataclass_fields__["table_mechanism"].default
+DEFAULT_TABLE_MECHANISM: str = SynthSpec.table_mechanism  # a dataclass default is also the class attribute
 """The engine's default (``SynthSpec.table_mechanism``, also ``synth --mechanism``): the app preselects it."""
 
 STAGE_WORDS = {
@@ -84,7 +84,7 @@ def forget(state: StudioState) -> None:
     st.rerun()
 
 
-def load_job(job_id: str) -> Any:
+def load_job(job_id: str) -> Job | None:
     """The job with this id, or None when its folder is gone."""
     try:
         return JobStore().get(job_id)
@@ -92,7 +92,7 @@ def load_job(job_id: str) -> Any:
         return None
 
 
-def is_active(job: Any) -> bool:
+def is_active(job: Job) -> bool:
     return job.status().state not in FINISHED_STATES
 
 
@@ -150,7 +150,7 @@ def job_dataset(spec: dict[str, Any]) -> str:
     return Path(csv).name if csv else "unknown data"
 
 
-def show_status(job: Any, status: Any) -> None:
+def show_status(job: Job, status: JobStatus) -> None:
     """The job's state in words, one progress bar per stage, ε spent vs planned, the log tail."""
     kind, words = STATE_WORDS.get(status.state, ("info", status.state))
     if status.cancel_requested_at and not status.finished:
@@ -226,7 +226,7 @@ def stage_words(stage: str, spec: dict[str, Any]) -> str:
     return words
 
 
-def stages_of(job: Any) -> list[str]:
+def stages_of(job: Job) -> list[str]:
     """The stages this job's spec runs, in order (the pipeline's own list)."""
     return [name for name, _ in stage_functions(SynthSpec.from_job_spec(job.spec))]
 
