@@ -50,8 +50,9 @@ def count_public_labels(public_dir: Path | str | None) -> int:
     return sum(1 for p in Path(public_dir).iterdir() if p.is_dir())
 
 
-def resolve_preset(name: str, overrides: dict[str, Any] | None = None) -> ImagePreset:
-    """The image preset ``name`` with ``overrides`` (field → value) applied, each checked.
+def resolve_preset(name: str, overrides: dict[str, Any] | None = None, *, has_public: bool = True) -> ImagePreset:
+    """The image preset ``name`` (its no-public-images fallback when ``has_public`` is False) with
+    ``overrides`` (field → value) applied, each checked.
 
     Overrides exist so tests and benchmarks can shrink a run (a few steps on a 200-row demo) through
     the same spec the app sends, instead of a hidden test-only preset. Only the preset's numeric
@@ -64,7 +65,7 @@ def resolve_preset(name: str, overrides: dict[str, Any] | None = None) -> ImageP
     ...
     dptab_core.errors.InputError: preset_overrides: preset override width=0 is not a positive int.
     """
-    preset = get_preset(name)
+    preset = get_preset(name, has_public=has_public)
     if not overrides:
         return preset
     fields = {f.name: f for f in dataclasses.fields(ImagePreset)}
@@ -93,7 +94,7 @@ def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, chann
     max_grad_norm}, ``mean_pairs`` {rounds, sampling_rate}, ``semantic_query`` {enabled, top_k}.
     ``preset_overrides``: see :func:`resolve_preset`.
     """
-    image = resolve_preset(preset, preset_overrides)
+    image = resolve_preset(preset, preset_overrides, has_public=n_public_labels > 0)
     dpsgd_opts = dict(plan_options.get("dpsgd") or {})
     batch = int(dpsgd_opts.get("batch_size", min(image.dpsgd_batch, max(1, n_rows))))
     steps_per_epoch = math.ceil(n_rows / batch)

@@ -34,20 +34,43 @@ def test_standard_gives_a_reason_for_every_setting_it_changes_from_quick():
     assert not missing, f"standard changes {missing} from quick without saying why"
 
 
-def test_standard_works_at_twice_quicks_resolution_with_a_larger_batch_and_more_dpsgd_steps():
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_draws_images_of_at_least_32_pixels_with_public_images(name):
+    assert get_preset(name).resolution >= 32, f"{name} draws {get_preset(name).resolution}x images: too small to judge"
+
+
+def test_standard_trains_a_wider_autoencoder_longer_with_a_larger_batch_and_more_dpsgd_steps():
     quick, standard = get_preset("quick"), get_preset("standard")
-    assert standard.resolution == 2 * quick.resolution == 32, "standard's point is full 32x32 images"
+    assert standard.width > quick.width, "standard's autoencoder should be wider (sharper decodes)"
+    assert standard.pretrain_steps > quick.pretrain_steps, "standard should train its autoencoder longer"
     assert standard.dpsgd_batch > quick.dpsgd_batch, "standard should average more images per DP-SGD step"
     assert standard.dpsgd_steps > quick.dpsgd_steps, "standard should train longer under DP-SGD than quick"
-    assert standard.warmup_steps > quick.warmup_steps, "standard should fit its mean pairs longer than quick"
 
 
-def test_standard_model_stays_near_one_million_parameters_on_the_demo():
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_dpsgd_updates_only_the_small_latent_model_never_the_public_autoencoder(name):
     from dptab_core.data.demo import demo_schema
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.models import build_model
 
-    model = build_model(get_preset("standard"), RecordEncoder(demo_schema()).dim, (32, 32, 3))
+    model = build_model(get_preset(name), RecordEncoder(demo_schema()).dim, (32, 32, 3))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert all(not p.requires_grad for p in model.autoencoder.parameters()), "the public autoencoder must be frozen"
+    assert trainable < 2.5e5, f"{name}: DP-SGD would update {trainable} parameters; the latent model should stay small"
+
+
+@pytest.mark.parametrize(("name", "family"), [("quick", "cvae"), ("standard", "cvae"), ("gpu", "diffusion")])
+def test_a_job_without_public_images_runs_the_presets_fallback_family(name, family):
+    assert get_preset(name).family == "latent"
+    assert get_preset(name, has_public=False).family == family
+
+
+def test_standard_fallback_model_stays_near_one_million_parameters_on_the_demo():
+    from dptab_core.data.demo import demo_schema
+    from dptab_core.image.encoder import RecordEncoder
+    from dptab_core.image.models import build_model
+
+    model = build_model(get_preset("standard", has_public=False), RecordEncoder(demo_schema()).dim, (32, 32, 3))
     params = sum(p.numel() for p in model.parameters())
     assert 0.5e6 < params < 1.5e6, (
         f"standard's model has {params / 1e6:.2f} M parameters; its ~30-minute budget was measured at 1.1 M "

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from dptab_core.errors import PlanError
-from dptab_core.image.encoder import encode_images
 from dptab_core.privacy.ledger import Ledger
 
 STAGE = "dpsgd"
@@ -88,7 +87,7 @@ class FinetuneResult:
 
 def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_multiplier: float,
                    sampling_rate: float, steps: int, max_grad_norm: float, ledger: Ledger, device,
-                   lr: float, seed: int = 0, noise_seed: int | None = None, engine: str = DEFAULT_ENGINE,
+                   lr: float, seed: int = 0, noise_seed: int | None = None, engine: str | None = None,
                    grad_sample_mode: str = "hooks", progress: Callable[[float, str, int], None] | None = None,
                    checkpoint_dir: Path | None = None, should_stop: Callable[[], bool] | None = None
                    ) -> FinetuneResult:
@@ -97,7 +96,10 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     ``images`` are uint8 (n, H, W, C) in row order, ``conditions`` the encoded records of the same
     rows. ``progress(fraction, message, steps_done)`` is called after each step, so the caller can
     show the ε spent so far (its accountant composes ``steps_done`` steps of this entry).
-    ``engine`` is one of :data:`ENGINES`; ``grad_sample_mode`` is Opacus' and only used by ``"opacus"``.
+    ``engine`` is one of :data:`ENGINES` (default: the model's ``dpsgd_engine`` if it names one, else
+    :data:`DEFAULT_ENGINE`); ``grad_sample_mode`` is Opacus' and only used by ``"opacus"``. The model's
+    inputs are :func:`~dptab_core.image.models.model_inputs` of ``images`` (pixels, or latents for the
+    latent family).
 
     ``seed`` fixes the model's own randomness (initial latents); the privacy randomness — which rows
     join each Poisson batch, and the Gaussian noise — comes from OS entropy unless ``noise_seed`` is
@@ -106,9 +108,12 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     """
     import torch
 
+    from dptab_core.image.models import model_inputs
+
+    engine = engine or getattr(model, "dpsgd_engine", DEFAULT_ENGINE)
     if engine not in ENGINES:
         raise ValueError(f"unknown DP-SGD engine {engine!r}; pick one of {', '.join(ENGINES)}")
-    x = torch.as_tensor(encode_images(images, model.resolution))
+    x = torch.as_tensor(model_inputs(model, images))
     c = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
     batch = opacus_batch_size(len(x), sampling_rate)
     steps_per_epoch = math.ceil(len(x) / batch)

@@ -87,14 +87,25 @@ def cell_sums(unit_images: np.ndarray, codes: dict[str, np.ndarray], sizes: dict
 def dp_mean_pairs(images: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
                   sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
                   resolution: int, count_weight: float, min_cell_count: float) -> MeanPairs:
-    """Release the DP mean pairs of ``images`` (uint8, row order) under the codes of ``schema``'s columns.
+    """Release the DP mean pairs of ``images`` (uint8, row order) at ``resolution`` (see :func:`dp_mean_pairs_of`)."""
+    return dp_mean_pairs_of(encode_images(images, resolution), codes, schema, noise_multiplier=noise_multiplier,
+                            sampling_rate=sampling_rate, rounds=rounds, clip_norm=clip_norm, rng=rng, ledger=ledger,
+                            count_weight=count_weight, min_cell_count=min_cell_count,
+                            details={"resolution": resolution})
 
-    ``rounds`` Poisson-subsampled Gaussian releases, each recorded in ``ledger`` (stage
+
+def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
+                     sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
+                     count_weight: float, min_cell_count: float, details: dict | None = None) -> MeanPairs:
+    """Release the DP mean pairs of ``units``: one float array per row (n, *shape), values in [-1, 1].
+
+    ``units`` are images in [-1, 1] or, for the latent family, the public encoder's latents of the
+    images. ``rounds`` Poisson-subsampled Gaussian releases, each recorded in ``ledger`` (stage
     ``mean_pairs``) with noise std ``noise_multiplier × sensitivity``.
     """
     encoder = RecordEncoder(schema)
     sizes = {name: encoder.sizes[name] for name in encoder.columns}
-    unit = encode_images(images, resolution).astype(np.float64)
+    unit = np.asarray(units, dtype=np.float64)
     pixel_shape = unit.shape[1:]
     sensitivity = mean_pair_sensitivity(clip_norm=clip_norm, count_weight=count_weight, n_attributes=len(sizes))
     total = None
@@ -106,7 +117,7 @@ def dp_mean_pairs(images: np.ndarray, codes: dict[str, np.ndarray], schema: Sche
             exact, sensitivity=sensitivity, sigma=noise_multiplier * sensitivity, sampling_rate=sampling_rate,
             rng=rng, ledger=ledger, stage=STAGE, label=f"mean pairs round {r + 1}/{rounds}",
             details={"cells": int(sum(sizes.values())), "clip_norm": clip_norm, "count_weight": count_weight,
-                     "resolution": resolution})
+                     "shape": list(pixel_shape), **(details or {})})
         total = noisy if total is None else total + noisy
     return _post_process(total, sizes, pixel_shape, encoder, clip_norm=clip_norm, count_weight=count_weight,
                          floor=rounds * sampling_rate * min_cell_count)

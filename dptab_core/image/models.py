@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dptab_core.image.encoder import encode_images
 from dptab_core.image.presets import ImagePreset
 
 
 def _groups(channels: int) -> int:
     """GroupNorm groups: 8 channels per group, at least one group."""
     return max(1, min(32, channels // 8))
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm over ``channels`` with :func:`_groups` groups (never BatchNorm: it mixes individuals)."""
+    return nn.GroupNorm(_groups(channels), channels)
 
 
 class Decoder(nn.Module):
@@ -136,10 +143,23 @@ class ConditionalVAE(RecordConditionedModel):
         return self.to_dataset_size(self.decoder(cond, z * temperature))
 
 
+def model_inputs(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    """What ``model.forward`` takes for uint8 images (n, H, W, C): its ``prepare_inputs`` (the latent
+    family's public encoder) when it has one, else the images in [-1, 1] at the model's resolution."""
+    prepare = getattr(model, "prepare_inputs", None)
+    if prepare is not None:
+        return prepare(images)
+    return encode_images(images, model.resolution)
+
+
 def build_model(preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> nn.Module:
     """The preset's conditional model (its ``family``) for records of ``cond_dim`` and images of ``(H, W, C)``."""
     if preset.family == "diffusion":
         from dptab_core.image.diffusion import ConditionalDiffusion
 
         return ConditionalDiffusion(preset, cond_dim, image_shape)
+    if preset.family == "latent":
+        from dptab_core.image.latent import LatentGaussian
+
+        return LatentGaussian(preset, cond_dim, image_shape)
     return ConditionalVAE(preset, cond_dim, image_shape)

@@ -8,9 +8,16 @@ benchmarks/bench_preset_cost.py predicts a preset's cost from a few timed steps 
 standard ~35 CPU minutes on one loaded core, ~23 min wall on 2 idle cores at an assumed 1.6x
 two-thread speed-up, ~31 min at the 1.15x seen on quick's measured end-to-end run.
 
+Every preset's default family is ``latent`` (a public autoencoder plus a small DP model of the
+records' latents, :mod:`dptab_core.image.latent`): it needs public images to learn how images look.
+A job without a public image folder runs the preset's ``without_public`` fallback instead (the
+conditional VAE on CPU, the diffusion UNet on ``gpu``), and the app says so.
+
 >>> get_preset("quick").family
+'latent'
+>>> get_preset("quick", has_public=False).family
 'cvae'
->>> get_preset("gpu").family
+>>> get_preset("gpu", has_public=False).family
 'diffusion'
 >>> sorted(PRESETS)
 ['gpu', 'quick', 'standard']
@@ -24,7 +31,7 @@ from typing import Literal
 
 from dptab_core.errors import InputError
 
-Family = Literal["cvae", "diffusion"]
+Family = Literal["cvae", "diffusion", "latent"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ class ImagePreset:
     sample_steps: int = 8
     cond_dropout: float = 0.1
     guidance: float = 0.0
+    # Latent-family settings: channels of the public autoencoder's latent grid (resolution / 4 square).
+    latent_channels: int = 4
+    without_public: str = ""
+    """The preset a job without public images runs instead (``""``: this preset needs none)."""
     reasons: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def mean_pair_clip_norm(self, channels: int) -> float:
@@ -73,7 +84,13 @@ class ImagePreset:
         Images live in [-1, 1]; a bound of ``mean_pair_clip_rms`` per pixel clips only high-contrast
         images, so the released mean is not shrunk towards grey.
         """
-        return self.mean_pair_clip_rms * math.sqrt(self.resolution * self.resolution * channels)
+        return self.mean_pair_clip_rms * math.sqrt(self.mean_pair_size(channels))
+
+    def mean_pair_size(self, channels: int) -> int:
+        """Numbers in one mean pair: the image's pixels, or the latent grid's for the latent family."""
+        if self.family == "latent":
+            return self.latent_channels * (self.resolution // 4) ** 2
+        return self.resolution * self.resolution * channels
 
 
 _COMMON_REASONS = {
@@ -98,8 +115,40 @@ _DIFFUSION_REASONS = {
     "kl_weight": "unused by the diffusion family",
 }
 
+_LATENT_REASONS = {
+    "family": "latent: an autoencoder trained on the public images only, and a ~10^4-parameter Gaussian model of "
+              "the records' latents (mean map = the DP mean pairs, covariance fine-tuned with DP-SGD); chosen "
+              "over the conditional VAE and the conditional diffusion UNet on a score that counts variety, "
+              "fidelity and read-back together (benchmarks/README.md, 'Model family')",
+    "width": "base channels of the public autoencoder (its parameters never see private data)",
+    "latent_channels": "4 channels on a (resolution/4)^2 grid: 256 numbers at 32x32, what the Gaussian models",
+    "latent_dim": "rank of the latent Gaussian's shared covariance factor: the main directions individuals vary in",
+    "kl_weight": "unused by the latent family",
+    "pretrain_steps": "steps of the public autoencoder (public data: free); warmup_lr is its Adam step size",
+    "warmup_steps": "unused by the latent family: its warm-up writes the mean pairs into the mean map exactly",
+    "mean_pair_clip_rms": "0.6 per latent number in [-1, 1]: public latents have RMS ~0.4-0.5, so few are clipped",
+    "sample_temperature": "1.0: the fitted spread, neither shrunk (averages) nor widened (off-manifold)",
+    "dpsgd_lr": "(DP-SGD runs on the vmap engine: the Gaussian's likelihood uses its parameters outside layer "
+                "calls) Adam 3e-3 on ~10^4 parameters: the covariance moves visibly within a few hundred noisy steps",
+}
+
+_FALLBACK_PRESETS: dict[str, ImagePreset] = {}
+"""The models a preset runs when the job has no public images (filled below, not listed in PRESETS)."""
+
 PRESETS: dict[str, ImagePreset] = {
     "quick": ImagePreset(
+        name="quick", family="latent", resolution=32, width=16, latent_dim=16, kl_weight=1.0,
+        sample_temperature=1.0, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.6,
+        count_weight=0.5, min_cell_count=15.0, warmup_steps=1, warmup_batch=64, warmup_composites=64,
+        warmup_lr=2e-3, pretrain_steps=800, pretrain_batch=64, public_per_label=200, classifier_steps=300,
+        classifier_width=16, dpsgd_batch=256, dpsgd_steps=200, dpsgd_lr=3e-3, dpsgd_max_grad_norm=1.0,
+        sample_batch=256, latent_channels=4, without_public="quick-cvae",
+        reasons={**_COMMON_REASONS, **_LATENT_REASONS,
+                 "resolution": "32x32: what a stakeholder can judge; the autoencoder's cost, not DP noise, sets it",
+                 "pretrain_steps": "800 autoencoder steps at batch 64 and width 16: ~1-2 CPU minutes",
+                 "dpsgd_steps": "200 steps at q ~ 1/8: each takes milliseconds at this model size",
+                 "dpsgd_batch": "256: large batches divide the DP noise; the demo's ~2000 rows give q ~ 1/8"}),
+    "quick-cvae": ImagePreset(
         name="quick", family="cvae", resolution=16, width=32, latent_dim=16, kl_weight=1.0,
         sample_temperature=0.8, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.5,
         count_weight=0.5, min_cell_count=15.0, warmup_steps=300, warmup_batch=64, warmup_composites=2048,
@@ -117,6 +166,24 @@ PRESETS: dict[str, ImagePreset] = {
                  "mean_pair_rounds": "one round on everyone: the cheapest way to clean means (findings: ε=10 "
                                      "read-back close to real pairs)"}),
     "standard": ImagePreset(
+        name="standard", family="latent", resolution=32, width=32, latent_dim=32, kl_weight=1.0,
+        sample_temperature=1.0, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.6,
+        count_weight=0.5, min_cell_count=15.0, warmup_steps=1, warmup_batch=64, warmup_composites=64,
+        warmup_lr=2e-3, pretrain_steps=3000, pretrain_batch=64, public_per_label=1000, classifier_steps=600,
+        classifier_width=16, dpsgd_batch=512, dpsgd_steps=400, dpsgd_lr=3e-3, dpsgd_max_grad_norm=1.0,
+        sample_batch=256, latent_channels=4, without_public="standard-cvae",
+        reasons={**_COMMON_REASONS, **_LATENT_REASONS,
+                 "resolution": "32x32 with a wider autoencoder than quick's: sharper decodes",
+                 "classifier_steps": "600 steps of the semantic query's public classifier: under a minute",
+                 "without_public": "standard's own conditional VAE (1.1 M parameters, 32x32) when there are no public "
+                                   "images",
+                 "width": "32 base channels: ~4x quick's autoencoder cost per step, sharper reconstructions",
+                 "pretrain_steps": "3000 autoencoder steps: the bulk of this preset's CPU time",
+                 "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
+                 "latent_dim": "rank 32: more directions of individual variation than quick's 16",
+                 "dpsgd_batch": "512, q ~ 1/4 on the demo: the averaged gradient's noise std is z·C/B",
+                 "dpsgd_steps": "400 steps: cheap at this model size; more steps at a larger noise multiplier"}),
+    "standard-cvae": ImagePreset(
         name="standard", family="cvae", resolution=32, width=24, latent_dim=32, kl_weight=1.0,
         sample_temperature=0.8, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.5,
         count_weight=0.5, min_cell_count=15.0, warmup_steps=800, warmup_batch=64, warmup_composites=8192,
@@ -141,6 +208,21 @@ PRESETS: dict[str, ImagePreset] = {
                  "classifier_steps": "600 steps of a width-16 classifier (~0.05 CPU s each): well under a minute; "
                                      "it only ranks the public labels for the semantic query"}),
     "gpu": ImagePreset(
+        name="gpu", family="latent", resolution=64, width=64, latent_dim=64, kl_weight=1.0,
+        sample_temperature=1.0, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.6,
+        count_weight=0.5, min_cell_count=15.0, warmup_steps=1, warmup_batch=64, warmup_composites=64,
+        warmup_lr=1e-3, pretrain_steps=6000, pretrain_batch=128, public_per_label=5000, classifier_steps=2000,
+        classifier_width=32, dpsgd_batch=1024, dpsgd_steps=1000, dpsgd_lr=3e-3, dpsgd_max_grad_norm=1.0,
+        sample_batch=1024, latent_channels=4, without_public="gpu-diffusion",
+        reasons={**_COMMON_REASONS, **_LATENT_REASONS,
+                 "family": "latent at 64x64 (UNPROVEN on CUDA until benchmarks/gpu_check.sh has run on a GPU): "
+                           + _LATENT_REASONS["family"],
+                 "resolution": "64x64: the size a GPU makes cheap; the latent grid is 16x16x4 = 1024 numbers",
+                 "width": "64 base channels: a sharper public autoencoder, ~3 M parameters, cheap on a GPU",
+                 "pretrain_steps": "6000 autoencoder steps at batch 128: a few minutes on a GPU",
+                 "dpsgd_batch": "1024: DP-SGD's noise shrinks with batch size; the model is small, so it is cheap",
+                 "latent_dim": "rank 64 for 1024 latent numbers"}),
+    "gpu-diffusion": ImagePreset(
         name="gpu", family="diffusion", resolution=32, width=96, latent_dim=64, kl_weight=1.0,
         sample_temperature=1.0, mean_pair_rounds=4, mean_pair_sampling_rate=0.5, mean_pair_clip_rms=0.5,
         count_weight=0.5, min_cell_count=15.0, warmup_steps=10000, warmup_batch=256, warmup_composites=65536,
@@ -163,10 +245,15 @@ PRESETS: dict[str, ImagePreset] = {
 }
 
 
-def get_preset(name: str) -> ImagePreset:
-    """The preset called ``name`` (``quick``, ``standard`` or ``gpu``)."""
+def get_preset(name: str, *, has_public: bool = True) -> ImagePreset:
+    """The preset called ``name`` (``quick``, ``standard`` or ``gpu``); its fallback when ``has_public`` is False."""
     try:
-        return PRESETS[name]
+        preset = PRESETS[name]
     except KeyError:
         raise InputError(f"unknown image preset {name!r}", where="preset",
                          hint=f"Pick one of: {', '.join(PRESETS)}.") from None
+    return preset if has_public or not preset.without_public else _FALLBACK_PRESETS[preset.without_public]
+
+
+for _key in ("quick-cvae", "standard-cvae", "gpu-diffusion"):
+    _FALLBACK_PRESETS[_key] = PRESETS.pop(_key)

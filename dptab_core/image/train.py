@@ -54,8 +54,15 @@ def warm_up(model: ConditionalVAE, pairs: MeanPairs, encoder: RecordEncoder, *, 
             should_stop: Callable[[], bool] | None = None) -> list[float]:
     """Teach the decoder to draw each mean pair and each composite of them, whatever its latent.
 
-    Post-processing of the released mean pairs: no budget is spent.
+    Post-processing of the released mean pairs: no budget is spent. The latent family takes the
+    pairs as its mean map's weights instead (exact: no steps).
     """
+    warm_start = getattr(model, "warm_start", None)
+    if warm_start is not None:
+        warm_start(pairs, encoder)
+        if progress is not None:
+            progress(1.0, "warm-up: the mean pairs written into the latent mean map", 0)
+        return []
     comp_cond, comp_img = composite_pairs(pairs, encoder, preset.warmup_composites, np.random.default_rng(seed))
     cond = np.concatenate([pairs.conditions, comp_cond])
     targets = np.concatenate([pairs.images, comp_img])
@@ -73,6 +80,10 @@ def pretrain_on_public(model: ConditionalVAE, public_images: np.ndarray, encoder
     either: the model learns image structure (edges, textures, the latent's use) without learning a
     false link between records and images.
     """
+    fit_public = getattr(model, "fit_public", None)
+    if fit_public is not None:  # the latent family: its own autoencoder and latent prior
+        return fit_public(public_images, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
+                          lr=preset.warmup_lr, seed=seed, device=device, progress=progress, should_stop=should_stop)
     x = encode_images(public_images, preset.resolution)
     cond = np.broadcast_to(encoder.unspecified(), (len(x), encoder.dim))
     return fit(model, model, x, cond, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,

@@ -1,0 +1,199 @@
+"""The latent family: an autoencoder learnt from public images, and a small DP model of the records' latents.
+
+Why this family (benchmarks/README.md, "Model family"): DP-SGD's noise grows with the number of
+parameters it updates, and a decoder that learnt "record → average image" from DP mean pairs has no
+variety left to keep (variety 0–4 % in the issue that replaced it). Here the variety comes from where
+it is free: an autoencoder trained only on the public images (PrivImage's pre-training), whose
+decoder turns any point of its latent space into a sharp image. What is private is a small model
+*of the latents*, ``z | record ~ N(μ(record), F Fᵀ + diag(s²))``:
+
+* ``μ`` is one Linear layer over the one-hot record, so the DP mean pairs (released in latent space)
+  *are* its weights: the warm-up writes them in (post-processing, exact, instant);
+* ``F`` (``d × rank``) and ``s`` hold how individuals vary around their record's mean; they start
+  from the public latents' principal components and DP-SGD fine-tunes all of ``μ, F, s`` on the
+  private (record, latent) pairs by the Gaussian's negative log-likelihood;
+* sampling draws ``z`` from that Gaussian and decodes it: every synthetic image is a different
+  point of the public decoder's image manifold, shifted towards its record's mean.
+
+About 1–2 × 10⁴ parameters go through DP-SGD instead of 0.5 M, so the same noise multiplier costs
+far less signal; the autoencoder's ~0.2 M parameters never see private data. The autoencoder is
+frozen once pre-trained (``requires_grad`` False), so no DP-SGD engine ever updates it.
+
+Every layer is DP-SGD friendly (Conv2d, GroupNorm, SiLU, nearest upsampling, Linear); the latent
+model's likelihood uses its parameters outside layer calls, so its DP-SGD runs on the ``vmap`` engine
+(:attr:`LatentGaussian.dpsgd_engine`), which is exact for any model and cheap at this size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from dptab_core.image.encoder import RecordEncoder, encode_images
+from dptab_core.image.mean_pairs import MeanPairs
+from dptab_core.image.models import RecordConditionedModel, group_norm
+from dptab_core.image.presets import ImagePreset
+
+Progress = Callable[[float, str, int], None]
+
+LATENT_NOISE = 0.1
+"""Std of the Gaussian noise added to latents while the autoencoder trains: the decoder learns to
+draw a clean image from a slightly-off latent, which is what a sampled latent is."""
+
+
+class PublicAutoencoder(nn.Module):
+    """Image (C, r, r) in [-1, 1] ↔ latent (``latent_channels``, r/4, r/4) in [-1, 1]: two stride-2 steps."""
+
+    def __init__(self, channels: int, width: int, latent_channels: int) -> None:
+        super().__init__()
+        w2 = 2 * width
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), group_norm(width), nn.SiLU(),
+            nn.Conv2d(width, w2, 4, stride=2, padding=1), group_norm(w2), nn.SiLU(),
+            nn.Conv2d(w2, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
+            nn.Conv2d(w2, w2, 4, stride=2, padding=1), group_norm(w2), nn.SiLU(),
+            nn.Conv2d(w2, latent_channels, 3, padding=1), nn.Tanh())
+        self.decoder = nn.Sequential(
+            nn.Conv2d(latent_channels, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
+            nn.Conv2d(w2, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
+            nn.Upsample(scale_factor=2.0), nn.Conv2d(w2, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
+            nn.Upsample(scale_factor=2.0), nn.Conv2d(w2, width, 3, padding=1), group_norm(width), nn.SiLU(),
+            nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())
+
+
+class LatentGaussian(RecordConditionedModel):
+    """Public autoencoder + ``z | record ~ N(μ(record), F Fᵀ + diag(s²))``; ``forward`` gives per-sample NLL.
+
+    ``forward(z, cond)`` takes *latents* (what :meth:`prepare_inputs` makes of images), so DP-SGD
+    never runs the frozen encoder per sample. The loss is the negative log-likelihood per latent
+    dimension, so its gradient norm does not grow with the latent size.
+    """
+
+    dpsgd_engine = "vmap"
+
+    def __init__(self, preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> None:
+        super().__init__(preset, cond_dim, image_shape)
+        channels = self.image_shape[2]
+        self.grid = preset.resolution // 4
+        if self.grid * 4 != preset.resolution:
+            raise ValueError(f"resolution must be a multiple of 4, got {preset.resolution}")
+        self.latent_channels = preset.latent_channels
+        self.latent_size = preset.latent_channels * self.grid * self.grid
+        self.rank = preset.latent_dim
+        self.autoencoder = PublicAutoencoder(channels, preset.width, preset.latent_channels).requires_grad_(False)
+        self.mean = nn.Linear(cond_dim, self.latent_size)
+        self.factor = nn.Parameter(torch.randn(self.latent_size, self.rank) * 0.01)
+        self.log_std = nn.Parameter(torch.full((self.latent_size,), math.log(0.1)))
+
+    # -------------------------------------------------------------- images ↔ latents
+
+    @torch.no_grad()
+    def prepare_inputs(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Latents (n, d) float32 of uint8 images (n, H, W, C), through the frozen public encoder."""
+        self.autoencoder.eval()
+        device = next(self.parameters()).device
+        unit = encode_images(images, self.resolution)
+        out = [self.autoencoder.encoder(torch.from_numpy(unit[i:i + batch_size]).to(device)).flatten(1).cpu()
+               for i in range(0, len(unit), batch_size)]
+        return (torch.cat(out) if out else torch.zeros(0, self.latent_size)).numpy().astype(np.float32)
+
+    def latent_shape(self) -> tuple[int, int, int]:
+        """``(latent_channels, r/4, r/4)``: the shape the DP mean pairs are released in."""
+        return (self.latent_channels, self.grid, self.grid)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (n, d) → images (n, C, r, r) in [-1, 1]."""
+        return self.autoencoder.decoder(z.view(-1, *self.latent_shape()))
+
+    # -------------------------------------------------------------- the Gaussian
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        residual = z - self.mean(cond)
+        inv_var = torch.exp(-2.0 * self.log_std)
+        inner = torch.eye(self.rank, device=z.device) + (self.factor * inv_var[:, None]).T @ self.factor
+        chol = torch.linalg.cholesky(inner)
+        projected = (residual * inv_var) @ self.factor  # (n, rank)
+        solved = torch.cholesky_solve(projected.unsqueeze(-1), chol).squeeze(-1)
+        quad = (residual.square() * inv_var).sum(1) - (projected * solved).sum(1)
+        logdet = 2.0 * torch.log(torch.diagonal(chol)).sum() + 2.0 * self.log_std.sum()
+        return 0.5 * (quad + logdet) / self.latent_size + 0.5 * math.log(2.0 * math.pi)
+
+    @torch.no_grad()
+    def generate(self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        """Images in [-1, 1] at the dataset size: one latent drawn from the record's Gaussian each."""
+        n = cond.shape[0]
+        shared = torch.randn(n, self.rank, generator=generator).to(cond.device)
+        own = torch.randn(n, self.latent_size, generator=generator).to(cond.device)
+        z = self.mean(cond) + temperature * (shared @ self.factor.T + own * torch.exp(self.log_std))
+        return self.to_dataset_size(self.decode(z.clamp(-1.0, 1.0)))
+
+    # -------------------------------------------------------------- public pre-training and warm-up
+
+    def fit_public(self, public_images: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
+                   device: torch.device, progress: Progress | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[float]:
+        """Train the autoencoder on public images, then start the latent Gaussian from their latents.
+
+        Public data only: no budget is spent. The Gaussian's start (mean = the public latents' mean,
+        ``F`` = their top principal directions, ``s`` = the rest) is a prior that DP-SGD then moves
+        towards the private latents. The autoencoder is frozen afterwards.
+        """
+        x = torch.from_numpy(encode_images(public_images, self.resolution))
+        ae = self.autoencoder.to(device).train().requires_grad_(True)
+        optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
+        gen = torch.Generator().manual_seed(seed)
+        history: list[float] = []
+        for step in range(steps):
+            if should_stop is not None and should_stop():
+                break
+            batch = x[torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)].to(device)
+            flip = torch.rand(len(batch), generator=gen).to(device) < 0.5
+            batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+            z = ae.encoder(batch)
+            z = z + LATENT_NOISE * torch.randn(z.shape, generator=gen).to(device)
+            loss = (ae.decoder(z) - batch).square().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.append(float(loss))
+            if progress is not None and (step + 1) % max(1, steps // 20) == 0:
+                progress((step + 1) / steps, f"public autoencoder: step {step + 1}/{steps}, "
+                                             f"error {history[-1]:.4f}", step + 1)
+        ae.eval().requires_grad_(False)
+        self._start_from(torch.from_numpy(self.prepare_inputs(public_images)).double())
+        return history
+
+    @torch.no_grad()
+    def _start_from(self, latents: torch.Tensor) -> None:
+        """Probabilistic PCA of ``latents`` (n, d): mean, top-``rank`` factor, isotropic rest."""
+        mean = latents.mean(0)
+        centred = latents - mean
+        eigvals, eigvecs = torch.linalg.eigh(centred.T @ centred / max(len(latents) - 1, 1))
+        eigvals, eigvecs = eigvals.flip(0).clamp(min=0.0), eigvecs.flip(1)
+        rest = eigvals[self.rank:].mean().clamp(min=1e-4) if len(eigvals) > self.rank else torch.tensor(1e-4)
+        self.mean.weight.zero_()
+        self.mean.bias.copy_(mean.float())
+        self.factor.copy_((eigvecs[:, :self.rank] * (eigvals[:self.rank] - rest).clamp(min=0.0).sqrt()).float())
+        self.log_std.fill_(0.5 * float(torch.log(rest)))
+
+    @torch.no_grad()
+    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder) -> None:
+        """Write the DP mean pairs (released in latent space) into the mean map: post-processing, free.
+
+        ``μ(record) = overall + Σ_a (mean_{a, v_a} − overall)``, the additive composite the image
+        families' warm-up regresses on, is exactly a Linear layer over the one-hot record. Cells with
+        too few released rows (``pairs.usable`` False) and the unspecified token keep a zero weight:
+        such records get the overall mean.
+        """
+        overall = torch.as_tensor(np.asarray(pairs.overall, dtype=np.float32)).flatten()
+        self.mean.bias.copy_(overall)
+        self.mean.weight.zero_()
+        for name, means in pairs.means.items():
+            deltas = torch.as_tensor(np.asarray(means, dtype=np.float32)).flatten(1) - overall
+            for code in np.flatnonzero(pairs.usable[name]):
+                self.mean.weight[:, encoder.offsets[name] + int(code)] = deltas[code]
