@@ -188,18 +188,25 @@ def pretrain(run: _Run) -> None:
 def mean_pairs(run: _Run) -> None:
     """DP mean table-image pairs (Poisson-subsampled Gaussian sums of clipped images)."""
     from dptab_core.data.encoding import encode_table
-    from dptab_core.image.mean_pairs import dp_mean_pairs
+    from dptab_core.image.mean_pairs import dp_mean_pairs, dp_mean_pairs_of
 
     stage, preset = run.plan.stages["mean_pairs"], _preset(run)
     if not stage.enabled:
         run.report("mean_pairs", 0.5, "disabled in the plan")
         return
-    run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
-    pairs = dp_mean_pairs(run.images, encode_table(run.table, run.schema), run.schema,
-                          noise_multiplier=stage.params["noise_multiplier"], sampling_rate=stage.params["sampling_rate"],
-                          rounds=stage.params["rounds"], clip_norm=stage.params["clip_norm"], rng=run.noise_rng,
-                          ledger=run.ledger, resolution=preset.resolution, count_weight=preset.count_weight,
-                          min_cell_count=preset.min_cell_count)
+    codes, p = encode_table(run.table, run.schema), stage.params
+    common = dict(noise_multiplier=p["noise_multiplier"], sampling_rate=p["sampling_rate"], rounds=p["rounds"],
+                  clip_norm=p["clip_norm"], rng=run.noise_rng, ledger=run.ledger, count_weight=preset.count_weight,
+                  min_cell_count=preset.min_cell_count)
+    if preset.family == "latent":  # released in the public autoencoder's latent space
+        model, _ = _model(run)
+        run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts")
+        latents = model.prepare_inputs(run.images).reshape(len(run.images), *model.latent_shape())
+        pairs = dp_mean_pairs_of(latents, codes, run.schema, details={"space": "public autoencoder latents"},
+                                 **common)
+    else:
+        run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
+        pairs = dp_mean_pairs(run.images, codes, run.schema, resolution=preset.resolution, **common)
     run.report("mean_pairs", 0.9, "saving the noisy mean pairs")
     save_mean_pairs(run.work_dir / MEAN_PAIRS_FILE, pairs)
 
@@ -344,7 +351,7 @@ STAGES: dict[str, StageFn] = {
 
 def _preset(run: _Run) -> ImagePreset:
     from dptab_core.planning import resolve_preset
-    return resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    return resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
 
 
 def _device(run: _Run) -> torch.device:
