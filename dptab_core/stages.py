@@ -172,6 +172,7 @@ def pretrain(run: _Run) -> None:
     """Pre-train the image model on the public images of the selected labels (public data: free)."""
     from dptab_core.image.semantic import load_public_images
     from dptab_core.image.train import pretrain_on_public
+    from dptab_core.workspace import workspace_dir
 
     preset = _preset(run)
     chosen = json.loads((run.work_dir / "semantic_query.json").read_text(encoding="utf-8"))["selected_labels"]
@@ -181,7 +182,8 @@ def pretrain(run: _Run) -> None:
     keep = np.isin(np.asarray(label_names, dtype=object)[labels], chosen)
     model, encoder = _model(run)
     pretrain_on_public(model, images[keep], encoder, preset=preset, seed=run.spec.seed, device=_device(run),
-                       progress=_sub_progress(run, "pretrain"), should_stop=run.should_stop)
+                       progress=_sub_progress(run, "pretrain"), should_stop=run.should_stop,
+                       cache_dir=workspace_dir("cache", "public_autoencoder"))
     _save_model(run, model, "pretrain")
 
 

@@ -26,8 +26,10 @@ model's likelihood uses its parameters outside layer calls, so its DP-SGD runs o
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,6 +86,7 @@ class LatentGaussian(RecordConditionedModel):
         self.latent_channels = preset.latent_channels
         self.latent_size = preset.latent_channels * self.grid * self.grid
         self.rank = preset.latent_dim
+        self.autoencoder_width = preset.width
         self.autoencoder = PublicAutoencoder(channels, preset.width, preset.latent_channels).requires_grad_(False)
         self.mean = nn.Linear(cond_dim, self.latent_size)
         self.factor = nn.Parameter(torch.randn(self.latent_size, self.rank) * 0.01)
@@ -136,13 +139,46 @@ class LatentGaussian(RecordConditionedModel):
 
     def fit_public(self, public_images: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
                    device: torch.device, progress: Progress | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> list[float]:
+                   should_stop: Callable[[], bool] | None = None, cache_dir: Path | None = None) -> list[float]:
         """Train the autoencoder on public images, then start the latent Gaussian from their latents.
 
         Public data only: no budget is spent. The Gaussian's start (mean = the public latents' mean,
         ``F`` = their top principal directions, ``s`` = the rest) is a prior that DP-SGD then moves
         towards the private latents. The autoencoder is frozen afterwards.
+
+        With ``cache_dir``, a trained autoencoder is kept there under a hash of the public images and
+        every setting that shapes it, so later jobs on the same public images skip its training
+        (as the semantic query's public classifier does). It holds public information only.
         """
+        cache_file = None
+        if cache_dir is not None:
+            cache_file = Path(cache_dir) / f"autoencoder_{self._cache_key(public_images, steps, batch_size, lr, seed)}.pt"
+            if cache_file.exists():
+                self.autoencoder.load_state_dict(torch.load(cache_file, map_location="cpu", weights_only=True))
+                self.autoencoder.to(device).eval().requires_grad_(False)
+                if progress is not None:
+                    progress(1.0, "public autoencoder: trained earlier on the same public images", steps)
+                self._start_from(torch.from_numpy(self.prepare_inputs(public_images)).double())
+                return []
+        history = self._train_autoencoder(public_images, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                                          device=device, progress=progress, should_stop=should_stop)
+        if cache_file is not None and len(history) == steps:  # only a finished training is worth reusing
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp")
+            torch.save(self.autoencoder.state_dict(), tmp)
+            tmp.replace(cache_file)
+        self._start_from(torch.from_numpy(self.prepare_inputs(public_images)).double())
+        return history
+
+    def _cache_key(self, public_images: np.ndarray, steps: int, batch_size: int, lr: float, seed: int) -> str:
+        digest = hashlib.sha256(np.ascontiguousarray(public_images).tobytes())
+        digest.update(repr((self.resolution, self.image_shape[2], self.latent_channels, self.autoencoder_width,
+                            steps, batch_size, lr, seed, LATENT_NOISE)).encode())
+        return digest.hexdigest()[:24]
+
+    def _train_autoencoder(self, public_images: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
+                           device: torch.device, progress: Progress | None,
+                           should_stop: Callable[[], bool] | None) -> list[float]:
         x = torch.from_numpy(encode_images(public_images, self.resolution))
         ae = self.autoencoder.to(device).train().requires_grad_(True)
         optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
@@ -165,7 +201,6 @@ class LatentGaussian(RecordConditionedModel):
                 progress((step + 1) / steps, f"public autoencoder: step {step + 1}/{steps}, "
                                              f"error {history[-1]:.4f}", step + 1)
         ae.eval().requires_grad_(False)
-        self._start_from(torch.from_numpy(self.prepare_inputs(public_images)).double())
         return history
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ step on the mean per-sample loss, report progress, stop early when asked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def warm_up(model: ConditionalVAE, pairs: MeanPairs, encoder: RecordEncoder, *, 
 
 def pretrain_on_public(model: ConditionalVAE, public_images: np.ndarray, encoder: RecordEncoder, *,
                        preset: ImagePreset, seed: int, device: torch.device, progress: Progress | None = None,
-                       should_stop: Callable[[], bool] | None = None) -> list[float]:
+                       should_stop: Callable[[], bool] | None = None, cache_dir: Path | None = None) -> list[float]:
     """Train the whole VAE on public images (uint8 (n,H,W,C)) under the all-unspecified record.
 
     Public images say nothing about the table, so they are paired with the record that says nothing
@@ -83,7 +84,8 @@ def pretrain_on_public(model: ConditionalVAE, public_images: np.ndarray, encoder
     fit_public = getattr(model, "fit_public", None)
     if fit_public is not None:  # the latent family: its own autoencoder and latent prior
         return fit_public(public_images, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
-                          lr=preset.warmup_lr, seed=seed, device=device, progress=progress, should_stop=should_stop)
+                          lr=preset.warmup_lr, seed=seed, device=device, progress=progress, should_stop=should_stop,
+                          cache_dir=cache_dir)
     x = encode_images(public_images, preset.resolution)
     cond = np.broadcast_to(encoder.unspecified(), (len(x), encoder.dim))
     return fit(model, model, x, cond, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
