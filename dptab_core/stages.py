@@ -448,4 +448,9 @@ def _report_extra(run: _Run) -> dict[str, Any]:
     chosen = run.work_dir / "semantic_query.json"
     if chosen.exists():
         extra["semantic_query"] = json.loads(chosen.read_text(encoding="utf-8"))
+    if run.spec.public_dir and not run.spec.table_only:
+        extra["public_pretraining"] = {
+            "labels": (extra.get("semantic_query") or {}).get("selected_labels"), "epsilon": 0.0,
+            "words": "the image model was pre-trained on the public images of the labels the semantic query "
+                     "chose: public data, so it spends no ε (the query's vote is in the ledger)"}
     return extra

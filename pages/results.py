@@ -133,4 +133,9 @@ with plain_errors("loading the data to compare"):
 
     with report_tab:
         report_md = out / "privacy_report.md"
+        extra = (read_optional_json(out / "privacy_report.json") or {}).get("extra") or {}
+        if extra.get("public_pretraining"):
+            labels = extra["public_pretraining"].get("labels") or []
+            st.info(f"**Public pre-training** on {len(labels)} public label(s) ({', '.join(labels)}): "
+                    + extra["public_pretraining"]["words"] + ".")
         st.markdown(report_md.read_text(encoding="utf-8") if report_md.is_file() else "No privacy report found.")
