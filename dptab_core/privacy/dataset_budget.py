@@ -33,7 +33,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,7 +140,7 @@ def fingerprint(csv_path: Path | str, images_path: Path | str) -> str:
     cache_file = _books_root() / "fingerprints.json"
     cache = _read_json(cache_file) or {}
     if key in cache:
-        return cache[key]
+        return str(cache[key])
     digest = hashlib.sha256()
     for name, path in files:
         digest.update(name.encode("utf-8") + b"\0")
@@ -263,7 +263,7 @@ def rename(fp: str, name: str) -> Book:
     return book
 
 
-def spend(book: Book, extra: list[Run] = ()) -> Spend:
+def spend(book: Book, extra: Sequence[Run] = ()) -> Spend:
     """The book's composed total (plus ``extra`` planned runs, as reservations), see the module docstring."""
     from dptab_core.privacy.accountant import compose_entries
     from dptab_core.privacy.ledger import LedgerEntry
@@ -276,7 +276,7 @@ def spend(book: Book, extra: list[Run] = ()) -> Spend:
     reserved = [r for r in private if r.entries is None]
     epsilon, method = basic_eps, "basic composition (Σ ε, Σ δ over the runs)"
     if settled:
-        entries = [LedgerEntry(**e) for r in settled for e in r.entries]
+        entries = [LedgerEntry(**e) for r in settled for e in r.entries or ()]
         rdp_delta = sum(r.delta for r in settled)
         mixed = compose_entries(entries, delta=rdp_delta) + sum(r.epsilon for r in reserved)
         if mixed < basic_eps:
@@ -301,7 +301,7 @@ def spend_of(csv_path: Path | str, images_path: Path | str) -> Spend | None:
 
 def data_paths(spec: dict[str, Any]) -> tuple[str, str] | None:
     """The (CSV, images) a job spec reads, or None for a job that reads no dataset."""
-    synth = spec.get("synth") if isinstance(spec.get("synth"), dict) else spec
+    synth: dict[str, Any] = spec["synth"] if isinstance(spec.get("synth"), dict) else spec
     if synth.get("csv_path") and synth.get("images_path"):
         return str(synth["csv_path"]), str(synth["images_path"])
     return None

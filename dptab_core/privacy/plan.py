@@ -321,4 +321,4 @@ def _paid_bounds_reliable(params: dict[str, Any], n_rows: int) -> bool:
     once about ``histogram_threshold`` rows hold it; beyond 5 % of the rows, tails and bins get coarse."""
     if params.get("n_paid_columns", 0) <= params.get("n_paid_categorical", 0):
         return True  # no numeric column is paid for
-    return params["histogram_threshold"] <= 0.05 * n_rows
+    return bool(params["histogram_threshold"] <= 0.05 * n_rows)
