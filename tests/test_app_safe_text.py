@@ -32,3 +32,11 @@ def test_the_sidebar_shows_a_hostile_dataset_name_as_text():
     shown = " ".join(m.value for m in at.sidebar.markdown)
     assert md(EVIL) in shown, f"the dataset name is not shown escaped: {shown}"
     assert "![x](" not in shown, f"the sidebar renders markdown from the dataset name: {shown}"
+
+
+@pytest.mark.usefixtures("home")
+def test_the_so_far_line_shows_a_hostile_dataset_name_as_text():
+    at = page("pages/budget.py", demo_state(dataset_name=EVIL)).run()
+    assert not at.exception, at.exception
+    lines = [c.value for c in at.caption if c.value.startswith("So far")]
+    assert lines and md(EVIL) in lines[0] and "![x](" not in lines[0], lines

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from dptab_core.errors import InputError
+from ui.safe_text import md
 from ui.state import StudioState
 
 log = logging.getLogger("dptab.app")
@@ -50,15 +51,15 @@ def summary_line(state: StudioState, *, job_dataset: str | None = None) -> None:
     """One line recalling the choices made so far: dataset, budget, job (and the job's dataset when it differs)."""
     parts = []
     if state.has_dataset:
-        parts.append(f"**{state.dataset_name or 'dataset'}**: {state.n_rows:,} rows, "
+        parts.append(f"**{md(state.dataset_name or 'dataset')}**: {state.n_rows:,} rows, "
                      f"{len(state.schema.synthesized_columns())} columns + images"
-                     + (f", public images: {state.public_label or 'yes'}" if state.public_dir else ""))
+                     + (f", public images: {md(state.public_label or 'yes')}" if state.public_dir else ""))
     eps = state.plan_options.get("epsilon")
     if eps is not None:
         parts.append(f"budget **ε = {eps:g}**, δ = {state.plan_options.get('delta', 0):.0e}")
     if state.job_id:
         other = job_dataset is not None and job_dataset != state.dataset_name
-        parts.append(f"job `{state.job_id}`" + (f" on **{job_dataset}**" if other else ""))
+        parts.append(f"job `{state.job_id}`" + (f" on **{md(job_dataset)}**" if other else ""))
     if parts:
         st.caption("So far — " + " · ".join(parts))
 
