@@ -12,6 +12,7 @@ from dptab_core.planning import DEFAULT_EPSILON
 from ui import explorer_view as ev
 from ui import job_view
 from ui.job_view import DEFAULT_TABLE_MECHANISM, TABLE_MECHANISM_KEY
+from ui.safe_text import md
 from ui.state import get_state
 from ui.widgets import plain_errors, require_dataset, summary_line
 
@@ -49,7 +50,7 @@ running = ev.running_sweep()
 if running is not None:
     status = running.status()
     st.progress(min(1.0, max(0.0, status.fraction or 0.0)),
-                text=f"Sweep `{running.id}` on {job_view.job_dataset(running.spec)}: "
+                text=f"Sweep `{running.id}` on {md(job_view.job_dataset(running.spec))}: "
                      f"{status.state}" + (f" — {status.message}" if status.message else ""))
 else:
     with st.expander("Start an ε sweep on this dataset", expanded=sweep is None):

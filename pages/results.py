@@ -136,6 +136,6 @@ with plain_errors("loading the data to compare"):
         extra = (read_optional_json(out / "privacy_report.json") or {}).get("extra") or {}
         if extra.get("public_pretraining"):
             labels = extra["public_pretraining"].get("labels") or []
-            st.info(f"**Public pre-training** on {len(labels)} public label(s) ({', '.join(labels)}): "
+            st.info(f"**Public pre-training** on {len(labels)} public label(s) ({md(', '.join(labels))}): "
                     + extra["public_pretraining"]["words"] + ".")
         st.markdown(report_md.read_text(encoding="utf-8") if report_md.is_file() else "No privacy report found.")

@@ -8,6 +8,7 @@ from app_support import demo_home, home, page  # noqa: F401 (fixtures)
 from own_data import CSV_NAME, write_own_dataset
 
 from dptab_core.user_data import check_public_folder, load_dataset_choice, save_folder_upload
+from ui.safe_text import md
 from ui.state import STATE_KEY, StudioState
 
 pytestmark = pytest.mark.usefixtures("home")
@@ -46,8 +47,8 @@ def test_directory_upload_and_a_public_folder_make_the_dataset_that_later_sessio
     assert not at.exception, at.exception
     state = at.session_state[STATE_KEY]
     assert state.dataset_name == CSV_NAME and state.public_dir is not None
-    assert f"Using **{CSV_NAME}**" in texts(at)
-    assert CSV_NAME in " ".join(c.value for c in at.caption if "So far" in c.value), "the So-far line lags"
+    assert f"Using **{md(CSV_NAME)}**" in texts(at)
+    assert md(CSV_NAME) in " ".join(c.value for c in at.caption if "So far" in c.value), "the So-far line lags"
     assert "upload.csv" not in texts(at)
 
     choice = load_dataset_choice()
@@ -55,7 +56,7 @@ def test_directory_upload_and_a_public_folder_make_the_dataset_that_later_sessio
     fresh = page(BUDGET).run()  # a new session, as after a browser refresh
     assert not fresh.exception, fresh.exception
     assert fresh.session_state[STATE_KEY].dataset_name == CSV_NAME
-    assert CSV_NAME in texts(fresh)
+    assert md(CSV_NAME) in texts(fresh)
     assert "public-image query is off" not in texts(fresh), "the public set must enable the semantic query"
 
 

@@ -155,7 +155,7 @@ def show_status(job: Job, status: JobStatus) -> None:
     kind, words = STATE_WORDS.get(status.state, ("info", status.state))
     if status.cancel_requested_at and not status.finished:
         kind, words = "warning", "Cancelling: the run stops at its next safe point (a few seconds)."
-    getattr(st, kind)(f"**Job `{job.id}`** on **{job_dataset(job.spec)}** — {words}")
+    getattr(st, kind)(f"**Job `{job.id}`** on **{md(job_dataset(job.spec))}** — {words}")
     if status.state == "failed" and status.error:
         st.error(status.error)
     events = list(job.progress_events())

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dptab_core.eval.verdicts import GOOD, RED, WEAK, collapse_warning, metric_verdicts
+from ui.safe_text import md
 
 BADGE = {GOOD: ("green", ":material/check_circle:"), WEAK: ("orange", ":material/warning:"),
          RED: ("red", ":material/error:")}
@@ -22,7 +23,7 @@ def show_collapse_warning(metrics: dict[str, Any]) -> bool:
     """The red near-copies-of-an-average sentence when the images lack variety; True when shown."""
     warning = collapse_warning(metrics)
     if warning:
-        st.error(f"**Images: near-copies of an average.** {warning}", icon=":material/error:")
+        st.error(f"**Images: near-copies of an average.** {md(warning)}", icon=":material/error:")
     return warning is not None
 
 
@@ -33,7 +34,8 @@ def show_cards(metrics: dict[str, Any], *, per_row: int = 4) -> None:
         for col, v in zip(st.columns(per_row), verdicts[start:start + per_row], strict=False):
             color, icon = BADGE[v.level]
             with col.container(border=True):
-                st.metric(v.title, v.shown, help=v.scale)
-                st.badge(f"{v.level}: {v.headline}", color=color, icon=icon)
-                st.caption(f"**Baseline** — {v.baseline}")
-                st.caption(v.meaning)
+                title = md(v.title) if v.key == "tstr" else v.title  # the TSTR title names a column of the data
+                st.metric(title, v.shown, help=md(v.scale))
+                st.badge(f"{v.level}: {md(v.headline)}", color=color, icon=icon)
+                st.caption(f"**Baseline** — {md(v.baseline)}")
+                st.caption(md(v.meaning))

@@ -16,6 +16,7 @@ import streamlit as st
 from dptab_core.uploads import save_folder_stream, save_stream, save_table_upload
 from dptab_core.user_data import IMAGE_SUFFIXES, MIN_PUBLIC_PER_LABEL, PublicFolderCheck, check_public_folder
 from ui.demo import DEMO_NAME
+from ui.safe_text import md
 from ui.state import StudioState
 from ui.widgets import plain_errors
 
@@ -78,7 +79,7 @@ def upload_source() -> Upload | None:
             root, name, n_files, refused = _save_folder(files, "images")
             if refused:
                 st.warning(f"{len(refused)} file name(s) were refused (absolute paths, '..' or hidden parts), for "
-                           f"example {refused[0]!r}: those files were not saved.")
+                           f"example {md(refused[0])}: those files were not saved.")
             return Upload(Path(_save_file(csv_file, table=True)), Path(root), csv_file.name,
                           f"folder {name}/ ({n_files:,} files)")
         return None
@@ -142,9 +143,9 @@ def public_folder_picker(state: StudioState) -> tuple[Path | None, str | None]:
 
 def _show_check(check: PublicFolderCheck) -> Path | None:
     for problem in check.problems:
-        st.error(f"**Public images:** {problem}")
+        st.error(f"**Public images:** {md(problem)}")
     for warning in check.warnings:
-        st.warning(f"**Public images:** {warning}")
+        st.warning(f"**Public images:** {md(warning)}")
     if not check.ok:
         return None
     st.success(f"Public set: {len(check.counts):,} labels, {check.n_images:,} images.")
