@@ -64,6 +64,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(timeout=10)
+    proc.stdout.close()  # an open pipe is a ResourceWarning, and warnings are errors in this suite
 
 
 @pytest.fixture(scope="module")
