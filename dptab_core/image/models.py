@@ -1,8 +1,11 @@
-"""The conditional image model: a conditional VAE whose decoder maps (record vector, latent) → image.
+"""The conditional image models: the base every family shares (:class:`RecordConditionedModel`), the
+conditional VAE (decoder: (record vector, latent) → image) and :func:`build_model`, which builds the
+preset's family (``cvae`` here, ``diffusion`` in :mod:`.diffusion`, ``latent`` in :mod:`.latent`).
 
-Why this family on CPU: sampling is one decoder pass per image, the warm-up on DP mean pairs is a
-plain regression of the decoder at latent 0, and DP-SGD then teaches the latent the variation around
-those means (see benchmarks/README.md for the measurements). Every layer is DP-SGD friendly: Linear,
+Why the CVAE suits a CPU: sampling is one decoder pass per image, the warm-up on DP mean pairs is a
+regression of the decoder at prior latent draws (:meth:`ConditionalVAE.regression_loss`), and DP-SGD
+then teaches the latent the variation around those means (see benchmarks/README.md for the
+measurements). Every layer is DP-SGD friendly: Linear,
 Conv2d, GroupNorm (never BatchNorm, whose batch statistics mix individuals), SiLU, nearest upsampling;
 ``opacus.validators.ModuleValidator.validate`` returns ``[]``.
 
