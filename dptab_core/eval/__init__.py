@@ -11,5 +11,5 @@ Only :mod:`.features` imports torch at module level; the others load it lazily o
 
 Not yet moved out (issue 17's pipeline package): :mod:`.sweep` (the ε explorer), the baselines
 :mod:`.image_first` and :mod:`.non_private`, and :mod:`.audit_run` run the pipeline itself — they
-train on the real data and spend privacy budget, unlike the metrics above.
+train models on the real data (the private ones spend budget), unlike the metrics above.
 """
