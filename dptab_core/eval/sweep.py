@@ -87,7 +87,8 @@ UTILITY_METRICS = ("image.tstr_accuracy", "cross_modal.agreement_normalised", "t
 first one a sweep measured (ε spent is the cost axis, never the default metric)."""
 MINUTES_PER_RUN = {"quick": 4.5, "standard": 30.0}
 """One pipeline run's wall time per preset on 2 CPU cores: quick measured end to end on the 2,000-row demo
-(213 s pipeline + evaluation, README), standard predicted from timed steps (benchmarks/bench_preset_cost.py)."""
+with the defaults of 2026-11-23 (MST, Opacus hooks: 213 s pipeline + evaluation; not re-timed with today's
+defaults), standard predicted from timed steps (benchmarks/bench_preset_cost.py)."""
 
 RunFn = Callable[..., Any]
 """``run_fn(spec, *, out_dir, work_dir, progress, should_stop)`` — :func:`dptab_core.pipeline.run_pipeline`."""
