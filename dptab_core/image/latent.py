@@ -196,7 +196,7 @@ class LatentGaussian(RecordConditionedModel):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            history.append(float(loss))
+            history.append(loss.item())
             if progress is not None and (step + 1) % max(1, steps // 20) == 0:
                 progress((step + 1) / steps, f"public autoencoder: step {step + 1}/{steps}, "
                                              f"error {history[-1]:.4f}", step + 1)
