@@ -1,7 +1,9 @@
 """Fixtures and checks shared by every test file.
 
-Two checks keep the suite from passing by not testing:
+Three checks keep the suite from passing by not testing:
 - under ``CI`` (``.ci/run`` exports ``CI=1``) a browser test fails, not skips, when chromium is missing;
+- under ``CI`` any other skip fails too, unless its reason names the shared data (``../shared/data/`` is
+  optional by design: tests that read it skip cleanly without it);
 - a hypothesis test fails when it ran fewer examples than its settings planned (``max_examples``), so a
   strategy that filters everything away or a profile that shrinks the run cannot pass quietly.
 """
@@ -30,6 +32,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if IN_CI and item.get_closest_marker("browser") and not CHROMIUM.exists():
         pytest.fail(f"CI is set and {CHROMIUM} is missing: the browser tests must run in CI "
                     "(./studio test installs Debian's chromium as root)", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "shared" not in reason.lower():
+            report.outcome = "failed"
+            report.longrepr = (f"skipped under CI ({reason}): in CI only tests that need ../shared/data may skip")
+    return report  # type: ignore[return-value]
 
 
 @pytest.hookimpl(wrapper=True)
