@@ -231,10 +231,20 @@ def table(run: _Run) -> None:
     from dptab_core.table import synthesize_table
 
     rho = run.plan.stages["table"].params["rho"]
+    # The synthesizer's own messages carry results of its noisy measurements (rounds taken, the noisy
+    # row total): they are shown once the stage is marked done, as the semantic query's labels are.
+    said: list[str] = []
+    working = f"{run.spec.table_mechanism.upper()}: measuring marginals and fitting (details once done)"
+
+    def progress(fraction: float, message: str) -> None:
+        said.append(message)
+        run.report("table", fraction, working)
+
     synthetic = synthesize_table(run.table, run.schema, rho=rho, mechanism=run.spec.table_mechanism,
                                  n_rows=None, seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
-                                 progress=lambda f, m: run.report("table", f, m), settings=run.spec.table_settings)
+                                 progress=progress, settings=run.spec.table_settings)
     save_table(run.work_dir / SYNTHETIC_TABLE_FILE, synthetic)
+    run.notes["done_message"] = "; ".join(said[-2:]) or None
 
 
 def dpsgd(run: _Run) -> None:

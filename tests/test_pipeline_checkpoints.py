@@ -122,3 +122,34 @@ def test_no_checkpoint_is_pickled():
                for path, node in _calls(name) if name in ("to_pickle", "read_pickle")
                or ast.unparse(node.func.value) == "pickle"]
     assert not pickled, f"pickle still writes or reads checkpoints: {pickled}"
+
+
+def test_the_table_synthesizers_noisy_results_are_shown_only_after_the_stage_is_done(tmp_path, monkeypatch):
+    import dptab_core.table as table_pkg
+    from dptab_core.data.demo import demo_schema
+    from dptab_core.pipeline import SynthSpec, run_pipeline
+    from dptab_core.privacy import plan_budget
+
+    def fake_synthesize(table, schema, *, progress, ledger, **_):
+        ledger.record(stage="table", mechanism="zcdp", label="1-way", rho=0.1)
+        progress(0.5, "AIM: round 7 (≤ 9 planned)")
+        progress(0.99, "AIM: sampling 1987 rows")  # the noisy total
+        return pd.DataFrame({"age": [30.0]})
+
+    def fake_load(run):
+        run.plan = plan_budget(epsilon=5.0, delta=1e-5, n_rows=1000)
+
+    monkeypatch.setattr(table_pkg, "synthesize_table", fake_synthesize)
+    monkeypatch.setattr(stages, "stage_functions", lambda spec: [
+        ("load", fake_load), ("table", stages._skip_if_done("table", stages.table))])
+    work = tmp_path / "work"
+    shown: list[tuple[str, bool]] = []
+
+    def progress(stage, fraction, message="", epsilon_spent=None, **_):
+        shown.append((message, stages.is_done(work, "table")))
+
+    spec = SynthSpec(csv_path="-", images_path="-", schema=demo_schema().to_dict(), plan_options={}, device="cpu")
+    run_pipeline(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress)
+    early = [m for m, done in shown if not done and ("1987" in m or "round 7" in m)]
+    assert not early, f"noisy results shown before the table stage was marked done: {early}"
+    assert any("1987" in m for m, done in shown if done), f"the result is never shown: {shown}"
