@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from own_data import CSV_NAME, write_own_dataset
 from test_browser_flow import PAGE_TIMEOUT_MS, browser, drawn, drawn_or_shot, server, shot  # noqa: F401 (fixtures)
 
 from dptab_core.jobs import JobStore
+from ui.results_data import release_done
 
-TRAINING_TIMEOUT_MS = 20 * 60_000
-"""The quick preset on 240 rows with a public set, on 2 shared cores, plus the owner-view evaluation."""
+TRAINING_TIMEOUT_S = 45 * 60
+"""The quick preset on 240 rows with a public set: about 17 min measured on 2 cores shared with other
+heavy work (≈ 6 min idle); then the owner-view evaluation (its own wait below)."""
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -89,20 +92,29 @@ def test_own_data_from_upload_to_results_with_a_reload_mid_run(server, browser, 
     assert page.get_by_text(f"on {CSV_NAME}").count(), "the job view must name its dataset"
     shot(page, "own-4-after-reload")
 
-    released = page.get_by_text("See the release now →").or_(page.get_by_text("Finished: the synthetic dataset is ready"))
-    stopped = page.get_by_text("This run stopped with an error")
-    released.or_(stopped).first.wait_for(timeout=TRAINING_TIMEOUT_MS)
-    if stopped.count():
-        shot(page, "failed-own-training")
-        pytest.fail(f"the training job failed: {JobStore(home / 'jobs').get(job_id).status().error}")
+    page.goto("about:blank")  # while it trains, a closed tab: the poll of the Train page would slow the run
+    job = JobStore(home / "jobs").get(job_id)
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while not (release_done(job) or job.status().finished) and time.monotonic() < deadline:
+        time.sleep(5)
+    assert job.status().state != "failed", f"the training job failed: {job.status().error}"
+    assert release_done(job) or job.status().state == "succeeded", f"no release after {TRAINING_TIMEOUT_S} s"
+    page.goto(f"{url}/train?job={job_id}")
+    drawn(page, job_id)
+    page.get_by_text("See the release now →").or_(page.get_by_text("Finished: the synthetic dataset is ready")) \
+        .first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    names_the_dataset(page)
     page.goto(f"{url}/results?job={job_id}")  # 6. Results
     drawn_or_shot(page, "own-results", "4 · Results", "Download the release")
     names_the_dataset(page)
     shot(page, "own-5-results-release")
-    page.get_by_text("Quality, in numbers").first.wait_for(timeout=TRAINING_TIMEOUT_MS)
+    page.get_by_text("Quality, in numbers").first.wait_for(timeout=TRAINING_TIMEOUT_S * 1000)
     drawn(page, "Baseline")
     names_the_dataset(page)
     shot(page, "own-6-results-verdicts")
+    page.get_by_role("tab", name="Privacy report").click()
+    drawn(page, "Public pre-training")
+    shot(page, "own-7-privacy-report")
 
     job = JobStore(home / "jobs").get(job_id)
     assert job.status().state == "succeeded", job.status()
@@ -110,5 +122,5 @@ def test_own_data_from_upload_to_results_with_a_reload_mid_run(server, browser, 
     text = json.dumps(report)
     assert "semantic_query" in text, "the semantic query on user data must be in the report's ledger"
     assert {e["stage"] for e in job.progress_events()} >= {"semantic_query", "pretrain"}
-    assert "pretrain" in text or "pre-train" in text.lower(), "the report must say it pre-trained on public images"
+    assert report["extra"]["public_pretraining"]["labels"], "the report must say it pre-trained on public images"
     assert not outside, f"requests left 127.0.0.1: {sorted(set(outside))[:5]}"
