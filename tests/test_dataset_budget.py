@@ -122,3 +122,12 @@ def test_a_book_that_cannot_be_read_refuses_new_charges_instead_of_starting_from
     path.write_text(path.read_text()[:20])
     with pytest.raises(db.InputError, match="cannot be read"):
         _charge(_synth(data, 1.0), "job-2")
+
+
+def test_a_background_submission_over_the_cap_creates_no_job(data, tmp_path, monkeypatch):
+    store = isolated_store(tmp_path, monkeypatch)
+    _charge(_synth(data, 5.0), "job-1")
+    db.set_cap(db.fingerprint(*data), 6.0)
+    with pytest.raises(db.BudgetCapError, match="cap 6"):
+        submit({"entry": "jobfuncs:write_outputs", **_synth(data, 2.0)}, store=store)
+    assert store.list() == [] and store.broken() == [], "a refused job left a folder behind"
