@@ -122,6 +122,7 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     if state:
         model.load_state_dict(state["model"])
     model.to(device).train()
+    model.zero_grad(set_to_none=True)  # a gradient left by earlier (public) training must not leak into step 1
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     if state:
         optimizer.load_state_dict(state["optimizer"])

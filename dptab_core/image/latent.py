@@ -200,6 +200,7 @@ class LatentGaussian(RecordConditionedModel):
             if progress is not None and (step + 1) % max(1, steps // 20) == 0:
                 progress((step + 1) / steps, f"public autoencoder: step {step + 1}/{steps}, "
                                              f"error {history[-1]:.4f}", step + 1)
+        ae.zero_grad(set_to_none=True)  # a stale gradient would let a later optimizer move the frozen weights
         ae.eval().requires_grad_(False)
         return history
 

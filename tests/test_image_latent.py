@@ -1,0 +1,99 @@
+"""The latent family: a public autoencoder, a Gaussian over its latents whose mean map is the DP mean pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dptab_core.data.demo import demo_schema
+from dptab_core.image.dpsgd import finetune_dpsgd
+from dptab_core.image.encoder import RecordEncoder
+from dptab_core.image.latent import LatentGaussian
+from dptab_core.image.mean_pairs import dp_mean_pairs_of
+from dptab_core.image.presets import get_preset
+from dptab_core.privacy.ledger import Ledger
+
+TINY = dataclasses.replace(get_preset("quick"), width=8, latent_dim=3, resolution=16)
+
+
+def _model(seed: int = 0) -> tuple[LatentGaussian, RecordEncoder]:
+    torch.manual_seed(seed)
+    encoder = RecordEncoder(demo_schema())
+    return LatentGaussian(TINY, encoder.dim, (16, 16, 3)), encoder
+
+
+def test_nll_is_the_low_rank_gaussians_negative_log_likelihood_per_latent_number():
+    model, encoder = _model()
+    with torch.no_grad():
+        model.factor.normal_(0, 0.3)
+        model.log_std.uniform_(-2.0, -0.5)
+        model.mean.weight.normal_(0, 0.1)
+    cond = torch.as_tensor(np.tile(encoder.unspecified(), (5, 1)))
+    z = torch.randn(5, model.latent_size) * 0.3
+    reference = torch.distributions.LowRankMultivariateNormal(
+        model.mean(cond), cov_factor=model.factor, cov_diag=torch.exp(2 * model.log_std))
+    expected = -reference.log_prob(z) / model.latent_size
+    assert torch.allclose(model(z, cond), expected, atol=1e-4), "forward must be the Gaussian's NLL per latent number"
+
+
+def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_composite():
+    model, encoder = _model()
+    codes = {c: np.random.default_rng(1).integers(0, size, 400) for c, size in encoder.sizes.items()}
+    latents = np.random.default_rng(2).uniform(-0.5, 0.5, (400, *model.latent_shape()))
+    pairs = dp_mean_pairs_of(latents, codes, demo_schema(), noise_multiplier=1.0, sampling_rate=1.0, rounds=1,
+                             clip_norm=5.0, rng=np.random.default_rng(3), ledger=Ledger(), count_weight=0.5,
+                             min_cell_count=1.0)
+    model.warm_start(pairs, encoder)
+    record = {c: np.array([0]) for c in encoder.sizes}
+    expected = pairs.overall.flatten() + sum(
+        (pairs.means[c][0].flatten() - pairs.overall.flatten()) for c in encoder.sizes if pairs.usable[c][0])
+    with torch.no_grad():
+        got = model.mean(torch.as_tensor(encoder.encode_codes(record))).numpy()[0]
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_public_autoencoder_is_cached_and_reused_without_training(tmp_path):
+    public = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
+    first, _ = _model(seed=0)
+    history = first.fit_public(public, steps=3, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"),
+                               cache_dir=tmp_path)
+    second, _ = _model(seed=1)
+    again = second.fit_public(public, steps=3, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"),
+                              cache_dir=tmp_path)
+    assert len(history) == 3 and again == [], "the second job should load the cached autoencoder, not train"
+    for a, b in zip(first.autoencoder.parameters(), second.autoencoder.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.allclose(first.factor, second.factor), "the prior is the same function of the same public data"
+
+
+def test_dpsgd_fine_tunes_the_latent_gaussian_and_never_the_public_autoencoder():
+    model, encoder = _model()
+    public = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
+    model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
+    frozen = [p.detach().clone() for p in model.autoencoder.parameters()]
+    before = model.factor.detach().clone()
+    images = np.random.default_rng(1).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8)
+    conditions = np.tile(encoder.unspecified(), (64, 1))
+    ledger = Ledger()
+    result = finetune_dpsgd(model, images, conditions, noise_multiplier=1.0, sampling_rate=0.25, steps=4,
+                            max_grad_norm=1.0, ledger=ledger, device=torch.device("cpu"), lr=1e-2, noise_seed=0)
+    assert result.steps_done == 4
+    assert ledger.entries[-1].details["engine"] == "vmap", "the latent model's likelihood needs the vmap engine"
+    assert not torch.equal(before, model.factor), "DP-SGD should move the covariance factor"
+    for a, b in zip(frozen, model.autoencoder.parameters(), strict=True):
+        assert torch.equal(a, b), "the public autoencoder must not change under DP-SGD"
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_generated_images_differ_within_one_record_unless_temperature_is_zero(temperature):
+    model, encoder = _model()
+    with torch.no_grad():
+        model.factor.normal_(0, 0.3)
+    cond = torch.as_tensor(np.tile(encoder.unspecified(), (6, 1)))
+    images = model.generate(cond, temperature=temperature, generator=torch.Generator().manual_seed(0))
+    spread = float(images.std(dim=0).mean())
+    assert images.shape == (6, 3, 16, 16)
+    assert (spread > 1e-3) == (temperature > 0), f"within-record spread {spread} at temperature {temperature}"
