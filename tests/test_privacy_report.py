@@ -86,3 +86,12 @@ def test_the_report_states_one_neighbouring_relation_with_n_public():
     relation = report["accounting"]["neighbouring"]
     assert "add or remove one individual" in relation and "n is treated as public" in relation, relation
     assert "sampling rate is computed from it" in relation, relation
+
+
+def test_column_names_in_the_markdown_report_cannot_load_a_remote_image():
+    plan = plan_budget(epsilon=1.0, delta=1e-6, n_rows=3000)
+    evil = "![x](https://evil.example/p.png)"
+    schema = {"columns": [{"name": evil, "kind": "categorical", "public": True}]}
+    text = render_privacy_report_markdown(build_privacy_report(
+        plan=plan, ledger=Ledger(), schema_dict=schema, assumptions=[f"rows were bounded to one per {evil!r}"]))
+    assert evil not in text and "](" not in text, "a column name renders as markdown in the report"

@@ -25,6 +25,7 @@ included): the release is shared, and n is the data owner's to disclose.
 from __future__ import annotations
 
 import platform
+import re
 from importlib import metadata
 from typing import Any
 
@@ -123,13 +124,25 @@ def render_privacy_report_markdown(report: dict[str, Any]) -> str:
         sens = "–" if item["sensitivity"] is None else f"{item['sensitivity']:.4g}"
         lines.append(f"| {item['stage']} | {item['mechanism']} | {item['calls']} | {params} | {sens} | "
                      f"{item['standalone_epsilon']:.3g} |")
-    lines += ["", "## Assumptions", "", *[f"- {a}" for a in report["assumptions"]], ""]
+    lines += ["", "## Assumptions", "", *[f"- {_md_text(a)}" for a in report["assumptions"]], ""]
     doms = report["domains"]
-    lines += [f"- Public domains (declared by the user): {', '.join(doms['public']) or 'none'}.",
-              f"- Domains paid from the budget: {', '.join(doms['paid']) or 'none'}.", "",
+    lines += [f"- Public domains (declared by the user): {_md_text(', '.join(doms['public'])) or 'none'}.",
+              f"- Domains paid from the budget: {_md_text(', '.join(doms['paid'])) or 'none'}.", "",
               f"_Accounting: {report['accounting']['method']}; versions: "
               + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + "._", ""]
     return "\n".join(lines)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>!|#$:])")
+
+
+def _md_text(text: str) -> str:
+    r"""Text that may hold column names, escaped so markdown shows it as written (no links, images or HTML).
+
+    >>> print(_md_text("![x](https://evil.example/p.png)"))
+    \!\[x\]\(https\://evil.example/p.png\)
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def _version(dist: str) -> str:
