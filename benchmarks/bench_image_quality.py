@@ -76,7 +76,7 @@ def demo_dataset(out: Path, rows: int) -> Dataset:
     return Dataset("demo", folder / "table.csv", folder / "images", schema_file, folder / "public")
 
 
-def ham_dataset(out: Path, rows: int) -> Dataset | None:
+def ham_dataset(out: Path, rows: int, image_size: int = 32) -> Dataset | None:
     """One row per lesion (``rows`` lesions drawn with seed 0), the schema the Data page proposes."""
     import pandas as pd
 
@@ -85,13 +85,14 @@ def ham_dataset(out: Path, rows: int) -> Dataset | None:
     if not (HAM / "HAM10000_metadata.csv").is_file():
         _log(f"HAM10000 not found at {HAM}: skipped")
         return None
-    folder = out / f"ham_rows{rows}"
+    folder = out / (f"ham_rows{rows}" + (f"_px{image_size}" if image_size != 32 else ""))
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "HAM10000_metadata.csv"
     if not csv.exists():
         frame = pd.read_csv(HAM / "HAM10000_metadata.csv").drop_duplicates("lesion_id")
         frame.sample(n=min(rows, len(frame)), random_state=0).to_csv(csv, index=False)
-    report = inspect_dataset(csv, HAM / "images", person_column="lesion_id", workspace=folder / "workspace")
+    report = inspect_dataset(csv, HAM / "images", person_column="lesion_id", workspace=folder / "workspace",
+                             image_size=image_size)
     schema_file = folder / "schema.json"
     report.schema.save(schema_file)
     return Dataset("ham10000", csv, HAM / "images", schema_file,

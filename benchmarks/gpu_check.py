@@ -50,7 +50,7 @@ def main() -> int:
         if not torch.cuda.is_available():
             print("no CUDA device visible: run this on a GPU machine, or use --dry-run", file=sys.stderr)
             return 2
-        data, device, overrides = ham_dataset(out, args.rows), "cuda", {}
+        data, device, overrides = ham_dataset(out, args.rows, image_size=64), "cuda", {}
         if data is None or data.public is None:
             print("needs ../shared/data/ham10000 and ../shared/data/cifar10-test", file=sys.stderr)
             return 2

@@ -165,7 +165,7 @@ def _generator(run: _Run) -> None:
     from dptab_core.image.models import build_model
     from dptab_core.planning import resolve_preset
 
-    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
     encoder = RecordEncoder(run.schema)
     model = build_model(preset, encoder.dim, tuple(run.images.shape[1:]))
     pretrained = run.work_dir / "model_pretrain.pt"
@@ -182,7 +182,7 @@ def _reader(run: _Run, config: ImageFirstConfig) -> None:
     from dptab_core.eval.attribute_reader import AttributeReader, one_hot_targets
     from dptab_core.planning import resolve_preset
 
-    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
     sizes = {c.name: domain_size(c) for c in run.schema.synthesized_columns()}
     reader = AttributeReader(sizes, channels=run.images.shape[-1], width=preset.classifier_width,
                              resolution=preset.resolution)
@@ -200,7 +200,7 @@ def _sample_and_pair(run: _Run, config: ImageFirstConfig) -> None:
     from dptab_core.planning import resolve_preset
     from dptab_core.stages import SYNTHETIC_TABLE_FILE
 
-    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides)
+    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
     synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
     model, encoder = run.notes["generator"]
     run.report("sample", 0.1, f"drawing {len(synthetic)} images with no record")

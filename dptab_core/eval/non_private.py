@@ -62,25 +62,34 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
     """
     from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
     from dptab_core.image.device import resolve_device
-    from dptab_core.image.encoder import RecordEncoder, encode_images
-    from dptab_core.image.models import build_model
+    from dptab_core.image.encoder import RecordEncoder
+    from dptab_core.image.models import build_model, model_inputs
     from dptab_core.image.sample import sample_images
-    from dptab_core.image.train import fit
+    from dptab_core.image.semantic import load_public_images
+    from dptab_core.image.train import fit, pretrain_on_public
     from dptab_core.planning import resolve_preset
+    from dptab_core.workspace import workspace_dir
 
     say = progress or (lambda *_a, **_k: None)
     policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
     data = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), Schema.from_dict(spec.schema),
                                policy=policy)
     schema = observed_domains(data.table, Schema.from_dict(spec.schema))
-    preset = resolve_preset(spec.preset, spec.preset_overrides)
+    preset = resolve_preset(spec.preset, spec.preset_overrides, has_public=bool(spec.public_dir))
     device = resolve_device(spec.device)
     encoder = RecordEncoder(schema)
     conditions = encoder.encode(data.table)
     model = build_model(preset, encoder.dim, tuple(data.images.shape[1:]))
     steps = preset.warmup_steps + preset.dpsgd_steps
     say("train", 0.0, f"NOT PRIVATE: {steps} plain Adam steps on the real pairs")
-    fit(model, model, encode_images(data.images, preset.resolution), conditions, steps=steps,
+    if preset.family == "latent":  # its public autoencoder first, as in the private pipeline
+        say("train", 0.0, "training the autoencoder on the public images")
+        public, _, _ = load_public_images(Path(spec.public_dir), size=preset.resolution,
+                                          channels=data.images.shape[-1], per_label=preset.public_per_label,
+                                          seed=spec.seed)
+        pretrain_on_public(model, public, encoder, preset=preset, seed=spec.seed, device=device,
+                           cache_dir=workspace_dir("cache", "public_autoencoder"))
+    fit(model, model, model_inputs(model, data.images), conditions, steps=steps,
         batch_size=min(preset.dpsgd_batch, len(data.table)), lr=preset.dpsgd_lr, seed=spec.seed, device=device,
         label="non-private training", progress=lambda f, m, _s: say("train", f, m), should_stop=should_stop)
     images = sample_images(model, conditions, seed=spec.seed, batch_size=preset.sample_batch, device=device,
