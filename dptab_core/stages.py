@@ -205,7 +205,7 @@ def mean_pairs(run: _Run) -> None:
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts")
         latents = model.prepare_inputs(run.images).reshape(len(run.images), *model.latent_shape())
         pairs = dp_mean_pairs_of(latents, codes, run.schema, details={"space": "public autoencoder latents"},
-                                 **common)
+                                 shrink=True, **common)
     else:
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
         pairs = dp_mean_pairs(run.images, codes, run.schema, resolution=preset.resolution, **common)

@@ -96,12 +96,14 @@ def dp_mean_pairs(images: np.ndarray, codes: dict[str, np.ndarray], schema: Sche
 
 def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
                      sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
-                     count_weight: float, min_cell_count: float, details: dict | None = None) -> MeanPairs:
+                     count_weight: float, min_cell_count: float, details: dict | None = None,
+                     shrink: bool = False) -> MeanPairs:
     """Release the DP mean pairs of ``units``: one float array per row (n, *shape), values in [-1, 1].
 
     ``units`` are images in [-1, 1] or, for the latent family, the public encoder's latents of the
     images. ``rounds`` Poisson-subsampled Gaussian releases, each recorded in ``ledger`` (stage
-    ``mean_pairs``) with noise std ``noise_multiplier × sensitivity``.
+    ``mean_pairs``) with noise std ``noise_multiplier × sensitivity``. ``shrink`` pulls each noisy cell
+    mean towards the overall mean by what its noise explains (:func:`shrink_towards`, free).
     """
     encoder = RecordEncoder(schema)
     sizes = {name: encoder.sizes[name] for name in encoder.columns}
@@ -120,12 +122,36 @@ def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Sc
                      "shape": list(pixel_shape), **(details or {})})
         total = noisy if total is None else total + noisy
     return _post_process(total, sizes, pixel_shape, encoder, clip_norm=clip_norm, count_weight=count_weight,
-                         floor=rounds * sampling_rate * min_cell_count)
+                         floor=rounds * sampling_rate * min_cell_count,
+                         noise_std=noise_multiplier * sensitivity * math.sqrt(rounds) if shrink else None)
+
+
+def shrink_towards(overall: np.ndarray, means: np.ndarray, noise_std: np.ndarray) -> np.ndarray:
+    """Positive-part James-Stein: each cell mean pulled towards ``overall`` by what its noise explains.
+
+    A cell mean is ``true + N(0, v)`` per number with ``v = noise_std²`` known from the mechanism,
+    so ``‖mean − overall‖²`` overstates the true difference by about ``d·v``. Scaling the difference by
+    ``max(0, 1 − (d − 2)·v / ‖mean − overall‖²)`` has lower expected squared error than the raw mean
+    whenever ``d ≥ 3`` — a noise-dominated cell falls back to the overall mean instead of drawing its
+    noise. Post-processing of released values: free.
+
+    >>> shrink_towards(np.zeros(4), np.array([[0.1, 0, 0, 0], [10.0, 0, 0, 0]]), np.array([1.0, 1.0]))[:, 0].round(2)
+    array([0. , 9.8])
+    """
+    flat = means.reshape(len(means), -1) - overall.reshape(1, -1)
+    d = flat.shape[1]
+    energy = np.maximum((flat * flat).sum(axis=1), 1e-12)
+    factor = np.clip(1.0 - (d - 2) * np.square(noise_std) / energy, 0.0, 1.0)
+    return (overall.reshape(1, -1) + factor[:, None] * flat).reshape(means.shape)
 
 
 def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[int, ...], encoder: RecordEncoder,
-                  *, clip_norm: float, count_weight: float, floor: float) -> MeanPairs:
-    """Means, marginals and pairs from the summed noisy releases (no access to the data)."""
+                  *, clip_norm: float, count_weight: float, floor: float, noise_std: float | None = None) -> MeanPairs:
+    """Means, marginals and pairs from the summed noisy releases (no access to the data).
+
+    With ``noise_std`` (the std of the summed noise per number), every cell mean is shrunk towards
+    the overall mean by :func:`shrink_towards`.
+    """
     d = int(np.prod(pixel_shape))
     means, marginals, usable, released, offset = {}, {}, {}, {}, 0
     for name, size in sizes.items():
@@ -139,6 +165,10 @@ def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[i
         marginals[name] = positive / positive.sum() if positive.sum() > 0 else np.full(size, 1.0 / size)
         usable[name] = counts >= floor
     overall = np.mean([np.tensordot(marginals[n], means[n], axes=1) for n in sizes], axis=0)
+    if noise_std is not None:
+        for name in sizes:
+            divisor = np.maximum(released[name], floor)
+            means[name] = shrink_towards(overall, means[name], noise_std / divisor).astype(means[name].dtype)
     conditions, images, cells = [], [], []
     for name, size in sizes.items():
         for code in range(size):
