@@ -160,3 +160,13 @@ def test_inspect_schema_out_writes_every_fact_for_the_user_to_declare(tmp_path):
     out.write_text(json.dumps(data))
     declared = Schema.load(out).column("size")
     assert declared.paid_facts == [] and declared.bins == 3
+
+
+def test_inspection_warns_about_a_category_held_by_fewer_than_a_handful_of_rows(tmp_path):
+    rows = _rows()
+    rows[0]["site"] = "toe"
+    csv_path, images = write_dataset(tmp_path, rows)
+    inspection = inspect_dataset(csv_path, images, person_column=NO_PERSON_COLUMN)
+    warned = [i for i in inspection.issues if i.rule == "rare_category"]
+    assert [i.where for i in warned] == ["column 'site'"] and warned[0].severity == "warning"
+    assert "toe" not in warned[0].what, "the warning counts rare labels; the note names them for the owner"
