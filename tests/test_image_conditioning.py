@@ -23,7 +23,7 @@ def test_a_non_private_model_draws_the_skin_type_it_is_conditioned_on():
     from dptab_core.image.train import fit
 
     torch.set_num_threads(2)
-    preset = dataclasses.replace(get_preset("quick"), resolution=8, width=16, latent_dim=4)
+    preset = dataclasses.replace(get_preset("quick", has_public=False), resolution=8, width=16, latent_dim=4)
     schema = demo_schema()
     table = generate_table(800, rng=np.random.default_rng(0))
     images = render_lesion_images(table, rng=np.random.default_rng(1))

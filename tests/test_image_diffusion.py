@@ -19,7 +19,7 @@ TINY = dataclasses.replace(get_preset("quick"), family="diffusion", resolution=8
 def test_diffusion_models_of_every_size_pass_opacus_module_validation():
     from opacus.validators import ModuleValidator
 
-    for preset in (TINY, get_preset("gpu")):
+    for preset in (TINY, get_preset("gpu", has_public=False)):
         model = build_model(preset, 12, (32, 32, 3))
         assert type(model).__name__ == "ConditionalDiffusion", f"{preset.name} built a {type(model).__name__}"
         assert ModuleValidator.validate(model) == [], f"{preset.name}: Opacus rejects a layer"
@@ -89,7 +89,7 @@ def test_the_whole_pipeline_runs_with_the_diffusion_family(tmp_path, monkeypatch
     from dptab_core.jobs import JobStore, run_in_foreground
     from dptab_core.pipeline import make_synth_spec
 
-    assert get_preset("gpu").family == "diffusion", "this test runs the diffusion family through the gpu preset"
+    assert get_preset("gpu", has_public=False).family == "diffusion", "this test runs the diffusion family through the gpu preset"
     demo = make_demo(tmp_path / "demo", rows=120)
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
     overrides = {k: v for k, v in TINY_PRESET.items() if k != "latent_dim"} | {"sample_steps": 2, "mean_pair_rounds": 1}

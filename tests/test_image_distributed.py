@@ -44,7 +44,7 @@ def finished_job(tmp_path_factory) -> Path:
     from dptab_core.image.presets import get_preset
 
     job = tmp_path_factory.mktemp("job")
-    preset = replace(get_preset("quick"), width=8, latent_dim=4)
+    preset = replace(get_preset("quick", has_public=False), width=8, latent_dim=4)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(N_ROWS, 16, 16, 3), dtype=np.uint8)
     conditions = rng.random((N_ROWS, COND_DIM)).astype(np.float32)

@@ -13,7 +13,7 @@ from dptab_core.image.models import build_model  # noqa: E402
 from dptab_core.image.presets import PRESETS, get_preset  # noqa: E402
 from dptab_core.privacy.ledger import Ledger  # noqa: E402
 
-TINY = dataclasses.replace(get_preset("quick"), resolution=8, width=8, latent_dim=4)
+TINY = dataclasses.replace(get_preset("quick", has_public=False), resolution=8, width=8, latent_dim=4)
 
 
 def _run(ledger, **kw):

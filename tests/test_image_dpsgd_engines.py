@@ -16,7 +16,7 @@ from dptab_core.image.models import build_model  # noqa: E402
 from dptab_core.image.presets import get_preset  # noqa: E402
 from dptab_core.privacy.ledger import Ledger  # noqa: E402
 
-TINY = dataclasses.replace(get_preset("quick"), resolution=8, width=8, latent_dim=4)
+TINY = dataclasses.replace(get_preset("quick", has_public=False), resolution=8, width=8, latent_dim=4)
 ENGINES = {"bookkeeping": per_sample.clipped_grad_sum_bookkeeping, "vmap": per_sample.clipped_grad_sum_vmap}
 
 

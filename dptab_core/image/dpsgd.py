@@ -123,7 +123,8 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
         model.load_state_dict(state["model"])
     model.to(device).train()
     model.zero_grad(set_to_none=True)  # a gradient left by earlier (public) training must not leak into step 1
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    groups = model.dpsgd_param_groups(lr) if hasattr(model, "dpsgd_param_groups") else [{"params": list(model.parameters())}]
+    optimizer = torch.optim.Adam(groups, lr=lr)
     if state:
         optimizer.load_state_dict(state["optimizer"])
     torch.manual_seed(seed + steps_before)
