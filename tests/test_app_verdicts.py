@@ -11,7 +11,7 @@ from app_support import demo_home, demo_state, fake_job, finished_job_with_relea
 from eval_fakes import fake_pairs, fake_schema
 
 from dptab_core.data.ingest import load_paired_dataset
-from dptab_core.eval.evaluate import EvalConfig, evaluate_arrays, evaluate_table_only, tstr_target
+from dptab_core.eval.evaluate import EvalConfig, evaluate_arrays, evaluate_table_only
 from dptab_core.eval.features import FeatureConfig
 from dptab_core.eval.report_html import render_report
 from dptab_core.eval.verdicts import LEVELS, metric_verdicts
@@ -32,8 +32,8 @@ def table_only_job_guessing_the_majority():
     """A finished table-only release whose target column always holds the real majority value."""
     state = demo_state()
     real = load_paired_dataset(state.csv_path, state.images_path, state.schema)
-    target = tstr_target(state.schema)
     synthetic = real.table.sample(400, random_state=0).reset_index(drop=True)
+    target = evaluate_table_only(real.table, synthetic, state.schema)["table"]["tstr"]["target"]  # from real data only
     synthetic[target] = real.table[target].mode()[0]
     columns = [c.name for c in state.schema.synthesized_columns()]
     job = fake_job("succeeded")
@@ -51,6 +51,7 @@ def test_a_table_only_release_that_only_guesses_the_majority_is_called_no_better
     job, metrics = table_only_job_guessing_the_majority()
     tstr = metrics["table"]["tstr"]
     assert tstr["synthetic"] == pytest.approx(tstr["majority"]), tstr
+    assert tstr["real"] > tstr["majority"] + 0.05, f"the chosen target must be one real rows predict: {tstr}"
     at = page(RESULTS, demo_state(job_id=job.id)).run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
@@ -126,3 +127,21 @@ def test_the_images_tab_shows_at_least_eight_synthetic_images_per_value():
     width = int(str(z["shape"]).split(",")[1]) if isinstance(z, dict) else len(z[0])
     tile = demo_state().schema.image_size
     assert width >= 8 * tile, f"synthetic grid is {width} px wide: fewer than 8 images of {tile} px per value"
+
+
+def test_a_target_real_rows_cannot_predict_is_cannot_judge_not_a_verdict():
+    from dptab_core.eval.verdicts import tstr_verdict
+
+    barely = tstr_verdict({"target": "sex", "synthetic": 0.52, "real": 0.52, "majority": 0.50,
+                           "majority_label": "female"}, n_test=60)
+    assert barely.headline == "cannot judge" and barely.level == "weak", barely
+    clear = tstr_verdict({"target": "dx", "synthetic": 0.73, "real": 0.85, "majority": 0.73,
+                          "majority_label": "nv"}, n_test=400)
+    assert clear.headline == "no better than guessing" and clear.level == "red flag", clear
+
+
+def test_more_variety_than_real_photos_is_weak_not_good():
+    from dptab_core.eval.verdicts import variety_verdict
+
+    assert variety_verdict(1.37).level == "weak" and variety_verdict(0.8).level == "good"
+    assert variety_verdict(0.1).level == "red flag"

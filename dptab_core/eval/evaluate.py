@@ -107,7 +107,7 @@ def evaluate_arrays(real_table: pd.DataFrame, real_images: np.ndarray, synthetic
     real, syn = encode_table(real_table, schema), encode_table(synthetic_table, schema)
     ref, held = split_real(real_table, schema, heldout_fraction=config.heldout_fraction, seed=config.seed)
     pick = _pick
-    target = tstr_target(schema, config)
+    target = tstr_target(schema, config, real=real, sizes=sizes, ref=ref, held=held)
     table = table_section(real, syn, sizes, ref, held, schema, target=target)
 
     feature_config = config.features or features.DEFAULT_FEATURE_CONFIG
@@ -149,10 +149,23 @@ def _pick(codes: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray
     return {k: v[idx] for k, v in codes.items()}
 
 
-def tstr_target(schema: Schema, config: EvalConfig = DEFAULT_EVAL_CONFIG) -> str:
-    """The TSTR target column: the configured one, else the first categorical column."""
+def tstr_target(schema: Schema, config: EvalConfig = DEFAULT_EVAL_CONFIG, *, real: dict | None = None,
+                sizes: dict[str, int] | None = None, ref: np.ndarray | None = None,
+                held: np.ndarray | None = None) -> str:
+    """The TSTR target column: the configured one; else, given the real codes and split, the categorical
+    column that real rows predict best above always guessing its majority value (a target the real data
+    cannot predict judges nothing); else the first categorical column."""
     columns = schema.synthesized_columns()
-    return config.tstr_target or next((c.name for c in columns if c.kind == "categorical"), columns[0].name)
+    categorical = [c.name for c in columns if c.kind == "categorical"]
+    if config.tstr_target:
+        return config.tstr_target
+    if real is not None and sizes is not None and ref is not None and held is not None and len(categorical) > 1:
+        gains = {}
+        for name in categorical:
+            score = table_metrics.tstr_table(_pick(real, ref), _pick(real, held), _pick(real, ref), sizes, target=name)
+            gains[name] = score["real"] - score["majority"]
+        return max(categorical, key=lambda n: (gains[n], -categorical.index(n)))
+    return next(iter(categorical), columns[0].name)
 
 
 def table_section(real: dict[str, np.ndarray], syn: dict[str, np.ndarray], sizes: dict[str, int], ref: np.ndarray,
@@ -177,7 +190,8 @@ def evaluate_table_only(real_table: pd.DataFrame, synthetic_table: pd.DataFrame,
     ref, held = split_real(real_table, schema, heldout_fraction=config.heldout_fraction, seed=config.seed)
     metrics = {"view": DATA_OWNER_VIEW, "n_real": len(real_table), "n_synthetic": len(synthetic_table),
                "n_real_heldout": len(held), "table_only": True,
-               "table": table_section(real, syn, sizes, ref, held, schema, target=tstr_target(schema, config)),
+               "table": table_section(real, syn, sizes, ref, held, schema,
+                                      target=tstr_target(schema, config, real=real, sizes=sizes, ref=ref, held=held)),
                "privacy": {"claimed_epsilon": (claimed or {}).get("epsilon"),
                            "claimed_delta": (claimed or {}).get("delta")},
                "seconds": round(time.perf_counter() - start, 2)}

@@ -9,7 +9,7 @@ verdicts, so they never disagree.
 
 Thresholds are judgement calls, written down here with their reasons, not measured truths.
 
->>> m = {"table": {"tstr": {"target": "dx", "synthetic": 0.73, "real": 0.71, "majority": 0.73,
+>>> m = {"table": {"tstr": {"target": "dx", "synthetic": 0.73, "real": 0.85, "majority": 0.73,
 ...                         "majority_label": "nv"}}}
 >>> v = metric_verdicts(m)[0]
 >>> v.level, v.headline
@@ -25,8 +25,10 @@ GOOD, WEAK, RED = "good", "weak", "red flag"
 LEVELS = (GOOD, WEAK, RED)
 
 GUESSING_MARGIN = 0.01
-"""TSTR within 1 point of always guessing the majority value is no better than guessing: on a few
-hundred held-out rows one point is about the sampling error."""
+"""TSTR within 1 point — or one standard error of an accuracy on the held-out rows, if larger — of always
+guessing the majority value is no better than guessing."""
+JUDGE_MARGIN_SE = 2.0
+"""Real rows must beat guessing by two standard errors before a TSTR score can be judged against them."""
 TSTR_GOOD_SHARE = 0.7
 """TSTR counts as good when it recovers ≥ 70 % of the real data's gain over guessing."""
 TVD_GOOD = 0.05
@@ -35,9 +37,10 @@ LINK_GOOD, LINK_RED = 0.5, 0.2
 """Images follow their rows: ≥ 50 % of the real pairs' link is good, < 20 % barely beats shuffled pairs."""
 OVERSTATED_LINK = 1.1
 """Above 110 % of the real link, images show their row more plainly than real photos do (averages do this)."""
-VARIETY_GOOD, VARIETY_RED = 0.5, 0.2
+VARIETY_GOOD, VARIETY_RED, VARIETY_HIGH = 0.5, 0.2, 1.3
 """Image variety (feature spread within a value, synthetic / real): the goal is ≥ 0.5 of real; below
-0.2 the images of one value are near-copies of one average image."""
+0.2 the images of one value are near-copies of one average image; above 1.3 they differ more than real
+photos do, which is more often noise than variety."""
 RECALL_GOOD, RECALL_RED = 0.3, 0.1
 PRECISION_GOOD, PRECISION_RED = 0.5, 0.2
 MEMO_GOOD, MEMO_RED = 0.9, 0.7
@@ -85,21 +88,28 @@ def _pct(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
-def tstr_verdict(tstr: dict[str, Any]) -> Verdict | None:
-    """Train on synthetic, test on real, against always guessing the majority value and training on real."""
+def tstr_verdict(tstr: dict[str, Any], n_test: int | None = None) -> Verdict | None:
+    """Train on synthetic, test on real, against always guessing the majority value and training on real.
+
+    ``n_test``: held-out real rows the accuracies were measured on; their standard error widens the
+    margins, so a 2-point difference on 60 rows is not called a difference.
+    """
     syn, real, floor = _num(tstr.get("synthetic")), _num(tstr.get("real")), _num(tstr.get("majority"))
     if syn is None:
         return None
+    se = (max(floor or 0.5, 0.01) * (1 - min(floor or 0.5, 0.99)) / n_test) ** 0.5 if n_test else 0.0
+    margin = max(GUESSING_MARGIN, se)
     target, label = tstr.get("target", "the target"), tstr.get("majority_label")
     guess = f"always guessing {label!r}" if label is not None else "always guessing the most common value"
     baseline = " · ".join(p for p in (f"{guess}: {_pct(floor)}" if floor is not None else "",
                                       f"trained on real rows: {_pct(real)}" if real is not None else "") if p)
     scale = f"Share of real rows whose {target} a model trained on synthetic rows predicts right."
-    if floor is not None and syn <= floor + GUESSING_MARGIN:
+    judgeable = floor is None or real is None or real - floor > max(GUESSING_MARGIN, JUDGE_MARGIN_SE * se)
+    if floor is not None and judgeable and syn <= floor + margin:
         level, headline = RED, "no better than guessing"
         meaning = (f"A model trained on the synthetic rows predicts {target} no better than {guess} "
                    f"({_pct(syn)} vs {_pct(floor)}): the synthetic table teaches nothing about {target}.")
-    elif floor is not None and real is not None and real - floor > GUESSING_MARGIN:
+    elif floor is not None and real is not None and judgeable:
         share = (syn - floor) / (real - floor)
         level = GOOD if share >= TSTR_GOOD_SHARE else WEAK
         headline = "useful" if level == GOOD else "somewhat useful"
@@ -107,8 +117,9 @@ def tstr_verdict(tstr: dict[str, Any]) -> Verdict | None:
                    f"({_pct(syn)} vs {_pct(floor)} guessing, {_pct(real)} with real rows).")
     else:
         level, headline = WEAK, "cannot judge"
-        meaning = (f"Even real rows barely beat guessing at {target}, so this score cannot tell a useful "
-                   "table from a useless one.")
+        meaning = (f"Even real rows barely beat guessing at {target} ({_pct(real or 0)} vs {_pct(floor or 0)}"
+                   f"{f' on {n_test} held-out rows' if n_test else ''}), so this score cannot tell a useful table "
+                   "from a useless one.")
     return Verdict("tstr", f"Useful for predicting {target}", _pct(syn), syn, baseline, level, headline, meaning,
                    scale)
 
@@ -168,6 +179,10 @@ def variety_verdict(value: float | None) -> Verdict | None:
         meaning = COLLAPSE_WARNING.format(variety=value)
     elif value < VARIETY_GOOD:
         level, headline, meaning = WEAK, "less varied than real", "Images of one value vary, but much less than real photos."
+    elif value > VARIETY_HIGH:
+        level, headline = WEAK, "more varied than real"
+        meaning = ("Images of one value differ more than real photos do: often noise or unrealistic images "
+                   "rather than real variety. Check the realism card and the image grids.")
     else:
         level, headline, meaning = GOOD, "varied", "Images of one value vary about as much as real photos do."
     return Verdict("variety", "Image variety", _pct(value), value, baseline, level, headline, meaning, scale)
@@ -221,7 +236,7 @@ def metric_verdicts(metrics: dict[str, Any]) -> list[Verdict]:
     found = [
         tvd_verdict("tvd_1way", _num(_get(metrics, "table", "tvd_1way")), _num(base.get("tvd_1way_uniform"))),
         tvd_verdict("tvd_2way", _num(_get(metrics, "table", "tvd_2way")), _num(base.get("tvd_2way_independent"))),
-        tstr_verdict(_get(metrics, "table", "tstr") or {}),
+        tstr_verdict(_get(metrics, "table", "tstr") or {}, _num(metrics.get("n_real_heldout"))),
         variety_verdict(_num(_get(metrics, "image", "variety"))),
         _pr_verdict("precision", _num(_get(metrics, "image", "precision")), _num(image_ref.get("precision"))),
         _pr_verdict("recall", _num(_get(metrics, "image", "recall")), _num(image_ref.get("recall"))),
