@@ -14,7 +14,7 @@ import streamlit as st
 
 from dptab_core.data.demo import default_demo_dir
 from dptab_core.errors import JobError
-from dptab_core.image.presets import PRESETS
+from dptab_core.image.presets import PRESETS, get_preset
 from dptab_core.jobs import refresh
 from dptab_core.jobs.store import FINISHED_STATES, Job, JobStatus, JobStore
 from dptab_core.pipeline import SynthSpec, make_synth_spec
@@ -64,7 +64,8 @@ cores) and benchmarks/bench_table.py (UCI Adult)."""
 PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
                     "gpu": "for a CUDA GPU (not yet timed)"}
 """Expected durations in words, as :mod:`dptab_core.image.presets` states them (it has no field for them)."""
-FAMILY_WORDS = {"cvae": "image model: conditional VAE", "diffusion": "image model: diffusion UNet"}
+FAMILY_WORDS = {"cvae": "image model: conditional VAE", "diffusion": "image model: diffusion UNet",
+                "latent": "image model: public autoencoder + small DP latent model"}
 """Each preset's image-model ``family`` in words (read from the preset, so a preset that changes family shows it)."""
 
 
@@ -101,14 +102,19 @@ def preset_picker(state: StudioState, device: DeviceInfo) -> str:
     names = [n for n in PRESETS if n != "gpu" or device.kind == "cuda"]
     default = "gpu" if device.kind == "cuda" else "quick"
     current = state.preset if state.preset in names else default
+    has_public = state.public_dir is not None
     state.preset = st.radio("Preset", names, index=names.index(current), key="preset",
-                            format_func=lambda n: preset_words(n), horizontal=True)
+                            format_func=lambda n: preset_words(n, has_public=has_public), horizontal=True)
+    if not has_public:
+        st.warning("No public image folder is set, so the image model falls back to the conditional VAE, whose "
+                   "images are near-copies of one average per record value. Add a public folder on the Data page "
+                   "for varied images.", icon=":material/image_not_supported:")
     return state.preset
 
 
-def preset_words(name: str) -> str:
-    """A preset's radio label: its name, expected duration and image-model family."""
-    family = PRESETS[name].family
+def preset_words(name: str, *, has_public: bool = True) -> str:
+    """A preset's radio label: its name, expected duration and image-model family (the fallback without public images)."""
+    family = get_preset(name, has_public=has_public).family
     return f"{name} — {PRESET_DURATIONS.get(name, 'duration unknown')}, {FAMILY_WORDS.get(family, family)}"
 
 
