@@ -145,3 +145,10 @@ def test_more_variety_than_real_photos_is_weak_not_good():
 
     assert variety_verdict(1.37).level == "weak" and variety_verdict(0.8).level == "good"
     assert variety_verdict(0.1).level == "red flag"
+
+
+def test_an_older_evaluation_without_the_majority_baseline_says_so():
+    from dptab_core.eval.verdicts import tstr_verdict
+
+    old = tstr_verdict({"synthetic": 0.61, "real": 0.7})
+    assert old.headline == "no baseline recorded" and "0%" not in old.meaning, old

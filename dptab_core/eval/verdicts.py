@@ -115,9 +115,13 @@ def tstr_verdict(tstr: dict[str, Any], n_test: int | None = None) -> Verdict | N
         headline = "useful" if level == GOOD else "somewhat useful"
         meaning = (f"It recovers {min(share, 1.0):.0%} of what real rows gain over guessing "
                    f"({_pct(syn)} vs {_pct(floor)} guessing, {_pct(real)} with real rows).")
+    elif floor is None:
+        level, headline = WEAK, "no baseline recorded"
+        meaning = ("This run's evaluation did not record what always guessing scores (an older evaluation), so the "
+                   "number cannot be judged; evaluate the run again to get the verdict.")
     else:
         level, headline = WEAK, "cannot judge"
-        meaning = (f"Even real rows barely beat guessing at {target} ({_pct(real or 0)} vs {_pct(floor or 0)}"
+        meaning = (f"Even real rows barely beat guessing at {target} ({_pct(real or 0)} vs {_pct(floor)}"
                    f"{f' on {n_test} held-out rows' if n_test else ''}), so this score cannot tell a useful table "
                    "from a useless one.")
     return Verdict("tstr", f"Useful for predicting {target}", _pct(syn), syn, baseline, level, headline, meaning,
