@@ -14,6 +14,7 @@ from dptab_core.data.demo import DemoConfig, ensure_demo
 from dptab_core.data.schema import Column, Schema
 from dptab_core.errors import DataError
 from ui.data_view import apply_edits, schema_frame
+from ui.safe_text import md
 from ui.state import STATE_KEY, StudioState
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "data.py")
@@ -59,7 +60,7 @@ def test_folder_with_a_missing_image_shows_the_file_and_blocks_use(tmp_path):
     (image_dir / "p2.png").unlink()
     at = _own_folder(_page(StudioState()), csv_path, image_dir)
     assert not at.exception, at.exception
-    assert any("p2.png" in e.value and "What to do" in e.value for e in at.error), [e.value for e in at.error]
+    assert any(md("p2.png") in e.value and "What to do" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="use_dataset").disabled, "bad data must not be usable"
 
 
@@ -82,7 +83,7 @@ def test_person_column_is_proposed_and_rows_are_bounded(tmp_path):
     rows = [{"patient_id": p, "age": str(20 + k), "image": f"{k}.png"} for k, p in enumerate("AABCCD")]
     csv_path, image_dir = write_dataset(tmp_path / "data", rows)
     at = _own_folder(_page(StudioState()), csv_path, image_dir)
-    assert any("patient_id" in i.value and "2 rows dropped" in i.value for i in at.info), [i.value for i in at.info]
+    assert any(md("patient_id") in i.value and "2 rows dropped" in i.value for i in at.info), [i.value for i in at.info]
     at.button(key="use_dataset").click().run()
     assert _state(at).n_rows == 4 and _state(at).schema.person_column == "patient_id"
 
