@@ -88,7 +88,7 @@ def _pct(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
-def tstr_verdict(tstr: dict[str, Any], n_test: int | None = None) -> Verdict | None:
+def tstr_verdict(tstr: dict[str, Any], n_test: float | None = None) -> Verdict | None:
     """Train on synthetic, test on real, against always guessing the majority value and training on real.
 
     ``n_test``: held-out real rows the accuracies were measured on; their standard error widens the
