@@ -39,17 +39,18 @@ def test_nll_is_the_low_rank_gaussians_negative_log_likelihood_per_latent_number
     assert torch.allclose(model(z, cond), expected, atol=1e-4), "forward must be the Gaussian's NLL per latent number"
 
 
-def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_composite():
+def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_composite_mapped_back_to_latents():
     model, encoder = _model()
     codes = {c: np.random.default_rng(1).integers(0, size, 400) for c, size in encoder.sizes.items()}
-    latents = np.random.default_rng(2).uniform(-0.5, 0.5, (400, *model.latent_shape()))
-    pairs = dp_mean_pairs_of(latents, codes, demo_schema(), noise_multiplier=1.0, sampling_rate=1.0, rounds=1,
-                             clip_norm=5.0, rng=np.random.default_rng(3), ledger=Ledger(), count_weight=0.5,
-                             min_cell_count=1.0)
+    latents = np.random.default_rng(2).uniform(-0.5, 0.5, (400, model.latent_size))
+    pairs = dp_mean_pairs_of(model.project(latents), codes, demo_schema(), noise_multiplier=1.0, sampling_rate=1.0,
+                             rounds=1, clip_norm=5.0, rng=np.random.default_rng(3), ledger=Ledger(), count_weight=0.5,
+                             min_cell_count=1.0, shrink=True, bounded=False)
     model.warm_start(pairs, encoder)
     record = {c: np.array([0]) for c in encoder.sizes}
-    expected = pairs.overall.flatten() + sum(
+    composite = pairs.overall.flatten() + sum(
         (pairs.means[c][0].flatten() - pairs.overall.flatten()) for c in encoder.sizes if pairs.usable[c][0])
+    expected = model.public_mean.numpy() + model.public_basis.numpy() @ composite
     with torch.no_grad():
         got = model.mean(torch.as_tensor(encoder.encode_codes(record))).numpy()[0]
     assert np.allclose(got, expected, atol=1e-5)
@@ -97,3 +98,15 @@ def test_generated_images_differ_within_one_record_unless_temperature_is_zero(te
     spread = float(images.std(dim=0).mean())
     assert images.shape == (6, 3, 16, 16)
     assert (spread > 1e-3) == (temperature > 0), f"within-record spread {spread} at temperature {temperature}"
+
+
+def test_mean_pairs_are_released_in_the_public_principal_basis_and_map_back_exactly_within_it():
+    model, _ = _model()
+    public = np.random.default_rng(0).integers(0, 255, (60, 16, 16, 3), dtype=np.uint8)
+    model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
+    basis = model.public_basis.numpy()
+    assert np.allclose(basis.T @ basis, np.eye(model.basis_size), atol=1e-4), "the basis should be orthonormal"
+    inside = model.public_mean.numpy() + basis @ np.random.default_rng(1).normal(size=model.basis_size)
+    coordinates = model.project(inside[None])
+    assert coordinates.shape == (1, model.basis_size)
+    assert np.allclose(model.public_mean.numpy() + basis @ coordinates[0], inside, atol=1e-4)

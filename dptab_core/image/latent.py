@@ -91,6 +91,11 @@ class LatentGaussian(RecordConditionedModel):
         self.mean = nn.Linear(cond_dim, self.latent_size)
         self.factor = nn.Parameter(torch.randn(self.latent_size, self.rank) * 0.01)
         self.log_std = nn.Parameter(torch.full((self.latent_size,), math.log(0.1)))
+        self.basis_size = min(preset.mean_pair_basis, self.latent_size)
+        # The public latents' mean and top principal directions: the mean pairs are released in this
+        # basis (fewer numbers, so less noise per cell), set by fit_public from public data only.
+        self.register_buffer("public_mean", torch.zeros(self.latent_size))
+        self.register_buffer("public_basis", torch.eye(self.latent_size)[:, :self.basis_size].clone())
 
     SCALE_LR_FACTOR = 10.0
     """The spread's log-std learns 10x faster than the rest: it starts from the *public* latents' spread,
@@ -114,6 +119,16 @@ class LatentGaussian(RecordConditionedModel):
         out = [self.autoencoder.encoder(torch.from_numpy(unit[i:i + batch_size]).to(device)).flatten(1).cpu()
                for i in range(0, len(unit), batch_size)]
         return (torch.cat(out) if out else torch.zeros(0, self.latent_size)).numpy().astype(np.float32)
+
+    def project(self, latents: np.ndarray) -> np.ndarray:
+        """Latents (n, d) → coordinates (n, basis_size) in the public principal basis, around the public mean.
+
+        The DP mean pairs are released in these coordinates: the basis holds most of how latents
+        differ, and a cell mean of ``basis_size`` numbers carries ``d / basis_size`` times less noise
+        energy than one of ``d`` numbers under the same clip bound.
+        """
+        centred = torch.as_tensor(latents, dtype=torch.float32) - self.public_mean.cpu()
+        return (centred @ self.public_basis.cpu()).numpy().astype(np.float32)
 
     def latent_shape(self) -> tuple[int, int, int]:
         """``(latent_channels, r/4, r/4)``: the shape the DP mean pairs are released in."""
@@ -223,6 +238,8 @@ class LatentGaussian(RecordConditionedModel):
         eigvals, eigvecs = torch.linalg.eigh(centred.T @ centred / max(len(latents) - 1, 1))
         eigvals, eigvecs = eigvals.flip(0).clamp(min=0.0), eigvecs.flip(1)
         rest = eigvals[self.rank:].mean().clamp(min=1e-4) if len(eigvals) > self.rank else torch.tensor(1e-4)
+        self.public_mean.copy_(mean.float())
+        self.public_basis.copy_(eigvecs[:, :self.basis_size].float())
         self.mean.weight.zero_()
         self.mean.bias.copy_(mean.float())
         self.factor.copy_((eigvecs[:, :self.rank] * (eigvals[:self.rank] - rest).clamp(min=0.0).sqrt()).float())
@@ -230,17 +247,18 @@ class LatentGaussian(RecordConditionedModel):
 
     @torch.no_grad()
     def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder) -> None:
-        """Write the DP mean pairs (released in latent space) into the mean map: post-processing, free.
+        """Write the DP mean pairs (released in the public basis, :meth:`project`) into the mean map: free.
 
         ``μ(record) = overall + Σ_a (mean_{a, v_a} − overall)``, the additive composite the image
-        families' warm-up regresses on, is exactly a Linear layer over the one-hot record. Cells with
-        too few released rows (``pairs.usable`` False) and the unspecified token keep a zero weight:
-        such records get the overall mean.
+        families' warm-up regresses on, is exactly a Linear layer over the one-hot record (mapped back
+        from the basis to latents). Cells with too few released rows (``pairs.usable`` False) and the
+        unspecified token keep a zero weight: such records get the overall mean.
         """
+        basis = self.public_basis.cpu()
         overall = torch.as_tensor(np.asarray(pairs.overall, dtype=np.float32)).flatten()
-        self.mean.bias.copy_(overall)
+        self.mean.bias.copy_(self.public_mean.cpu() + basis @ overall)
         self.mean.weight.zero_()
         for name, means in pairs.means.items():
-            deltas = torch.as_tensor(np.asarray(means, dtype=np.float32)).flatten(1) - overall
+            deltas = (torch.as_tensor(np.asarray(means, dtype=np.float32)).flatten(1) - overall) @ basis.T
             for code in np.flatnonzero(pairs.usable[name]):
                 self.mean.weight[:, encoder.offsets[name] + int(code)] = deltas[code]

@@ -97,13 +97,14 @@ def dp_mean_pairs(images: np.ndarray, codes: dict[str, np.ndarray], schema: Sche
 def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
                      sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
                      count_weight: float, min_cell_count: float, details: dict | None = None,
-                     shrink: bool = False) -> MeanPairs:
+                     shrink: bool = False, bounded: bool = True) -> MeanPairs:
     """Release the DP mean pairs of ``units``: one float array per row (n, *shape), values in [-1, 1].
 
     ``units`` are images in [-1, 1] or, for the latent family, the public encoder's latents of the
     images. ``rounds`` Poisson-subsampled Gaussian releases, each recorded in ``ledger`` (stage
     ``mean_pairs``) with noise std ``noise_multiplier × sensitivity``. ``shrink`` pulls each noisy cell
-    mean towards the overall mean by what its noise explains (:func:`shrink_towards`, free).
+    mean towards the overall mean by what its noise explains (:func:`shrink_towards`, free);
+    ``bounded`` False keeps means outside [-1, 1] (coordinates in a principal basis are not bounded).
     """
     encoder = RecordEncoder(schema)
     sizes = {name: encoder.sizes[name] for name in encoder.columns}
@@ -123,7 +124,8 @@ def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Sc
         total = noisy if total is None else total + noisy
     return _post_process(total, sizes, pixel_shape, encoder, clip_norm=clip_norm, count_weight=count_weight,
                          floor=rounds * sampling_rate * min_cell_count,
-                         noise_std=noise_multiplier * sensitivity * math.sqrt(rounds) if shrink else None)
+                         noise_std=noise_multiplier * sensitivity * math.sqrt(rounds) if shrink else None,
+                         bounded=bounded)
 
 
 def shrink_towards(overall: np.ndarray, means: np.ndarray, noise_std: np.ndarray) -> np.ndarray:
@@ -146,11 +148,13 @@ def shrink_towards(overall: np.ndarray, means: np.ndarray, noise_std: np.ndarray
 
 
 def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[int, ...], encoder: RecordEncoder,
-                  *, clip_norm: float, count_weight: float, floor: float, noise_std: float | None = None) -> MeanPairs:
+                  *, clip_norm: float, count_weight: float, floor: float, noise_std: float | None = None,
+                  bounded: bool = True) -> MeanPairs:
     """Means, marginals and pairs from the summed noisy releases (no access to the data).
 
     With ``noise_std`` (the std of the summed noise per number), every cell mean is shrunk towards
-    the overall mean by :func:`shrink_towards`.
+    the overall mean by :func:`shrink_towards`. ``bounded``: the units live in [-1, 1] (pixels), so
+    the means are clipped to it.
     """
     d = int(np.prod(pixel_shape))
     means, marginals, usable, released, offset = {}, {}, {}, {}, 0
@@ -159,8 +163,8 @@ def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[i
         offset += size * (d + 1)
         counts = block[:, -1] / (count_weight * clip_norm)
         released[name] = counts
-        means[name] = np.clip(block[:, :-1] / np.maximum(counts, floor)[:, None], -1.0, 1.0).reshape(
-            (size, *pixel_shape))
+        raw = block[:, :-1] / np.maximum(counts, floor)[:, None]
+        means[name] = (np.clip(raw, -1.0, 1.0) if bounded else raw).reshape((size, *pixel_shape))
         positive = np.maximum(counts, 0.0)
         marginals[name] = positive / positive.sum() if positive.sum() > 0 else np.full(size, 1.0 / size)
         usable[name] = counts >= floor
