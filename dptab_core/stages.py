@@ -158,7 +158,8 @@ def semantic_query(run: _Run) -> None:
                    n_select=_n_select(stage.params["n_public_labels"]), rng=run.noise_rng, ledger=run.ledger,
                    cache_dir=workspace_dir("cache", "public_classifier"), device=_device(run),
                    resolution=preset.resolution, per_label=preset.public_per_label, width=preset.classifier_width,
-                   steps=preset.classifier_steps)
+                   steps=preset.classifier_steps,
+                   progress=lambda fraction, message: run.report("semantic_query", fraction, message))
     chosen = {"selected_labels": result.selected_labels, "labels": result.labels,
               # rounded: the low bits of floating-point Gaussian noise can leak (Mironov 2012)
               "noisy_votes": [round(float(v), 1) for v in result.noisy_votes]}
@@ -203,9 +204,10 @@ def mean_pairs(run: _Run) -> None:
     if preset.family == "latent":  # released in the public autoencoder's latent space
         model, _ = _model(run)
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts")
-        latents = model.prepare_inputs(run.images).reshape(len(run.images), *model.latent_shape())
-        pairs = dp_mean_pairs_of(latents, codes, run.schema, details={"space": "public autoencoder latents"},
-                                 shrink=True, **common)
+        coordinates = model.project(model.prepare_inputs(run.images))
+        pairs = dp_mean_pairs_of(coordinates, codes, run.schema, shrink=True, bounded=False, **common,
+                                 details={"space": f"top {coordinates.shape[1]} public principal directions of "
+                                                   "the public autoencoder's latents"})
     else:
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
         pairs = dp_mean_pairs(run.images, codes, run.schema, resolution=preset.resolution, **common)

@@ -47,7 +47,8 @@ def test_dpsgd_stage_never_continues_from_an_earlier_attempts_checkpoint(tmp_pat
     disabled = SimpleNamespace(stages={"dpsgd": SimpleNamespace(enabled=False, params={})})
     run = SimpleNamespace(work_dir=tmp_path, plan=disabled, notes={}, schema=demo_schema(),
                           images=np.zeros((4, 32, 32, 3), dtype=np.uint8),
-                          spec=SimpleNamespace(preset="quick", preset_overrides={"width": 8}, device="cpu"))
+                          spec=SimpleNamespace(preset="quick", preset_overrides={"width": 8}, device="cpu",
+                                                   public_dir=None))
     stages.dpsgd(run)
     assert not (tmp_path / "dpsgd").exists(), "the partial DP-SGD checkpoint survived into the new attempt"
     assert (tmp_path / "model_dpsgd.pt").stat().st_size > 100, "the stage did not save its own model"

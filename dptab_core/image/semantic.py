@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,13 @@ def small_classifier(n_classes: int, channels: int, width: int):
 
 
 def train_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, *, width: int, steps: int, seed: int,
-                     device, batch_size: int = 128, lr: float = 3e-3):
-    """Train :func:`small_classifier` on float images ``x`` (n, C, r, r) in [-1, 1] and labels ``y``."""
+                     device, batch_size: int = 128, lr: float = 3e-3,
+                     progress: Callable[[float], None] | None = None):
+    """Train :func:`small_classifier` on float images ``x`` (n, C, r, r) in [-1, 1] and labels ``y``.
+
+    ``progress`` gets the fraction of steps done about ten times: on a CPU with a cold cache this
+    training is most of the semantic query's time.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -90,7 +96,9 @@ def train_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, *, width: int
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    for _ in range(steps):
+    for step in range(steps):
+        if progress is not None and step % max(1, steps // 10) == 0:
+            progress(step / steps)
         idx = torch.as_tensor(rng.integers(0, len(xt), size=min(batch_size, len(xt))))
         xb = xt[idx]
         flip = torch.as_tensor(rng.random(len(idx)) < 0.5)
@@ -114,7 +122,8 @@ def predict_proba(net, x: np.ndarray, device, batch_size: int = 512) -> np.ndarr
 
 
 def public_classifier(public_dir: Path, *, resolution: int, channels: int, per_label: int, width: int, steps: int,
-                      cache_dir: Path, device, seed: int = 0):
+                      cache_dir: Path, device, seed: int = 0,
+                      progress: Callable[[float], None] | None = None):
     """The public-label classifier, trained once per public set and settings, cached in ``cache_dir``.
 
     The cache key hashes the public file list (names and sizes) and the settings, so a changed public
@@ -134,7 +143,7 @@ def public_classifier(public_dir: Path, *, resolution: int, channels: int, per_l
     images, y, labels = load_public_images(public_dir, size=resolution, channels=channels, per_label=per_label,
                                            seed=seed)
     net = train_classifier(encode_images(images, resolution), y, len(labels), width=width, steps=steps, seed=seed,
-                           device=device)
+                           device=device, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"weights": net.state_dict(), "labels": labels}, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
@@ -153,15 +162,21 @@ def vote_histogram(probabilities: np.ndarray, top_k: int) -> np.ndarray:
 
 def semantic_query(sensitive_images: np.ndarray, public_dir: Path, *, sigma: float, top_k: int, n_select: int,
                    rng: np.random.Generator, ledger: Ledger, cache_dir: Path, device, resolution: int,
-                   per_label: int, width: int, steps: int) -> SemanticQueryResult:
+                   per_label: int, width: int, steps: int,
+                   progress: Callable[[float, str], None] | None = None) -> SemanticQueryResult:
     """Release the noisy top-k vote histogram of ``sensitive_images`` over the public labels; pick the best.
 
     ``sigma`` is the noise std of each histogram entry (the L2 sensitivity is ``sqrt(top_k)``).
+    ``progress(fraction, message)`` never carries the votes: they are shown only once the stage is done.
     """
+    report = progress or (lambda fraction, message: None)
     channels = sensitive_images.shape[-1] if sensitive_images.ndim == 4 else 1
+    report(0.05, "the public-label classifier (trained once per public folder, then cached)")
     net, labels = public_classifier(public_dir, resolution=resolution, channels=channels, per_label=per_label,
-                                    width=width, steps=steps, cache_dir=cache_dir, device=device)
+                                    width=width, steps=steps, cache_dir=cache_dir, device=device,
+                                    progress=lambda f: report(0.05 + 0.8 * f, "training the public-label classifier"))
     top_k = min(top_k, len(labels))
+    report(0.9, f"each private image votes for its {top_k} closest public labels; one noisy count per label")
     votes = vote_histogram(predict_proba(net, encode_images(sensitive_images, resolution), device), top_k)
     noisy = gaussian_release(votes, sensitivity=math.sqrt(top_k), sigma=sigma, rng=rng, ledger=ledger, stage=STAGE,
                              label=f"top-{top_k} votes over {len(labels)} public labels",
