@@ -40,7 +40,7 @@ from dptab_core.image.presets import ImagePreset
 from dptab_core.image.sample import sample_images
 from dptab_core.image.semantic import load_public_images, predict_proba, train_classifier
 from dptab_core.image.train import fit
-from dptab_core.planning import resolve_preset
+from dptab_core.pipeline.planning import resolve_preset
 from dptab_core.privacy.ledger import Ledger
 
 TWO_THREAD_SPEEDUP = 1.6

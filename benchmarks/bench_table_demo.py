@@ -2,7 +2,7 @@
 
 Why this exists next to ``bench_table.py``: Adult measures each mechanism with the whole ε; a
 DP-TabImage run gives the table only its planned share (the ``quick`` preset's plan, the app's
-defaults: δ from :func:`dptab_core.planning.default_delta`, the demo's public image set enabling the
+defaults: δ from :func:`dptab_core.pipeline.planning.default_delta`, the demo's public image set enabling the
 semantic query), on 2,000 rows with public domains. This is the data and budget the app's table
 synthesizer choice is made for.
 
@@ -40,7 +40,7 @@ from dptab_core.data.encoding import domain_size, encode_table  # noqa: E402
 from dptab_core.data.infer import typed_table  # noqa: E402
 from dptab_core.data.schema import Schema  # noqa: E402
 from dptab_core.eval.table_metrics import tvd_1way, tvd_2way  # noqa: E402
-from dptab_core.planning import plan_kwargs  # noqa: E402
+from dptab_core.pipeline.planning import plan_kwargs  # noqa: E402
 from dptab_core.privacy import plan_budget  # noqa: E402
 from dptab_core.privacy.ledger import Ledger  # noqa: E402
 from dptab_core.table import synthesize_table  # noqa: E402

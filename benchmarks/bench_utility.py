@@ -42,7 +42,7 @@ from dptab_core.data.schema import Schema  # noqa: E402
 from dptab_core.eval.evaluate import EvalConfig, load_synthetic_run, split_real  # noqa: E402
 from dptab_core.eval.sweep import BASELINES, NO_GUARANTEE, baseline_spec, run_sweep, run_tag  # noqa: E402
 from dptab_core.pipeline import SynthSpec  # noqa: E402
-from dptab_core.planning import default_delta  # noqa: E402
+from dptab_core.pipeline.planning import default_delta  # noqa: E402
 
 HAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
 HAM_PERSON = "lesion_id"

@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from dptab_core.planning import DEFAULT_EPSILON, default_delta
+from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
 from dptab_core.privacy.explain import describe_epsilon
 from dptab_core.privacy.settings import DEFAULT_SHARES, STAGES
 from ui import budget_view as bv

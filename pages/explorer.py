@@ -8,7 +8,7 @@ import streamlit as st
 
 from dptab_core import jobs
 from dptab_core.eval.figures import metric_vs_epsilon_figure
-from dptab_core.planning import DEFAULT_EPSILON
+from dptab_core.pipeline.planning import DEFAULT_EPSILON
 from ui import explorer_view as ev
 from ui import job_view
 from ui.job_view import DEFAULT_TABLE_MECHANISM, TABLE_MECHANISM_KEY

@@ -8,7 +8,7 @@ import time
 import pytest
 from app_support import demo_home, demo_state, home, page  # noqa: F401 (fixtures used by name)
 
-from dptab_core.planning import DEFAULT_EPSILON, default_delta
+from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
 from ui import budget_view as bv
 from ui.state import STATE_KEY
 

@@ -12,8 +12,7 @@ import json
 import pytest
 from app_support import demo_home, demo_state, home  # noqa: F401 (fixtures)
 
-from dptab_core import stages
-from dptab_core.pipeline import SynthSpec, run_pipeline
+from dptab_core.pipeline import SynthSpec, run_pipeline, stages
 from ui import budget_view as bv
 from ui.job_view import synth_spec
 

@@ -23,7 +23,7 @@ from test_pipeline_support import (
 )
 
 from dptab_core.data.schema import Schema
-from dptab_core.stages import STAGES
+from dptab_core.pipeline.stages import STAGES
 
 RELEASE = {"synthetic.csv", "schema.json", "privacy_report.json", "privacy_report.md"}
 

@@ -32,7 +32,7 @@ def test_audit_of_a_pipeline_that_releases_its_training_images_reports_a_large_e
 
 
 def test_audit_uses_the_delta_the_planner_picks_when_the_spec_leaves_it_out(tmp_path, monkeypatch):
-    from dptab_core.planning import DEFAULT_EPSILON, default_delta
+    from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
 
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "ws"))
     table, images = fake_pairs(40, seed=0)

@@ -13,7 +13,7 @@ import math
 import pytest
 
 from dptab_core.image.presets import PRESETS, ImagePreset, get_preset
-from dptab_core.planning import plan_kwargs
+from dptab_core.pipeline.planning import plan_kwargs
 
 DEMO_ROWS = 2000
 """The default demo's size (dptab_core.data.demo.DemoConfig.rows): what the presets are sized for."""

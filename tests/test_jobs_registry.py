@@ -32,6 +32,6 @@ def test_a_spec_naming_an_unregistered_module_fails_without_importing_it(store, 
 
 def test_the_engines_own_entries_are_registered():
     from dptab_core.cli.sweep import SWEEP_ENTRY
-    from dptab_core.pipeline import JOB_ENTRY
+    from dptab_core.pipeline.spec import JOB_ENTRY
 
     assert {JOB_ENTRY, SWEEP_ENTRY} <= set(JOB_ENTRIES)

@@ -23,7 +23,7 @@ def test_a_column_naming_a_person_gets_none(column):
 
 
 def test_the_report_says_the_unit_is_a_lesion_and_which_row_was_kept():
-    from dptab_core.stages import _unit_of_privacy
+    from dptab_core.pipeline.stages import _unit_of_privacy
 
     run = SimpleNamespace(spec=SimpleNamespace(policy={}))
     words = _unit_of_privacy(run, SimpleNamespace(person_column="lesion_id"))

@@ -9,10 +9,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_ledger_differing_from_plan_stops_the_release_and_writes_nothing(tmp_path, monkeypatch):
-    from dptab_core import stages
     from dptab_core.data.demo import demo_schema
     from dptab_core.errors import PrivacyAccountingError
-    from dptab_core.pipeline import SynthSpec, run_pipeline
+    from dptab_core.pipeline import SynthSpec, run_pipeline, stages
 
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
     demo = make_demo(tmp_path / "demo")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dptab_core import stages
+from dptab_core.pipeline import stages
 from dptab_core.privacy import Ledger
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dptab_core"
@@ -87,8 +87,8 @@ def test_a_fresh_run_in_a_reused_folder_deletes_every_earlier_noisy_result(tmp_p
 
 
 def test_mean_pairs_and_tables_round_trip_without_pickle(tmp_path):
-    from dptab_core.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
     from dptab_core.image.mean_pairs import MeanPairs
+    from dptab_core.pipeline.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
 
     pairs = MeanPairs(conditions=np.ones((2, 3), np.float32), images=np.zeros((2, 1, 4, 4), np.float32),
                       cells=[("skin type", 0, 12.5), ("a:b", 1, 3.0)], means={"skin type": np.ones((2, 16))},

@@ -14,7 +14,7 @@ def _record(ledger, stage: str) -> None:
 
 
 def test_resumed_ledger_keeps_only_the_entries_of_finished_stages(tmp_path):
-    from dptab_core import stages
+    from dptab_core.pipeline import stages
 
     first = stages.resumable_ledger(tmp_path, resuming=False)
     _record(first, "schema")
@@ -25,7 +25,7 @@ def test_resumed_ledger_keeps_only_the_entries_of_finished_stages(tmp_path):
 
 
 def test_fresh_run_in_a_used_folder_forgets_done_markers_and_models(tmp_path):
-    from dptab_core import stages
+    from dptab_core.pipeline import stages
 
     _record(stages.resumable_ledger(tmp_path, resuming=False), "table")
     stages.mark_done(SimpleNamespace(work_dir=tmp_path), "table")
@@ -38,8 +38,8 @@ def test_fresh_run_in_a_used_folder_forgets_done_markers_and_models(tmp_path):
 
 @pytest.mark.slow
 def test_dpsgd_stage_never_continues_from_an_earlier_attempts_checkpoint(tmp_path):
-    from dptab_core import stages
     from dptab_core.data.demo import demo_schema
+    from dptab_core.pipeline import stages
 
     (tmp_path / "dpsgd").mkdir()
     (tmp_path / "dpsgd" / "dpsgd.pt").write_bytes(b"steps taken but dropped from the ledger")
@@ -55,7 +55,7 @@ def test_dpsgd_stage_never_continues_from_an_earlier_attempts_checkpoint(tmp_pat
 
 
 def test_failed_evaluation_leaves_a_warning_and_the_release_intact(tmp_path, monkeypatch):
-    from dptab_core import stages
+    from dptab_core.pipeline import stages
 
     def broken(run, owner):
         raise ValueError("too few rows for a held-out split")
@@ -73,8 +73,8 @@ def test_failed_evaluation_leaves_a_warning_and_the_release_intact(tmp_path, mon
 
 
 def test_cancel_during_evaluation_still_cancels(tmp_path, monkeypatch):
-    from dptab_core import stages
     from dptab_core.jobs import JobCancelled
+    from dptab_core.pipeline import stages
 
     def cancelled(run, owner):
         raise JobCancelled("cancelled during evaluate")
@@ -87,7 +87,7 @@ def test_cancel_during_evaluation_still_cancels(tmp_path, monkeypatch):
 
 def test_unknown_preset_override_is_refused_with_the_field_named():
     from dptab_core.errors import InputError
-    from dptab_core.planning import resolve_preset
+    from dptab_core.pipeline.planning import resolve_preset
 
     with pytest.raises(InputError, match="dpsgd_stpes"):
         resolve_preset("quick", {"dpsgd_stpes": 3})

@@ -19,7 +19,7 @@ from dptab_core.data.encoding import code_labels, encode_column
 from dptab_core.image.presets import get_preset
 from dptab_core.noise_preview import mean_pixel_sigma as _mean_pixel_sigma
 from dptab_core.noise_preview import table_one_way_sigma
-from dptab_core.planning import count_public_labels, plan_kwargs
+from dptab_core.pipeline.planning import count_public_labels, plan_kwargs
 from dptab_core.privacy.plan import BudgetPlan, plan_budget
 from dptab_core.privacy.settings import DPSGDSettings
 from ui import charts
@@ -64,7 +64,7 @@ def preset_dpsgd(state: StudioState) -> DPSGDSettings:
 
 
 def make_plan(options: dict[str, Any], state: StudioState) -> BudgetPlan:
-    """The one engine call per redraw: the same plan the job will run (``dptab_core.planning``)."""
+    """The one engine call per redraw: the same plan the job will run (``dptab_core.pipeline.planning``)."""
     return plan_budget(**_kwargs(options, state))
 
 

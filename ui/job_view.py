@@ -18,7 +18,7 @@ from dptab_core.image.presets import PRESETS, get_preset
 from dptab_core.jobs import refresh
 from dptab_core.jobs.store import FINISHED_STATES, Job, JobStatus, JobStore
 from dptab_core.pipeline import SynthSpec, make_synth_spec
-from dptab_core.stages import stage_functions
+from dptab_core.pipeline.stages import stage_functions
 from ui.charts import epsilon_progress
 from ui.device import DeviceInfo
 from ui.safe_text import md

@@ -82,7 +82,7 @@ def planned_budget(plan_options: dict[str, Any], *, n_rows: int) -> tuple[float,
     >>> planned_budget({}, n_rows=20000)
     (10.0, 1e-06)
     """
-    from dptab_core.planning import DEFAULT_EPSILON, default_delta
+    from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
 
     return (float(plan_options.get("epsilon", DEFAULT_EPSILON)),
             float(plan_options.get("delta", default_delta(n_rows))))

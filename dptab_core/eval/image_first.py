@@ -37,7 +37,8 @@ import numpy as np
 from dptab_core.data.schema import Schema
 
 if TYPE_CHECKING:
-    from dptab_core.pipeline import SynthSpec, _Run
+    from dptab_core.pipeline.run import _Run
+    from dptab_core.pipeline.spec import SynthSpec
     from dptab_core.privacy import BudgetPlan
 
 
@@ -62,7 +63,7 @@ DEFAULT_IMAGE_FIRST_CONFIG = ImageFirstConfig()
 def image_first_plan(spec: SynthSpec, *, schema: Schema, n_rows: int, channels: int) -> BudgetPlan:
     """The budget plan of the image-first baseline: the pipeline's plan without mean pairs, and with
     twice the DP-SGD epochs (half for the generator, half for the attribute reader)."""
-    from dptab_core.planning import count_public_labels, plan_kwargs
+    from dptab_core.pipeline.planning import count_public_labels, plan_kwargs
     from dptab_core.privacy import MeanPairSettings, plan_budget
 
     paid = schema.unpaid_domains()
@@ -105,8 +106,8 @@ def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
 
     The same signature as :func:`dptab_core.pipeline.run_pipeline`, so the sweep runs either.
     """
-    from dptab_core import stages
-    from dptab_core.pipeline import _noise_rng, _quiet, _Run
+    from dptab_core.pipeline import stages
+    from dptab_core.pipeline.run import _noise_rng, _quiet, _Run
 
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +130,7 @@ def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
 
 def _load(run: _Run) -> None:
     """The pipeline's load, then this baseline's plan in place of the pipeline's."""
-    from dptab_core import stages
+    from dptab_core.pipeline import stages
 
     stages.load(run)
     run.plan = image_first_plan(run.spec, schema=run.schema, n_rows=len(run.table), channels=run.images.shape[-1])
@@ -153,7 +154,7 @@ def _half_dpsgd(run: _Run, model, targets: np.ndarray, *, lr: float, seed_offset
 
 def _device(run: _Run):
     """The torch device of the run: the pipeline's choice for the spec's ``device``."""
-    from dptab_core import stages
+    from dptab_core.pipeline import stages
     return stages._device(run)
 
 
@@ -163,7 +164,7 @@ def _generator(run: _Run) -> None:
 
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.models import build_model
-    from dptab_core.planning import resolve_preset
+    from dptab_core.pipeline.planning import resolve_preset
 
     preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
     encoder = RecordEncoder(run.schema)
@@ -180,7 +181,7 @@ def _reader(run: _Run, config: ImageFirstConfig) -> None:
     """DP-SGD of the attribute reader on the real pairs (image → every synthesized column)."""
     from dptab_core.data.encoding import domain_size, encode_table
     from dptab_core.eval.attribute_reader import AttributeReader, one_hot_targets
-    from dptab_core.planning import resolve_preset
+    from dptab_core.pipeline.planning import resolve_preset
 
     preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
     sizes = {c.name: domain_size(c) for c in run.schema.synthesized_columns()}
@@ -193,12 +194,12 @@ def _reader(run: _Run, config: ImageFirstConfig) -> None:
 
 def _sample_and_pair(run: _Run, config: ImageFirstConfig) -> None:
     """One record-free image per synthetic row, then each row assigned to the image that reads most like it."""
-    from dptab_core.checkpoints import load_table, save_table
     from dptab_core.data.encoding import encode_table
     from dptab_core.image.encoder import encode_images
     from dptab_core.image.sample import sample_images
-    from dptab_core.planning import resolve_preset
-    from dptab_core.stages import SYNTHETIC_TABLE_FILE
+    from dptab_core.pipeline.checkpoints import load_table, save_table
+    from dptab_core.pipeline.planning import resolve_preset
+    from dptab_core.pipeline.stages import SYNTHETIC_TABLE_FILE
 
     preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
     synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)

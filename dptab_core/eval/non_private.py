@@ -67,7 +67,7 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
     from dptab_core.image.sample import sample_images
     from dptab_core.image.semantic import load_public_images
     from dptab_core.image.train import fit, pretrain_on_public
-    from dptab_core.planning import resolve_preset
+    from dptab_core.pipeline.planning import resolve_preset
     from dptab_core.workspace import workspace_dir
 
     say = progress or (lambda *_a, **_k: None)

@@ -191,7 +191,7 @@ def _run_at(label: str, epsilon: float, delta: float | None) -> Run:
 
 
 def _default_epsilon() -> float:
-    from dptab_core.planning import DEFAULT_EPSILON
+    from dptab_core.pipeline.planning import DEFAULT_EPSILON
     return DEFAULT_EPSILON
 
 

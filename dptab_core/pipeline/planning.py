@@ -28,7 +28,7 @@ from dptab_core.image.presets import ImagePreset, get_preset
 from dptab_core.privacy import BudgetPlan, DPSGDSettings, MeanPairSettings, SemanticQuerySettings, plan_budget
 
 if TYPE_CHECKING:
-    from dptab_core.pipeline import SynthSpec
+    from dptab_core.pipeline.spec import SynthSpec
 
 DEFAULT_EPSILON = 10.0
 """ε the app starts at: strong enough to mean something, loose enough for the demo's images to show

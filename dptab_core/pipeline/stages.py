@@ -1,6 +1,6 @@
 """The pipeline's stages, one function each, with their checkpoints.
 
-Each stage function takes the run state (:class:`dptab_core.pipeline._Run`), reads what earlier
+Each stage function takes the run state (:class:`dptab_core.pipeline.run._Run`), reads what earlier
 stages left (in memory, or from their checkpoint files when the job was resumed), does its work and
 saves what later stages need under ``work_dir``. A stage is *done* once its marker file exists;
 a resumed job skips done stages. Heavy libraries are imported here, never by the planning path.
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dptab_core.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
 from dptab_core.data.schema import Schema
+from dptab_core.pipeline.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
 from dptab_core.privacy.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.presets import ImagePreset
-    from dptab_core.pipeline import SynthSpec, _Run
+    from dptab_core.pipeline.run import _Run
+    from dptab_core.pipeline.spec import SynthSpec
 
 log = logging.getLogger(__name__)
 StageFn = Callable[["_Run"], None]
@@ -112,7 +113,7 @@ def _skip_if_done(name: str, fn: StageFn) -> StageFn:
 def load(run: _Run) -> None:
     """Read and validate the data under the confirmed schema; plan the budget for its size."""
     from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
-    from dptab_core.planning import build_plan
+    from dptab_core.pipeline.planning import build_plan
     from dptab_core.privacy import BudgetPlan
 
     spec = run.spec
@@ -364,7 +365,7 @@ STAGES: dict[str, StageFn] = {
 # ---------------------------------------------------------------- helpers
 
 def _preset(run: _Run) -> ImagePreset:
-    from dptab_core.planning import resolve_preset
+    from dptab_core.pipeline.planning import resolve_preset
     return resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
 
 
