@@ -12,7 +12,10 @@ import json
 import pytest
 from app_support import demo_home, demo_state, home  # noqa: F401 (fixtures)
 
-from dptab_core.pipeline import SynthSpec, run_pipeline, stages
+from dptab_core.pipeline import SynthSpec
+from dptab_core.pipeline.checkpoints import LEDGER_FILE
+from dptab_core.pipeline.methods import dp_tabimage
+from dptab_core.pipeline.run import Run, run_stages
 from ui import budget_view as bv
 from ui.job_view import synth_spec
 
@@ -21,21 +24,19 @@ OPTIONS = bv.plan_options(epsilon=3.0, delta=1e-6, shares={}, epochs=4, batch_si
 
 
 @pytest.mark.parametrize("mechanism", ["aim", "mst"])
-def test_the_table_noise_preview_matches_the_ledger_sigma_of_a_real_table_run(mechanism, tmp_path, monkeypatch):
+def test_the_table_noise_preview_matches_the_ledger_sigma_of_a_real_table_run(mechanism, tmp_path):
     state = demo_state(preset="quick", public_dir=None)
     plan = bv.make_plan(OPTIONS, state)
     preview = bv.one_way_sigma(plan, n_columns=len(state.schema.synthesized_columns()), mechanism=mechanism)
 
     spec = SynthSpec.from_job_spec({**synth_spec(state, preset="quick", device="cpu", table_mechanism=mechanism),
                                     "plan_options": OPTIONS, "evaluate": False})
-    full = stages.stage_functions
-    monkeypatch.setattr(stages, "stage_functions",  # the full run's plan, stopped after the table stage
-                        lambda s: [(n, f) for n, f in full(s) if n in ("load", "schema", "table")])
-    run_pipeline(spec, out_dir=tmp_path / "out", work_dir=tmp_path / "work")
+    first_steps = [(n, f) for n, f in dp_tabimage.steps(spec) if n in ("load", "schema", "table")]
+    run_stages(Run.start(spec, out_dir=tmp_path / "out", work_dir=tmp_path / "work"), first_steps)  # the full run's plan
 
     run_plan = json.loads((tmp_path / "work" / "plan.json").read_text())
     assert run_plan["stages"]["table"]["params"]["rho"] == pytest.approx(plan.stages["table"].params["rho"])
-    entries = [json.loads(line) for line in (tmp_path / "work" / stages.LEDGER_FILE).read_text().splitlines()]
+    entries = [json.loads(line) for line in (tmp_path / "work" / LEDGER_FILE).read_text().splitlines()]
     one_ways = [e["sigma"] for e in entries if e["stage"] == "table" and "1-way" in e["label"]]
     assert one_ways, [e["label"] for e in entries]
     assert max(abs(s / preview - 1) for s in one_ways) < 0.05, (mechanism, preview, one_ways)

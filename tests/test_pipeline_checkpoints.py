@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dptab_core.pipeline import stages
+from dptab_core.pipeline import checkpoints, stages
+from dptab_core.pipeline.run import Run, run_stages
 from dptab_core.privacy import Ledger
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dptab_core"
@@ -25,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dptab_core"
 def test_the_semantic_querys_labels_are_shown_only_after_the_stage_is_marked_done(tmp_path, monkeypatch):
     import dptab_core.image.semantic as semantic
     from dptab_core.data.demo import demo_schema
-    from dptab_core.pipeline import SynthSpec, run_pipeline
+    from dptab_core.pipeline import SynthSpec
     from dptab_core.privacy import plan_budget
 
     def fake_query(images, public_dir, *, ledger, **_):
@@ -39,41 +40,40 @@ def test_the_semantic_querys_labels_are_shown_only_after_the_stage_is_marked_don
 
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(semantic, "semantic_query", fake_query)
-    monkeypatch.setattr(stages, "stage_functions", lambda spec: [
-        ("load", fake_load), ("semantic_query", stages._skip_if_done("semantic_query", stages.semantic_query))])
     work = tmp_path / "work"
     shown: list[tuple[str, bool]] = []
 
     def progress(stage, fraction, message="", epsilon_spent=None, **_):
-        shown.append((message, stages.is_done(work, "semantic_query")))
+        shown.append((message, checkpoints.is_done(work, "semantic_query")))
 
     spec = SynthSpec(csv_path="-", images_path="-", schema=demo_schema().to_dict(), plan_options={},
                      public_dir=str(tmp_path), device="cpu")
-    run_pipeline(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress)
+    run_stages(Run.start(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress), [
+        ("load", fake_load), ("semantic_query", checkpoints.skip_if_done("semantic_query", stages.semantic_query))])
     with_labels = [(m, done) for m, done in shown if "lesion_like" in m]
     assert with_labels, f"the chosen labels were never reported: {shown}"
     assert all(done for _, done in with_labels), f"labels shown before the stage was marked done: {with_labels}"
 
 
 def test_resuming_rewrites_the_ledger_atomically(tmp_path, monkeypatch):
-    ledger = Ledger(path=tmp_path / stages.LEDGER_FILE)
+    ledger = Ledger(path=tmp_path / checkpoints.LEDGER_FILE)
     for stage in ("table", "dpsgd"):
         ledger.record(stage=stage, mechanism="zcdp", label=stage, rho=0.1)
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "table.done").write_text("done\n")
-    before = (tmp_path / stages.LEDGER_FILE).read_text()
+    before = (tmp_path / checkpoints.LEDGER_FILE).read_text()
 
     def crash(*args, **kwargs):
         raise OSError("power cut")
 
     monkeypatch.setattr("os.replace", crash)
     with pytest.raises(OSError, match="power cut"):
-        stages.resumable_ledger(tmp_path, resuming=True)
-    assert (tmp_path / stages.LEDGER_FILE).read_text() == before, "a crash while resuming shortened the ledger"
+        checkpoints.resumable_ledger(tmp_path, resuming=True)
+    assert (tmp_path / checkpoints.LEDGER_FILE).read_text() == before, "a crash while resuming shortened the ledger"
     monkeypatch.undo()
-    kept = stages.resumable_ledger(tmp_path, resuming=True)
+    kept = checkpoints.resumable_ledger(tmp_path, resuming=True)
     assert [e.stage for e in kept.entries] == ["table"]
-    assert [e.stage for e in Ledger.load(tmp_path / stages.LEDGER_FILE).entries] == ["table"]
+    assert [e.stage for e in Ledger.load(tmp_path / checkpoints.LEDGER_FILE).entries] == ["table"]
 
 
 def test_a_fresh_run_in_a_reused_folder_deletes_every_earlier_noisy_result(tmp_path):
@@ -81,7 +81,7 @@ def test_a_fresh_run_in_a_reused_folder_deletes_every_earlier_noisy_result(tmp_p
              "synthetic_table.json", "synthetic_images.npy", "plan.json", "model_warmup.pt"]
     for name in stale:
         (tmp_path / name).write_text("from an earlier run")
-    stages.resumable_ledger(tmp_path, resuming=False)
+    checkpoints.resumable_ledger(tmp_path, resuming=False)
     left = [name for name in stale if (tmp_path / name).exists()]
     assert not left, f"a fresh run would read these from the earlier run: {left}"
 
@@ -127,7 +127,7 @@ def test_no_checkpoint_is_pickled():
 def test_the_table_synthesizers_noisy_results_are_shown_only_after_the_stage_is_done(tmp_path, monkeypatch):
     import dptab_core.table as table_pkg
     from dptab_core.data.demo import demo_schema
-    from dptab_core.pipeline import SynthSpec, run_pipeline
+    from dptab_core.pipeline import SynthSpec
     from dptab_core.privacy import plan_budget
 
     def fake_synthesize(table, schema, *, progress, ledger, **_):
@@ -138,18 +138,18 @@ def test_the_table_synthesizers_noisy_results_are_shown_only_after_the_stage_is_
 
     def fake_load(run):
         run.plan = plan_budget(epsilon=5.0, delta=1e-5, n_rows=1000)
+        run.table = pd.DataFrame({"age": [41.0]})
 
     monkeypatch.setattr(table_pkg, "synthesize_table", fake_synthesize)
-    monkeypatch.setattr(stages, "stage_functions", lambda spec: [
-        ("load", fake_load), ("table", stages._skip_if_done("table", stages.table))])
     work = tmp_path / "work"
     shown: list[tuple[str, bool]] = []
 
     def progress(stage, fraction, message="", epsilon_spent=None, **_):
-        shown.append((message, stages.is_done(work, "table")))
+        shown.append((message, checkpoints.is_done(work, "table")))
 
     spec = SynthSpec(csv_path="-", images_path="-", schema=demo_schema().to_dict(), plan_options={}, device="cpu")
-    run_pipeline(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress)
+    run_stages(Run.start(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress), [
+        ("load", fake_load), ("table", checkpoints.skip_if_done("table", stages.table))])
     early = [m for m, done in shown if not done and ("1987" in m or "round 7" in m)]
     assert not early, f"noisy results shown before the table stage was marked done: {early}"
     assert any("1987" in m for m, done in shown if done), f"the result is never shown: {shown}"

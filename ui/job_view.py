@@ -18,7 +18,7 @@ from dptab_core.image.presets import PRESETS, get_preset
 from dptab_core.jobs import refresh
 from dptab_core.jobs.store import FINISHED_STATES, Job, JobStatus, JobStore
 from dptab_core.pipeline import SynthSpec, make_synth_spec
-from dptab_core.pipeline.stages import stage_functions
+from dptab_core.pipeline.methods import dp_tabimage
 from ui.charts import epsilon_progress
 from ui.device import DeviceInfo
 from ui.safe_text import md
@@ -234,7 +234,7 @@ def stage_words(stage: str, spec: dict[str, Any]) -> str:
 
 def stages_of(job: Job) -> list[str]:
     """The stages this job's spec runs, in order (the pipeline's own list)."""
-    return [name for name, _ in stage_functions(SynthSpec.from_job_spec(job.spec))]
+    return [name for name, _ in dp_tabimage.steps(SynthSpec.from_job_spec(job.spec))]
 
 
 def past_jobs(state: StudioState) -> None:

@@ -37,7 +37,9 @@ import numpy as np
 from dptab_core.data.schema import Schema
 
 if TYPE_CHECKING:
-    from dptab_core.pipeline.run import _Run
+    from dptab_core.eval.attribute_reader import AttributeReader
+    from dptab_core.image.presets import ImagePreset
+    from dptab_core.pipeline.run import ProgressFn, Run, Step
     from dptab_core.pipeline.spec import SynthSpec
     from dptab_core.privacy import BudgetPlan
 
@@ -99,119 +101,126 @@ def match_rows_to_images(log_probs: dict[str, np.ndarray], row_codes: dict[str, 
     return order
 
 
-def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: Callable[..., None] | None = None,
+def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
                     should_stop: Callable[[], bool] | None = None,
                     config: ImageFirstConfig = DEFAULT_IMAGE_FIRST_CONFIG) -> dict[str, Any]:
     """Run the image-first baseline on ``spec``'s data; write a pipeline-style release into ``out_dir``.
 
     The same signature as :func:`dptab_core.pipeline.run_pipeline`, so the sweep runs either.
     """
-    from dptab_core.pipeline import stages
-    from dptab_core.pipeline.run import _noise_rng, _quiet, _Run
+    from dptab_core.pipeline.run import Run, run_stages
 
-    work_dir.mkdir(parents=True, exist_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(spec=spec, work_dir=work_dir, out_dir=out_dir, owner_dir=work_dir.parent / "owner_view",
-               progress=progress or _quiet,
-               should_stop=should_stop or (lambda: False), ledger=stages.resumable_ledger(work_dir, resuming=False),
-               noise_rng=_noise_rng(spec), schema=Schema.from_dict(spec.schema))
-    steps: list[tuple[str, Callable[[_Run], None]]] = [("load", _load), ("schema", stages.schema)]
+    run = Run.start(spec, out_dir=out_dir, work_dir=work_dir, progress=progress, should_stop=should_stop)
+    return run_stages(run, image_first_steps(spec, config))
+
+
+def image_first_steps(spec: SynthSpec, config: ImageFirstConfig = DEFAULT_IMAGE_FIRST_CONFIG) -> list[Step]:
+    """The baseline's steps: the pipeline's stages where they apply, its own generator, reader and pairing."""
+    from dptab_core.pipeline import stages
+
+    reader = _ReaderSlot()
+    steps: list[Step] = [("load", _load), ("schema", stages.schema)]
     if spec.public_dir:
         steps += [("semantic_query", stages.semantic_query), ("pretrain", stages.pretrain)]
-    steps += [("table", stages.table), ("dpsgd", _generator), ("reader", lambda r: _reader(r, config)),
-              ("sample", lambda r: _sample_and_pair(r, config)), ("release", stages.release)]
-    run.stage_names = tuple(name for name, _ in steps)
-    for name, fn in steps:
-        run.report(name, 0.0, "starting")
-        fn(run)
-        run.report(name, 1.0, "done")
-    return {"epsilon_spent": run.spent_epsilon(), "out_dir": str(out_dir)}
+    steps += [("table", stages.table), ("dpsgd", _generator), ("reader", lambda run: _reader(run, config, reader)),
+              ("sample", lambda run: _sample_and_pair(run, config, reader)), ("release", stages.release)]
+    return steps
 
 
-def _load(run: _Run) -> None:
+@dataclass
+class _ReaderSlot:
+    """The attribute reader, from the step that trains it to the step that pairs rows with images."""
+
+    reader: AttributeReader | None = None
+
+
+def _load(run: Run) -> None:
     """The pipeline's load, then this baseline's plan in place of the pipeline's."""
     from dptab_core.pipeline import stages
+    from dptab_core.pipeline.checkpoints import PLAN_FILE
 
     stages.load(run)
-    run.plan = image_first_plan(run.spec, schema=run.schema, n_rows=len(run.table), channels=run.images.shape[-1])
-    (run.work_dir / "plan.json").write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
+    run.plan = image_first_plan(run.spec, schema=run.schema, n_rows=len(run.real_table()),
+                                channels=run.real_images().shape[-1])
+    (run.work_dir / PLAN_FILE).write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
 
 
-def _half_dpsgd(run: _Run, model, targets: np.ndarray, *, lr: float, seed_offset: int, stage: str) -> None:
+def _half_dpsgd(run: Run, model: Any, targets: np.ndarray, *, lr: float, seed_offset: int, stage: str) -> None:
     """Half of the planned DP-SGD steps on ``model`` (the other half trains the other network)."""
     from dptab_core.image.dpsgd import finetune_dpsgd
 
-    p = run.plan.stages["dpsgd"].params
+    p = run.planned().stages["dpsgd"].params
     if p["steps"] % 2:
         raise ValueError(f"the image-first plan must have an even number of DP-SGD steps, got {p['steps']}")
     spec = run.spec
-    finetune_dpsgd(model, run.images, targets, noise_multiplier=p["noise_multiplier"],
+    finetune_dpsgd(model, run.real_images(), targets, noise_multiplier=p["noise_multiplier"],
                    sampling_rate=p["sampling_rate"], steps=p["steps"] // 2, max_grad_norm=p["max_grad_norm"],
-                   ledger=run.ledger, device=_device(run), lr=lr, seed=spec.seed + seed_offset,
+                   ledger=run.ledger, device=run.torch_device(), lr=lr, seed=spec.seed + seed_offset,
                    noise_seed=spec.seed + 7919 + seed_offset if spec.reproducible_noise else None,
                    progress=lambda f, m, _done: run.report(stage, f, m), should_stop=run.should_stop)
 
 
-def _device(run: _Run):
-    """The torch device of the run: the pipeline's choice for the spec's ``device``."""
-    from dptab_core.pipeline import stages
-    return stages._device(run)
+def _preset(run: Run) -> ImagePreset:
+    from dptab_core.pipeline.planning import resolve_preset
+
+    return resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
 
 
-def _generator(run: _Run) -> None:
+def _generator(run: Run) -> None:
     """DP-SGD of the conditional VAE under the all-unspecified record: an image model with no record."""
     import torch
 
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.models import build_model
-    from dptab_core.pipeline.planning import resolve_preset
 
-    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
+    preset, images = _preset(run), run.real_images()
     encoder = RecordEncoder(run.schema)
-    model = build_model(preset, encoder.dim, tuple(run.images.shape[1:]))
+    model = build_model(preset, encoder.dim, tuple(images.shape[1:]))
     pretrained = run.work_dir / "model_pretrain.pt"
     if pretrained.exists():
         model.load_state_dict(torch.load(pretrained, map_location="cpu", weights_only=True))
-    blank = np.tile(encoder.unspecified(), (len(run.images), 1))
+    blank = np.tile(encoder.unspecified(), (len(images), 1))
     _half_dpsgd(run, model, blank, lr=preset.dpsgd_lr, seed_offset=0, stage="dpsgd")
-    run.notes["generator"] = (model, encoder)
+    run.model, run.encoder = model, encoder
 
 
-def _reader(run: _Run, config: ImageFirstConfig) -> None:
+def _reader(run: Run, config: ImageFirstConfig, slot: _ReaderSlot) -> None:
     """DP-SGD of the attribute reader on the real pairs (image → every synthesized column)."""
     from dptab_core.data.encoding import domain_size, encode_table
     from dptab_core.eval.attribute_reader import AttributeReader, one_hot_targets
-    from dptab_core.pipeline.planning import resolve_preset
 
-    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
+    preset = _preset(run)
     sizes = {c.name: domain_size(c) for c in run.schema.synthesized_columns()}
-    reader = AttributeReader(sizes, channels=run.images.shape[-1], width=preset.classifier_width,
+    reader = AttributeReader(sizes, channels=run.real_images().shape[-1], width=preset.classifier_width,
                              resolution=preset.resolution)
-    targets = one_hot_targets(encode_table(run.table, run.schema), sizes)
+    targets = one_hot_targets(encode_table(run.real_table(), run.schema), sizes)
     _half_dpsgd(run, reader, targets, lr=config.reader_lr, seed_offset=config.reader_seed_offset, stage="reader")
-    run.notes["reader"] = reader
+    slot.reader = reader
 
 
-def _sample_and_pair(run: _Run, config: ImageFirstConfig) -> None:
-    """One record-free image per synthetic row, then each row assigned to the image that reads most like it."""
+def _sample_and_pair(run: Run, config: ImageFirstConfig, slot: _ReaderSlot) -> None:
+    """One record-free image per synthetic row, then each row given the image that reads most like it.
+
+    The table stage's checkpoint is left as it is: the images are saved in the order of its rows.
+    """
     from dptab_core.data.encoding import encode_table
     from dptab_core.image.encoder import encode_images
     from dptab_core.image.sample import sample_images
-    from dptab_core.pipeline.checkpoints import load_table, save_table
-    from dptab_core.pipeline.planning import resolve_preset
-    from dptab_core.pipeline.stages import SYNTHETIC_TABLE_FILE
+    from dptab_core.pipeline.checkpoints import SYNTHETIC_IMAGES_FILE, SYNTHETIC_TABLE_FILE, load_table
 
-    preset = resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
+    preset = _preset(run)
     synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
-    model, encoder = run.notes["generator"]
+    if run.model is None or run.encoder is None or slot.reader is None:
+        raise RuntimeError("the image-first sample step runs after its generator and reader steps")
     run.report("sample", 0.1, f"drawing {len(synthetic)} images with no record")
-    images = sample_images(model, np.tile(encoder.unspecified(), (len(synthetic), 1)), seed=run.spec.seed,
-                           batch_size=preset.sample_batch, device=_device(run),
+    images = sample_images(run.model, np.tile(run.encoder.unspecified(), (len(synthetic), 1)), seed=run.spec.seed,
+                           batch_size=preset.sample_batch, device=run.torch_device(),
                            temperature=preset.sample_temperature)
     run.report("sample", 0.6, "reading each image's attributes and pairing rows with images")
-    log_probs = run.notes["reader"].read(encode_images(images, preset.resolution), batch_size=preset.sample_batch,
-                                         device=_device(run))
+    log_probs = slot.reader.read(encode_images(images, preset.resolution), batch_size=preset.sample_batch,
+                                 device=run.torch_device())
     order = match_rows_to_images(log_probs, encode_table(synthetic, run.schema),
                                  rng=np.random.default_rng(run.spec.seed), block=config.assignment_block)
-    save_table(run.work_dir / SYNTHETIC_TABLE_FILE, synthetic.iloc[order].reset_index(drop=True))
-    np.save(run.work_dir / "synthetic_images.npy", images)
+    image_of_row = np.empty_like(order)
+    image_of_row[order] = np.arange(len(order))  # row order[i] goes with image i
+    np.save(run.work_dir / SYNTHETIC_IMAGES_FILE, images[image_of_row])

@@ -15,11 +15,12 @@ resume: that stage runs again from scratch and nothing it computed the first tim
 The same spec runs from the CLI (foreground or background) and from the app (background job).
 
 Modules: :mod:`.spec` (what a run is asked to do), :mod:`.planning` (the budget plan a spec runs
-under), :mod:`.run` (the run's state and the stage loop), :mod:`.stages` (one function per stage),
-:mod:`.checkpoints` (what a stage leaves for a resumed job).
+under), :mod:`.run` (the run's typed state and the one stage loop), :mod:`.stages` (one function per
+stage), :mod:`.checkpoints` (what a stage leaves for a resumed job), :mod:`.methods` (DP-TabImage's
+stage list and the baselines).
 """
 
-from dptab_core.pipeline.run import run_job, run_pipeline
+from dptab_core.pipeline.methods.dp_tabimage import run_job, run_pipeline
 from dptab_core.pipeline.spec import SynthSpec, make_synth_spec
 
 __all__ = ["SynthSpec", "make_synth_spec", "run_job", "run_pipeline"]

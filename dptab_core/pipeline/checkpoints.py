@@ -1,5 +1,9 @@
-"""Checkpoint files of plain data, written without pickle: tables as JSON, arrays as ``.npz``.
+"""What a stage leaves in the run's work folder: its checkpoint files, its done marker, the ledger.
 
+A stage is *done* once its marker file exists; a resumed job skips done stages
+(:func:`skip_if_done`) and keeps only their ledger entries (:func:`resumable_ledger`).
+
+Checkpoint files hold plain data, written without pickle: tables as JSON, arrays as ``.npz``.
 A job folder can be copied, shared with a colleague or left on a shared disk; unpickling a file from
 it would run whatever code the file names. So plain-data checkpoints are stored in formats that
 only hold data (``np.load(..., allow_pickle=False)``, JSON), models with ``torch.save`` of a state
@@ -18,15 +22,96 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from dptab_core.privacy.ledger import Ledger
+
 if TYPE_CHECKING:
     from dptab_core.image.mean_pairs import MeanPairs
+
+LEDGER_FILE = "ledger.jsonl"
+PLAN_FILE = "plan.json"
+MEAN_PAIRS_FILE = "mean_pairs.npz"
+SYNTHETIC_TABLE_FILE = "synthetic_table.json"
+SYNTHETIC_IMAGES_FILE = "synthetic_images.npy"
+STALE_ON_FRESH_RUN = ("done", "dpsgd", "model_*.pt", PLAN_FILE, "schema_released.json", "semantic_query.json",
+                      "mean_pairs.*", "synthetic_table.*", SYNTHETIC_IMAGES_FILE)
+"""What an earlier run may have left in a reused folder: a fresh run deletes it all before it starts,
+so no stage ever reads another run's noisy result (a stale ``mean_pairs`` or ``semantic_query``)."""
+
+
+# ---------------------------------------------------------------- done markers and the ledger
+
+class _Reporting(Protocol):
+    work_dir: Path
+
+    def report(self, stage: str, fraction: float, message: str = "") -> None: ...
+
+
+_R = TypeVar("_R", bound=_Reporting)
+
+
+def _done_marker(work_dir: Path, name: str) -> Path:
+    return work_dir / "done" / f"{name}.done"
+
+
+def is_done(work_dir: Path, name: str) -> bool:
+    """True when stage ``name`` finished in an earlier attempt of this job."""
+    return _done_marker(work_dir, name).exists()
+
+
+def any_done(work_dir: Path) -> bool:
+    """True when some stage finished in an earlier attempt of this job (so this one resumes it)."""
+    return any((work_dir / "done").glob("*.done"))
+
+
+def mark_done(work_dir: Path, name: str) -> None:
+    """Record that stage ``name`` finished (after its checkpoint files are written)."""
+    marker = _done_marker(work_dir, name)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("done\n", encoding="utf-8")
+
+
+def skip_if_done(name: str, fn: Callable[[_R], None]) -> Callable[[_R], None]:
+    """``fn``, except that it does nothing (but say so) when stage ``name`` finished in an earlier attempt."""
+    def run_or_skip(run: _R) -> None:
+        if is_done(run.work_dir, name):
+            run.report(name, 1.0, "already done in an earlier attempt")
+            return
+        fn(run)
+    return run_or_skip
+
+
+def resumable_ledger(work_dir: Path, *, resuming: bool) -> Ledger:
+    """The run's ledger, mirrored to ``work_dir/ledger.jsonl``.
+
+    A fresh run starts empty, and forgets the done markers and model checkpoints of any earlier run
+    in the same folder (their spending is not in this ledger). A resumed run keeps only the entries
+    of stages that finished: an unfinished stage runs again from scratch, and what it computed the
+    first time is thrown away unreleased, so its old entries describe nothing that reaches the output.
+    (Stages that keep a partial checkpoint of their own, like DP-SGD, must therefore not reuse it: see
+    :func:`dptab_core.pipeline.stages.dpsgd`.)
+    """
+    path = work_dir / LEDGER_FILE
+    if not resuming:  # a fresh run in a reused folder redoes everything and never reads an old result
+        for pattern in STALE_ON_FRESH_RUN:
+            for stale in work_dir.glob(pattern):
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    if not resuming or not path.exists():
+        path.unlink(missing_ok=True)
+        return Ledger(path=path)
+    kept = [e for e in Ledger.load(path).entries if is_done(work_dir, e.stage)]
+    return Ledger.rewrite(path, kept)  # atomic: a crash here leaves the old ledger or the new one
+
+
+# ---------------------------------------------------------------- plain-data checkpoint files
 
 
 def save_table(path: Path, table: pd.DataFrame) -> None:

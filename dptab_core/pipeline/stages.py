@@ -1,9 +1,10 @@
-"""The pipeline's stages, one function each, with their checkpoints.
+"""The pipeline's stages, one function each.
 
-Each stage function takes the run state (:class:`dptab_core.pipeline.run._Run`), reads what earlier
+Each stage function takes the run state (:class:`dptab_core.pipeline.run.Run`), reads what earlier
 stages left (in memory, or from their checkpoint files when the job was resumed), does its work and
-saves what later stages need under ``work_dir``. A stage is *done* once its marker file exists;
-a resumed job skips done stages. Heavy libraries are imported here, never by the planning path.
+saves what later stages need under ``work_dir`` (:mod:`dptab_core.pipeline.checkpoints`). The
+methods of :mod:`dptab_core.pipeline.methods` list which stages run, in which order. Heavy libraries
+are imported inside the stages, never by the planning path.
 """
 
 from __future__ import annotations
@@ -13,104 +14,37 @@ import logging
 import math
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dptab_core.data.schema import Schema
-from dptab_core.pipeline.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
-from dptab_core.privacy.ledger import Ledger
+from dptab_core.pipeline.checkpoints import (
+    MEAN_PAIRS_FILE,
+    PLAN_FILE,
+    SYNTHETIC_IMAGES_FILE,
+    SYNTHETIC_TABLE_FILE,
+    any_done,
+    is_done,
+    load_mean_pairs,
+    load_table,
+    save_mean_pairs,
+    save_table,
+)
+from dptab_core.pipeline.run import Run, StageFn
 
 if TYPE_CHECKING:
-    import torch
-
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.presets import ImagePreset
-    from dptab_core.pipeline.run import _Run
-    from dptab_core.pipeline.spec import SynthSpec
+    from dptab_core.privacy.ledger import LedgerEntry
 
 log = logging.getLogger(__name__)
-StageFn = Callable[["_Run"], None]
-LEDGER_FILE = "ledger.jsonl"
-MEAN_PAIRS_FILE = "mean_pairs.npz"
-SYNTHETIC_TABLE_FILE = "synthetic_table.json"
-STALE_ON_FRESH_RUN = ("done", "dpsgd", "model_*.pt", "plan.json", "schema_released.json", "semantic_query.json",
-                      "mean_pairs.*", "synthetic_table.*", "synthetic_images.npy")
-"""What an earlier run may have left in a reused folder: a fresh run deletes it all before it starts,
-so no stage ever reads another run's noisy result (a stale ``mean_pairs`` or ``semantic_query``)."""
-ALWAYS_RUN = frozenset({"load", "release", "evaluate"})
-"""Stages a resumed job runs again even when done: ``load`` holds the data in memory only, and every
-attempt starts with an empty output folder, so the release (cheap, no noise drawn) and the data
-owner's view are written again from the checkpoints."""
-
-
-# ---------------------------------------------------------------- checkpoints
-
-def _done_marker(work_dir: Path, name: str) -> Path:
-    return work_dir / "done" / f"{name}.done"
-
-
-def is_done(work_dir: Path, name: str) -> bool:
-    """True when stage ``name`` finished in an earlier attempt of this job."""
-    return _done_marker(work_dir, name).exists()
-
-
-def mark_done(run: _Run, name: str) -> None:
-    """Record that stage ``name`` finished (after its checkpoint files are written)."""
-    marker = _done_marker(run.work_dir, name)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text("done\n", encoding="utf-8")
-
-
-def resumable_ledger(work_dir: Path, *, resuming: bool) -> Ledger:
-    """The run's ledger, mirrored to ``work_dir/ledger.jsonl``.
-
-    A fresh run starts empty, and forgets the done markers and model checkpoints of any earlier run
-    in the same folder (their spending is not in this ledger). A resumed run keeps only the entries
-    of stages that finished: an unfinished stage runs again from scratch, and what it computed the
-    first time is thrown away unreleased, so its old entries describe nothing that reaches the output. (Stages that keep a
-    partial checkpoint of their own, like DP-SGD, must therefore not reuse it: see :func:`dpsgd`.)
-    """
-    path = work_dir / LEDGER_FILE
-    if not resuming:  # a fresh run in a reused folder redoes everything and never reads an old result
-        for pattern in STALE_ON_FRESH_RUN:
-            for stale in work_dir.glob(pattern):
-                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    if not resuming or not path.exists():
-        path.unlink(missing_ok=True)
-        return Ledger(path=path)
-    kept = [e for e in Ledger.load(path).entries if is_done(work_dir, e.stage)]
-    return Ledger.rewrite(path, kept)  # atomic: a crash here leaves the old ledger or the new one
-
-
-def stage_functions(spec: SynthSpec) -> list[tuple[str, StageFn]]:
-    """The stages this spec runs, in order (``load`` always, since later stages need the data)."""
-    if spec.table_only:
-        names = ["load", "schema", "table", "release"]
-    else:
-        names = ["load", "schema"]
-        if spec.public_dir:
-            names += ["semantic_query", "pretrain"]
-        names += ["mean_pairs", "warmup", "table", "dpsgd", "sample", "release"]
-    if spec.evaluate:  # table-only releases get the table half of the data owner's comparison
-        names.append("evaluate")
-    return [(name, STAGES[name] if name in ALWAYS_RUN else _skip_if_done(name, STAGES[name])) for name in names]
-
-
-def _skip_if_done(name: str, fn: StageFn) -> StageFn:
-    def run_or_skip(run: _Run) -> None:
-        if is_done(run.work_dir, name):
-            run.report(name, 1.0, "already done in an earlier attempt")
-            return
-        fn(run)
-    return run_or_skip
 
 
 # ---------------------------------------------------------------- stages
 
-def load(run: _Run) -> None:
+def load(run: Run) -> None:
     """Read and validate the data under the confirmed schema; plan the budget for its size."""
     from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
     from dptab_core.pipeline.planning import build_plan
@@ -122,8 +56,8 @@ def load(run: _Run) -> None:
                                progress=lambda done, total: run.report("load", done / max(total, 1),
                                                                         f"read {done} of {total} images"))
     run.table, run.images = data.table, data.images
-    plan_file = run.work_dir / "plan.json"
-    if plan_file.exists() and any(is_done(run.work_dir, name) for name in STAGES):
+    plan_file = run.work_dir / PLAN_FILE
+    if plan_file.exists() and any_done(run.work_dir):
         # Resumed: finished stages spent under the plan of the first attempt; re-planning (with a
         # newer planner, or other inputs) could make the ledger and the plan disagree.
         run.plan = BudgetPlan.from_dict(json.loads(plan_file.read_text(encoding="utf-8")))
@@ -132,32 +66,31 @@ def load(run: _Run) -> None:
         plan_file.write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
     if is_done(run.work_dir, "schema"):  # resumed: later stages use the domains paid for the first time
         run.schema = Schema.load(run.work_dir / "schema_released.json")
-    run.notes["dropped_issues"] = [asdict(i) for i in data.issues if i.severity != "fatal"]
 
 
-def schema(run: _Run) -> None:
+def schema(run: Run) -> None:
     """Pay for every domain that is not declared public (DP categories / DP bounds)."""
     from dptab_core.privacy.domain import pay_for_domains
 
-    stage = run.plan.stages["schema"]
+    stage = run.planned().stages["schema"]
     if stage.enabled:
         run.report("schema", 0.1, f"paying for {len(run.schema.unpaid_domains())} domains not declared public")
-        run.schema = pay_for_domains(run.table, run.schema, rho=stage.params["rho"], rng=run.noise_rng,
+        run.schema = pay_for_domains(run.real_table(), run.schema, rho=stage.params["rho"], rng=run.noise_rng,
                                      ledger=run.ledger, delta_budget=stage.params["partition_delta"])
     else:
         run.report("schema", 0.5, "every domain is declared public: nothing to pay")
     run.schema.save(run.work_dir / "schema_released.json")
 
 
-def semantic_query(run: _Run) -> None:
+def semantic_query(run: Run) -> None:
     """PrivImage: pick the public labels closest to the sensitive images with one noisy vote."""
     from dptab_core.image.semantic import semantic_query as query
     from dptab_core.workspace import workspace_dir
 
-    stage, preset = run.plan.stages["semantic_query"], _preset(run)
-    result = query(run.images, Path(run.spec.public_dir), sigma=stage.params["sigma"], top_k=stage.params["top_k"],
+    stage, preset = run.planned().stages["semantic_query"], _preset(run)
+    result = query(run.real_images(), _public_dir(run), sigma=stage.params["sigma"], top_k=stage.params["top_k"],
                    n_select=_n_select(stage.params["n_public_labels"]), rng=run.noise_rng, ledger=run.ledger,
-                   cache_dir=workspace_dir("cache", "public_classifier"), device=_device(run),
+                   cache_dir=workspace_dir("cache", "public_classifier"), device=run.torch_device(),
                    resolution=preset.resolution, per_label=preset.public_per_label, width=preset.classifier_width,
                    steps=preset.classifier_steps,
                    progress=lambda fraction, message: run.report("semantic_query", fraction, message))
@@ -167,10 +100,10 @@ def semantic_query(run: _Run) -> None:
     (run.work_dir / "semantic_query.json").write_text(json.dumps(chosen, indent=2), encoding="utf-8")
     # Shown only once the stage is marked done (the pipeline reports it): a cancel after seeing the
     # labels must not let a resumed run draw the noise again and pick the result it prefers.
-    run.notes["done_message"] = "pre-training on: " + ", ".join(result.selected_labels)
+    run.done_message = "pre-training on: " + ", ".join(result.selected_labels)
 
 
-def pretrain(run: _Run) -> None:
+def pretrain(run: Run) -> None:
     """Pre-train the image model on the public images of the selected labels (public data: free)."""
     from dptab_core.image.semantic import load_public_images
     from dptab_core.image.train import pretrain_on_public
@@ -178,45 +111,45 @@ def pretrain(run: _Run) -> None:
 
     preset = _preset(run)
     chosen = json.loads((run.work_dir / "semantic_query.json").read_text(encoding="utf-8"))["selected_labels"]
-    images, labels, label_names = load_public_images(Path(run.spec.public_dir), size=preset.resolution,
-                                                     channels=run.images.shape[-1],
+    images, labels, label_names = load_public_images(_public_dir(run), size=preset.resolution,
+                                                     channels=run.real_images().shape[-1],
                                                      per_label=preset.public_per_label, seed=run.spec.seed)
     keep = np.isin(np.asarray(label_names, dtype=object)[labels], chosen)
     model, encoder = _model(run)
-    pretrain_on_public(model, images[keep], encoder, preset=preset, seed=run.spec.seed, device=_device(run),
+    pretrain_on_public(model, images[keep], encoder, preset=preset, seed=run.spec.seed, device=run.torch_device(),
                        progress=_sub_progress(run, "pretrain"), should_stop=run.should_stop,
                        cache_dir=workspace_dir("cache", "public_autoencoder"))
     _save_model(run, model, "pretrain")
 
 
-def mean_pairs(run: _Run) -> None:
+def mean_pairs(run: Run) -> None:
     """DP mean table-image pairs (Poisson-subsampled Gaussian sums of clipped images)."""
     from dptab_core.data.encoding import encode_table
     from dptab_core.image.mean_pairs import dp_mean_pairs, dp_mean_pairs_of
 
-    stage, preset = run.plan.stages["mean_pairs"], _preset(run)
+    stage, preset = run.planned().stages["mean_pairs"], _preset(run)
     if not stage.enabled:
         run.report("mean_pairs", 0.5, "disabled in the plan")
         return
-    codes, p = encode_table(run.table, run.schema), stage.params
-    common = dict(noise_multiplier=p["noise_multiplier"], sampling_rate=p["sampling_rate"], rounds=p["rounds"],
+    codes, p = encode_table(run.real_table(), run.schema), stage.params
+    common: dict[str, Any] = dict(noise_multiplier=p["noise_multiplier"], sampling_rate=p["sampling_rate"], rounds=p["rounds"],
                   clip_norm=p["clip_norm"], rng=run.noise_rng, ledger=run.ledger, count_weight=preset.count_weight,
                   min_cell_count=preset.min_cell_count)
     if preset.family == "latent":  # released in the public autoencoder's latent space
         model, _ = _model(run)
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts")
-        coordinates = model.project(model.prepare_inputs(run.images))
+        coordinates = model.project(model.prepare_inputs(run.real_images()))
         pairs = dp_mean_pairs_of(coordinates, codes, run.schema, shrink=True, bounded=False, **common,
                                  details={"space": f"top {coordinates.shape[1]} public principal directions of "
                                                    "the public autoencoder's latents"})
     else:
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
-        pairs = dp_mean_pairs(run.images, codes, run.schema, resolution=preset.resolution, **common)
+        pairs = dp_mean_pairs(run.real_images(), codes, run.schema, resolution=preset.resolution, **common)
     run.report("mean_pairs", 0.9, "saving the noisy mean pairs")
     save_mean_pairs(run.work_dir / MEAN_PAIRS_FILE, pairs)
 
 
-def warmup(run: _Run) -> None:
+def warmup(run: Run) -> None:
     """Teach the model to draw each released mean pair (post-processing: free)."""
     from dptab_core.image.train import warm_up
 
@@ -224,16 +157,16 @@ def warmup(run: _Run) -> None:
     model, encoder = _model(run)
     if path.exists():  # this run's own: a fresh run deleted any earlier run's (resumable_ledger)
         pairs = load_mean_pairs(path)
-        warm_up(model, pairs, encoder, preset=_preset(run), seed=run.spec.seed, device=_device(run),
+        warm_up(model, pairs, encoder, preset=_preset(run), seed=run.spec.seed, device=run.torch_device(),
                 progress=_sub_progress(run, "warmup"), should_stop=run.should_stop)
     _save_model(run, model, "warmup")
 
 
-def table(run: _Run) -> None:
+def table(run: Run) -> None:
     """Synthetic rows from MST or AIM on private-pgm (zCDP ρ from the plan)."""
     from dptab_core.table import synthesize_table
 
-    rho = run.plan.stages["table"].params["rho"]
+    rho = run.planned().stages["table"].params["rho"]
     # The synthesizer's own messages carry results of its noisy measurements (rounds taken, the noisy
     # row total): they are shown once the stage is marked done, as the semantic query's labels are.
     said: list[str] = []
@@ -243,18 +176,18 @@ def table(run: _Run) -> None:
         said.append(message)
         run.report("table", fraction, working)
 
-    synthetic = synthesize_table(run.table, run.schema, rho=rho, mechanism=run.spec.table_mechanism,
+    synthetic = synthesize_table(run.real_table(), run.schema, rho=rho, mechanism=run.spec.table_mechanism,
                                  n_rows=None, seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
                                  progress=progress, settings=run.spec.table_settings)
     save_table(run.work_dir / SYNTHETIC_TABLE_FILE, synthetic)
-    run.notes["done_message"] = "; ".join(said[-2:]) or None
+    run.done_message = "; ".join(said[-2:]) or None
 
 
-def dpsgd(run: _Run) -> None:
+def dpsgd(run: Run) -> None:
     """Fine-tune the record-conditioned image model on the sensitive pairs with DP-SGD (Opacus)."""
     from dptab_core.image.dpsgd import finetune_dpsgd
 
-    stage, preset = run.plan.stages["dpsgd"], _preset(run)
+    stage, preset = run.planned().stages["dpsgd"], _preset(run)
     # An earlier attempt's partial DP-SGD state is thrown away: its steps were dropped from the
     # resumed ledger (finetune_dpsgd records them only when it returns or unwinds, so after a kill -9
     # they were never recorded at all); training on from it would release unaccounted steps.
@@ -263,9 +196,9 @@ def dpsgd(run: _Run) -> None:
     model, encoder = _model(run)
     if stage.enabled:
         p = stage.params
-        finetune_dpsgd(model, run.images, encoder.encode(run.table), noise_multiplier=p["noise_multiplier"],
+        finetune_dpsgd(model, run.real_images(), encoder.encode(run.real_table()), noise_multiplier=p["noise_multiplier"],
                        sampling_rate=p["sampling_rate"], steps=p["steps"], max_grad_norm=p["max_grad_norm"],
-                       ledger=run.ledger, device=_device(run), lr=preset.dpsgd_lr, seed=run.spec.seed,
+                       ledger=run.ledger, device=run.torch_device(), lr=preset.dpsgd_lr, seed=run.spec.seed,
                        noise_seed=run.spec.seed + 7919 if run.spec.reproducible_noise else None,
                        progress=lambda f, m, steps_done: run.report("dpsgd", f, m,
                                                                      pending=[_dpsgd_so_far(p, steps_done)]),
@@ -275,7 +208,7 @@ def dpsgd(run: _Run) -> None:
     _save_model(run, model, "dpsgd")
 
 
-def sample(run: _Run) -> None:
+def sample(run: Run) -> None:
     """One image per synthetic row, conditioned on that row (no sensitive data read)."""
     from dptab_core.image.sample import sample_images
 
@@ -284,23 +217,24 @@ def sample(run: _Run) -> None:
     preset = _preset(run)
     run.report("sample", 0.1, f"drawing one image for each of {len(synthetic)} synthetic rows")
     images = sample_images(model, encoder.encode(synthetic), seed=run.spec.seed, batch_size=preset.sample_batch,
-                           device=_device(run), temperature=preset.sample_temperature)
+                           device=run.torch_device(), temperature=preset.sample_temperature)
     run.report("sample", 0.9, "saving the images")
-    np.save(run.work_dir / "synthetic_images.npy", images)
+    np.save(run.work_dir / SYNTHETIC_IMAGES_FILE, images)
 
 
-def release(run: _Run) -> None:
+def release(run: Run) -> None:
     """Check ledger == plan, then write the DP release (nothing is written before the check)."""
     from dptab_core.privacy import build_privacy_report, render_privacy_report_markdown, verify_ledger_matches_plan
     from dptab_core.release import write_release
 
-    verify_ledger_matches_plan(run.ledger, run.plan)
+    plan = run.planned()
+    verify_ledger_matches_plan(run.ledger, plan)
     run.report("release", 0.1, "ledger matches the plan; writing the release")
     synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
-    images_path = run.work_dir / "synthetic_images.npy"
+    images_path = run.work_dir / SYNTHETIC_IMAGES_FILE
     images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
     released = Schema.load(run.work_dir / "schema_released.json").release_view()
-    report = build_privacy_report(plan=run.plan, ledger=run.ledger, schema_dict=released.to_dict(),
+    report = build_privacy_report(plan=plan, ledger=run.ledger, schema_dict=released.to_dict(),
                                   assumptions=_assumptions(run, released), extra=_report_extra(run))
     ordered = synthetic[[c.name for c in released.synthesized_columns()]]
     write_release(run.out_dir, table=ordered, images=images, image_column=released.image_column,
@@ -308,7 +242,7 @@ def release(run: _Run) -> None:
                   privacy_report_md=render_privacy_report_markdown(report))
 
 
-def evaluate(run: _Run) -> None:
+def evaluate(run: Run) -> None:
     """The data owner's view: compare the release with the real data (never part of the bundle).
 
     Writes ``evaluation.json`` and ``comparison.html`` into ``run.owner_dir`` (the job folder's
@@ -333,7 +267,7 @@ def evaluate(run: _Run) -> None:
         run.report("evaluate", 1.0, "evaluation skipped: " + warning)
 
 
-def _evaluate(run: _Run, owner: Path) -> None:
+def _evaluate(run: Run, owner: Path) -> None:
     from dptab_core.eval.evaluate import claimed_budget, evaluate_arrays, load_synthetic_run
     from dptab_core.eval.report_html import write_report
     from dptab_core.workspace import workspace_dir
@@ -343,12 +277,12 @@ def _evaluate(run: _Run, owner: Path) -> None:
         from dptab_core.eval.evaluate import evaluate_table_only, load_synthetic_table
 
         syn_table, released, report = load_synthetic_table(run.out_dir)
-        metrics = evaluate_table_only(run.table, syn_table, released, claimed=claimed_budget(report))
+        metrics = evaluate_table_only(run.real_table(), syn_table, released, claimed=claimed_budget(report))
         (owner / "evaluation.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         return
     syn_table, syn_images, released, report, audit = load_synthetic_run(run.out_dir)
     run.report("evaluate", 0.2, "training the data owner's attribute classifier")
-    evaluation = evaluate_arrays(run.table, run.images, syn_table, syn_images, released,
+    evaluation = evaluate_arrays(run.real_table(), run.real_images(), syn_table, syn_images, released,
                                  cache_dir=workspace_dir("cache", "eval"), claimed=claimed_budget(report), audit=audit)
     (owner / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
     run.report("evaluate", 0.9, "drawing the comparison report")
@@ -364,17 +298,15 @@ STAGES: dict[str, StageFn] = {
 
 # ---------------------------------------------------------------- helpers
 
-def _preset(run: _Run) -> ImagePreset:
+def _preset(run: Run) -> ImagePreset:
     from dptab_core.pipeline.planning import resolve_preset
     return resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
 
 
-def _device(run: _Run) -> torch.device:
-    if "device" not in run.notes:
-        from dptab_core.image.device import resolve_device
-        run.notes["device"] = resolve_device(run.spec.device)
-    device: torch.device = run.notes["device"]
-    return device
+def _public_dir(run: Run) -> Path:
+    if not run.spec.public_dir:
+        raise ValueError("this stage needs the spec's public image folder (public_dir)")
+    return Path(run.spec.public_dir)
 
 
 def _n_select(n_labels: int) -> int:
@@ -382,31 +314,31 @@ def _n_select(n_labels: int) -> int:
     return max(1, math.ceil(n_labels / 3))
 
 
-def _model(run: _Run) -> tuple[Any, RecordEncoder]:  # Any: the image families share no typed interface yet
+def _model(run: Run) -> tuple[Any, RecordEncoder]:  # Any: the image families share no typed interface yet
     """The image model and its record encoder, from memory or from the latest stage checkpoint."""
-    if "model" not in run.notes:
+    if run.model is None or run.encoder is None:
         import torch
 
         from dptab_core.image.encoder import RecordEncoder
         from dptab_core.image.models import build_model
 
         encoder = RecordEncoder(run.schema)
-        model = build_model(_preset(run), encoder.dim, tuple(run.images.shape[1:]))
+        model = build_model(_preset(run), encoder.dim, tuple(run.real_images().shape[1:]))
         for name in ("dpsgd", "warmup", "pretrain"):
             path = run.work_dir / f"model_{name}.pt"
             if path.exists():
                 model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
                 break
-        run.notes["model"], run.notes["encoder"] = model, encoder
-    return run.notes["model"], run.notes["encoder"]
+        run.model, run.encoder = model, encoder
+    return run.model, run.encoder
 
 
-def _save_model(run: _Run, model: Any, name: str) -> None:
+def _save_model(run: Run, model: Any, name: str) -> None:
     import torch
     torch.save(model.state_dict(), run.work_dir / f"model_{name}.pt")
 
 
-def _dpsgd_so_far(params: dict[str, Any], steps_done: int) -> Any:
+def _dpsgd_so_far(params: dict[str, Any], steps_done: int) -> LedgerEntry:
     """The DP-SGD steps taken so far as a ledger-style entry, to show ε spent while training runs."""
     from dptab_core.privacy.ledger import LedgerEntry
     return LedgerEntry(stage="dpsgd", mechanism="subsampled_gaussian", label="DP-SGD so far",
@@ -414,11 +346,11 @@ def _dpsgd_so_far(params: dict[str, Any], steps_done: int) -> Any:
                        steps=max(0, int(steps_done)))
 
 
-def _sub_progress(run: _Run, stage: str) -> Callable[[float, str, int], None]:
+def _sub_progress(run: Run, stage: str) -> Callable[[float, str, int], None]:
     return lambda fraction, message, _step: run.report(stage, fraction, message)
 
 
-def _assumptions(run: _Run, released: Schema) -> list[str]:
+def _assumptions(run: Run, released: Schema) -> list[str]:
     """What the guarantee rests on, in plain words, for the report."""
     public = [c.name for c in released.synthesized_columns() if c.public]
     paid = [c.name for c in released.synthesized_columns() if not c.public]
@@ -436,7 +368,7 @@ def _assumptions(run: _Run, released: Schema) -> list[str]:
     return out
 
 
-def _unit_of_privacy(run: _Run, released: Schema) -> str:
+def _unit_of_privacy(run: Run, released: Schema) -> str:
     """The sentence that says whom the guarantee protects, from what was actually done to the rows."""
     from dptab_core.privacy.person_unit import KEPT_ROW_RULE, proxy_hint
 
@@ -454,7 +386,7 @@ def _unit_of_privacy(run: _Run, released: Schema) -> str:
             "name the person column and run again")
 
 
-def _report_extra(run: _Run) -> dict[str, Any]:
+def _report_extra(run: Run) -> dict[str, Any]:
     # Nothing here may depend on the private data beyond what the ledger accounts for: no exact n, no
     # timings (the data owner finds both in the job folder).
     extra: dict[str, Any] = {"preset": run.spec.preset, "table_mechanism": run.spec.table_mechanism}
