@@ -28,14 +28,13 @@ def spent(tmp_path_factory):
             "--out", str(root / f"out{i}"), home=home, check=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DPTAB_HOME", str(home))
-        from dptab_core.cli.sweep import SWEEP_ENTRY
+        from dptab_core.eval.sweep import sweep_job_spec
         from dptab_core.jobs import submit
         from dptab_core.pipeline import make_synth_spec
 
         synth = make_synth_spec(csv_path=demo / "table.csv", images_path=demo / "images", schema=demo_schema(),
                                 plan_options={}, table_settings="fast")
-        job = submit({"entry": SWEEP_ENTRY, "kind": "sweep", "synth": synth, "epsilons": [1.0],
-                      "baselines": ["table-only"]})
+        job = submit(sweep_job_spec(synth, epsilons=[1.0], baselines=["table-only"]))
     wait_for(job.dir, lambda s: s["state"] in ("succeeded", "failed"), what="the sweep to end", timeout=600)
     assert job.status().state == "succeeded", f"the sweep failed: {job.status().error}\n{job.log_tail(30)}"
     return demo, home, root

@@ -14,9 +14,9 @@ from dptab_core.data.schema import Schema
 from dptab_core.eval.evaluate import EvalConfig, evaluate_arrays, load_synthetic_run
 from dptab_core.eval.features import FeatureConfig
 from dptab_core.eval.figures import metric_vs_epsilon_figure
-from dptab_core.eval.image_first import image_first_plan, match_rows_to_images
 from dptab_core.eval.sweep import NO_GUARANTEE, run_sweep
 from dptab_core.pipeline import SynthSpec
+from dptab_core.pipeline.methods.image_first import image_first_plan, match_rows_to_images
 from dptab_core.pipeline.planning import build_plan
 from dptab_core.privacy import compose_entries
 from dptab_core.privacy.ledger import Ledger
@@ -43,7 +43,7 @@ def real(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image_first_run(real):
-    from dptab_core.eval.image_first import run_image_first
+    from dptab_core.pipeline.methods.image_first import run_image_first
 
     root, _, _, spec = real
     run_image_first(spec, out_dir=root / "image_first", work_dir=root / "image_first_work")
@@ -52,7 +52,7 @@ def image_first_run(real):
 
 @pytest.fixture(scope="module")
 def non_private_run(real):
-    from dptab_core.eval.non_private import run_non_private
+    from dptab_core.pipeline.methods.non_private import run_non_private
 
     root, _, _, spec = real
     run_non_private(spec, out_dir=root / "non_private", work_dir=root / "non_private_work")

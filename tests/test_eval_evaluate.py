@@ -108,7 +108,9 @@ def test_evaluate_cli_names_the_folder_when_it_is_not_a_run(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_evaluate_cli_runs_baselines_through_the_pipeline_and_charts_them(real, tmp_path, monkeypatch, capsys):
-    import dptab_core.pipeline
+    import dataclasses
+
+    from dptab_core.pipeline.methods import METHODS
 
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "ws"))
     table, images = real
@@ -123,7 +125,7 @@ def test_evaluate_cli_runs_baselines_through_the_pipeline_and_charts_them(real, 
         write_synthetic_run(out_dir, syn_table.drop(columns="image"), syn_images, fake_schema(),
                             epsilon=spec.plan_options["epsilon"])
 
-    monkeypatch.setattr(dptab_core.pipeline, "run_pipeline", fake_pipeline)
+    monkeypatch.setitem(METHODS, "dp-tabimage", dataclasses.replace(METHODS["dp-tabimage"], run=fake_pipeline))
     code = main(["evaluate", "--real-csv", str(csv), "--real-images", str(folder), "--synthetic", str(run),
                  "--json", "--baselines", "dp-tabimage,independent", "--html", str(tmp_path / "r.html")])
     assert code == 0

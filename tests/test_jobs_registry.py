@@ -30,8 +30,18 @@ def test_a_spec_naming_an_unregistered_module_fails_without_importing_it(store, 
     assert not marker.exists(), "the worker imported a module named only by the spec"
 
 
-def test_the_engines_own_entries_are_registered():
-    from dptab_core.cli.sweep import SWEEP_ENTRY
-    from dptab_core.pipeline.spec import JOB_ENTRY
+def test_the_engines_own_job_specs_name_registered_entries():
+    from dptab_core.data.demo import demo_schema
+    from dptab_core.eval.sweep import sweep_job_spec
+    from dptab_core.pipeline import make_synth_spec
 
-    assert {JOB_ENTRY, SWEEP_ENTRY} <= set(JOB_ENTRIES)
+    synth = make_synth_spec(csv_path="t.csv", images_path="images", schema=demo_schema(), plan_options={})
+    sweep = sweep_job_spec(synth, epsilons=[1.0], baselines=["dp-tabimage"])
+    assert {synth["entry"], sweep["entry"]} <= set(JOB_ENTRIES), (synth["entry"], sweep["entry"])
+
+
+def test_job_folders_written_before_the_registry_still_run_their_job():
+    from dptab_core.jobs.registry import FORMER_NAMES, load_entry
+
+    for former, name in FORMER_NAMES.items():
+        assert load_entry(former) is load_entry(name), former

@@ -106,7 +106,7 @@ def test_an_upload_can_be_deleted_unless_an_unfinished_job_reads_it(tmp_path):
 
     csv = save_stream(io.BytesIO(b"a\n1\n"), "table.csv")
     images = save_stream(io.BytesIO(b"not really a zip"), "images.zip")
-    job = JobStore().create({"entry": "dptab_core.pipeline:run_job", "csv_path": str(csv), "images_path": str(images)})
+    job = JobStore().create({"entry": "synth", "csv_path": str(csv), "images_path": str(images)})
     with pytest.raises(InputError, match=f"job\\(s\\) {job.id} still read this upload"):
         delete_upload(csv.parent)
     job.update_status(state="succeeded")
@@ -121,7 +121,7 @@ def test_a_finished_job_can_be_deleted_and_its_spend_stays_on_the_dataset(tmp_pa
     from dptab_core.privacy import dataset_budget as db
 
     csv = save_stream(io.BytesIO(b"a\n1\n"), "table.csv")
-    spec = {"entry": "dptab_core.pipeline:run_job", "kind": "synth", "csv_path": str(csv), "images_path": str(csv),
+    spec = {"entry": "synth", "kind": "synth", "csv_path": str(csv), "images_path": str(csv),
             "plan_options": {"epsilon": 2.0}}
     store = JobStore()
     with db.admitting(spec) as charge:

@@ -13,8 +13,16 @@ import pandas as pd
 import streamlit as st
 
 from dptab_core.errors import PlanError
-from dptab_core.eval.sweep import BASELINES, HEADLINE_METRICS, default_metric, estimate_sweep, sweep_job_spec
+from dptab_core.eval.sweep import (
+    BASELINES,
+    HEADLINE_METRICS,
+    SWEEP_FILE,
+    default_metric,
+    estimate_sweep,
+    sweep_job_spec,
+)
 from dptab_core.jobs.store import SUCCEEDED, JobStore
+from dptab_core.pipeline.spec import SWEEP_KIND
 from ui import budget_view as bv
 from ui.state import StudioState
 
@@ -23,8 +31,6 @@ NOISE_MEASURES = {
     "mean-image noise (per pixel)": "Noise per pixel on a mean image of the demo's typical cell size.",
     "DP-SGD noise multiplier": "Noise on each training step of the image model, relative to one person's gradient.",
 }
-SWEEP_KIND, SWEEP_FILE = "sweep", "sweep.json"
-"""An ε-sweep evaluation job's ``spec["kind"]`` and the rows file it writes into its output folder."""
 
 
 @st.cache_data(show_spinner="Planning every ε on the scale…", max_entries=16)

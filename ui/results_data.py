@@ -20,6 +20,7 @@ from dptab_core.data.encoding import code_labels, domain_size, encode_table
 from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
 from dptab_core.data.schema import Schema
 from dptab_core.eval.evaluate import load_synthetic_run, load_synthetic_table
+from dptab_core.pipeline.spec import SYNTH_KIND
 
 DISPLAY_ROWS = 2000
 """Rows per side drawn in the figures: enough for stable histograms and grids, small for the browser."""
@@ -124,7 +125,7 @@ def latest_release(dataset: str | None, dataset_of: Any) -> Any:
     """The newest succeeded synthesis job, preferring one on ``dataset`` (``dataset_of(spec)`` names a job's)."""
     from dptab_core.jobs.store import JobStore
 
-    found = [j for j in JobStore().list() if j.spec.get("kind") == "synth" and j.status().state == "succeeded"]
+    found = [j for j in JobStore().list() if j.spec.get("kind") == SYNTH_KIND and j.status().state == "succeeded"]
     same = [j for j in found if dataset_of(j.spec) == dataset]
     return (same or found or [None])[0]
 

@@ -13,9 +13,6 @@ from dptab_core.cli.synth import _inferred_schema, _parse_floats, add_data_argum
 from dptab_core.data.schema import Schema
 from dptab_core.errors import InputError
 
-SWEEP_KIND = "sweep"
-SWEEP_ENTRY = "dptab_core.eval.sweep:run_job"
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
@@ -30,7 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dptab_core.eval.sweep import BASELINES
+    from dptab_core.eval.sweep import BASELINES, sweep_job_spec
     from dptab_core.jobs import submit
     from dptab_core.pipeline import make_synth_spec
 
@@ -44,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     synth = make_synth_spec(csv_path=args.csv.resolve(), images_path=args.images.resolve(), schema=schema,
                             plan_options={}, preset=args.preset,
                             public_dir=args.public.resolve() if args.public else None, seed=args.seed)
-    job = submit({"entry": SWEEP_ENTRY, "kind": SWEEP_KIND, "synth": synth, "epsilons": epsilons,
-                  "baselines": baselines, **({"dataset_name": args.dataset} if args.dataset else {})})
+    job = submit(sweep_job_spec(synth, epsilons=epsilons, baselines=baselines, dataset_name=args.dataset))
     print(f"submitted ε-sweep job {job.id}: follow it with `python -m dptab_core jobs show {job.id}`; "
           "the app's ε explorer shows its results when it finishes")
     return 0

@@ -13,9 +13,9 @@ pipeline with one ingredient removed, spends the same (ε, δ), and is evaluated
 * ``no-pretrain`` — no public data (no semantic query, no public pre-training);
 * ``table-only`` — the table synthesizer (AIM or MST) alone, no images: the table-fidelity reference;
 * ``image-first`` — the opposite order: record-free DP images first, then MST rows paired with them
-  by a DP attribute reader (:mod:`dptab_core.eval.image_first`; its own runner, same (ε, δ));
+  by a DP attribute reader (:mod:`dptab_core.pipeline.methods.image_first`; its own method, same (ε, δ));
 * ``non-private`` — NOT PRIVATE (ε = ∞): the conditional model trained without DP, the real rows as
-  the table (:mod:`dptab_core.eval.non_private`). Run once per sweep, not per ε: its row has
+  the table (:mod:`dptab_core.pipeline.methods.non_private`). Run once per sweep, not per ε: its row has
   ``epsilon`` None and ``guarantee`` saying it is not private.
 
 :func:`run_sweep` writes ``sweep.json`` (one row per method and ε: the headline metrics) that
@@ -35,9 +35,11 @@ import numpy as np
 
 from dptab_core.errors import InputError
 from dptab_core.eval.evaluate import DEFAULT_EVAL_CONFIG, EvalConfig, evaluate_arrays, load_synthetic_run
+from dptab_core.pipeline.methods import METHODS
+from dptab_core.pipeline.spec import SWEEP_KIND, SynthSpec
 
 SWEEP_FILE = "sweep.json"
-JOB_ENTRY = "dptab_core.eval.sweep:run_job"
+"""The rows file an ε sweep writes into its output folder (what the ε explorer reads)."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,13 @@ class Baseline:
     plan_changes: dict[str, Any] = field(default_factory=dict)
     shuffle_pairs: bool = False
     """Evaluate the full run's release with images re-paired at random (no run of its own)."""
-    runner: str | None = None
-    """``"module:function"`` run in place of the pipeline (same signature); None = the pipeline."""
-    private: bool = True
-    """False: not differentially private — run once (not per ε) and reported as ε = ∞."""
+    method: str = "dp-tabimage"
+    """The method that runs, by its name in :data:`dptab_core.pipeline.methods.METHODS`."""
+
+    @property
+    def private(self) -> bool:
+        """False: not differentially private — run once (not per ε) and reported as ε = ∞."""
+        return METHODS[self.method].private
 
 
 BASELINES: dict[str, Baseline] = {b.name: b for b in (
@@ -63,10 +68,8 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("no-pretrain", "no public data: no semantic query, no public pre-training",
              spec_changes={"public_dir": None}),
     Baseline("table-only", "the table synthesizer alone, no images (table reference)", spec_changes={"table_only": True}),
-    Baseline("image-first", "image → table order: record-free DP images, then MST rows paired by a DP reader",
-             runner="dptab_core.eval.image_first:run_image_first"),
-    Baseline("non-private", "NOT PRIVATE (ε = ∞): the conditional model without DP, the real rows as the table",
-             runner="dptab_core.eval.non_private:run_non_private", private=False),
+    Baseline("image-first", METHODS["image-first"].description, method="image-first"),
+    Baseline("non-private", METHODS["non-private"].description, method="non-private"),
 )}
 
 DP_GUARANTEE = "(ε, δ)-DP"
@@ -114,14 +117,11 @@ def run_tag(method: str, epsilon: float | None) -> str:
     return method if epsilon is None else f"{method}_eps{epsilon:g}"
 
 
-def baseline_runner(baseline: Baseline, default: RunFn) -> RunFn:
-    """The run function of ``baseline``: its own runner (imported only now: torch), else ``default``."""
-    if baseline.runner is None:
+def baseline_runner(baseline: Baseline, default: RunFn | None = None) -> RunFn:
+    """The run function of ``baseline``: its method's, or ``default`` (when given) for DP-TabImage's variants."""
+    if default is not None and baseline.method == "dp-tabimage":
         return default
-    import importlib
-
-    module, _, name = baseline.runner.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return METHODS[baseline.method].run
 
 
 def headline(metrics: dict) -> dict[str, float | None]:
@@ -146,8 +146,6 @@ def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str],
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise InputError(f"unknown baseline(s) {unknown}", where="--baselines", hint=f"Choose from {list(BASELINES)}.")
-    if run_fn is None:
-        from dptab_core.pipeline import run_pipeline as run_fn
     chosen = [BASELINES[b] for b in baselines]
     runs: list[tuple[float | None, Baseline]] = [(eps, b) for eps in epsilons for b in chosen
                                                  if b.private and not b.shuffle_pairs]
@@ -210,7 +208,6 @@ def run_job(spec: dict[str, Any], ctx: Any) -> None:
     """Job entry: ``spec`` = ``{"synth": <SynthSpec dict>, "epsilons": [...], "baselines": [...]}``."""
     from dptab_core.data.ingest import load_paired_dataset
     from dptab_core.data.schema import Schema
-    from dptab_core.pipeline import SynthSpec
     from dptab_core.workspace import workspace_dir
 
     synth = SynthSpec.from_job_spec(spec["synth"])
@@ -231,7 +228,7 @@ def sweep_job_spec(synth: dict[str, Any], *, epsilons: Sequence[float], baseline
     if not epsilons or any(not 0 < float(e) < 1e3 for e in epsilons):
         raise InputError("choose at least one ε above 0", where="sweep")
     synth = {**synth, "evaluate": False}
-    return {"entry": JOB_ENTRY, "kind": "sweep", "synth": synth, "epsilons": [float(e) for e in epsilons],
+    return {"entry": SWEEP_KIND, "kind": SWEEP_KIND, "synth": synth, "epsilons": [float(e) for e in epsilons],
             "baselines": list(baselines), **({"dataset_name": dataset_name} if dataset_name else {})}
 
 

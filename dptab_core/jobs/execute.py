@@ -13,18 +13,16 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from dptab_core.errors import DPTabError
 from dptab_core.jobs.context import JobCancelled, JobContext, ProgressCallback
-from dptab_core.jobs.registry import load_entry
+from dptab_core.jobs.registry import JobFunction, load_entry
 from dptab_core.jobs.runner import claim_locked, start_next
 from dptab_core.jobs.store import CANCELLED, FAILED, SUCCEEDED, Job, JobStatus, JobStore, now_iso
 from dptab_core.privacy.dataset_budget import admitting, settle
-
-JobFunction = Callable[[dict[str, Any], JobContext], None]
 
 
 def run_in_foreground(spec: dict[str, Any], *, store: JobStore | None = None,

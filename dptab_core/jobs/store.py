@@ -2,7 +2,7 @@
 
 A job is a folder under ``workspace/jobs/<id>/``::
 
-    spec.json        what to run: {"entry": "package.module:function", ...its arguments}
+    spec.json        what to run: {"entry": "synth", ...its arguments} (entries: dptab_core.jobs.registry)
     status.json      the job's state, replaced atomically on every change (never half-written)
     progress.jsonl   one JSON line per progress event, append-only
     job.log          the worker's log (stdout, stderr, ctx.log, tracebacks)
@@ -17,7 +17,7 @@ hold a per-job ``flock`` so the worker, ``cancel`` and ``refresh`` never lose ea
 
 >>> import tempfile
 >>> store = JobStore(Path(tempfile.mkdtemp()))
->>> job = store.create({"entry": "dptab_core.pipeline:run", "seed": 1})
+>>> job = store.create({"entry": "synth", "seed": 1})
 >>> job.status().state, job.spec["seed"]
 ('queued', 1)
 >>> [j.id for j in store.list()] == [job.id]
@@ -49,8 +49,9 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINISHED_STATES = (SUCCEEDED, FAILED, CANCELLED)
 
-# "package.module:function": the only form of entry a worker will import.
-_ENTRY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
+# A registered job's name ("synth"), or "package.module:function" for the tests' own job modules: the
+# only forms of entry a worker will look up (the worker then runs only registered ones: jobs.registry).
+_ENTRY = re.compile(r"^[A-Za-z_][\w]*((\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*)?$")
 # Job ids are generated here; anything else (slashes, "..") can never name a job folder.
 _JOB_ID = re.compile(r"^\d{8}-\d{6}-\d{6}$")
 
@@ -314,7 +315,7 @@ class JobStore:
         """Write a new queued job; the folder appears complete or not at all (built aside, then renamed).
 
         Keys of ``spec`` the job machinery reads (all others are the job function's own arguments):
-        ``entry`` ("package.module:function", required); ``heavy`` (default True: waits for the
+        ``entry`` (a name in :data:`dptab_core.jobs.registry.JOB_ENTRIES`, required); ``heavy`` (default True: waits for the
         running heavy job); ``epsilon_planned`` (shown before the job starts); ``output_dir`` (an
         absolute path where the complete outputs go instead of the job's ``out/``; it must not exist
         yet or be empty, and its parent must be writable — checked here, before anything runs).
@@ -380,7 +381,7 @@ def _check_spec(spec: Any) -> None:
         raise JobError(f"a job spec must be a dict, got {type(spec).__name__}")
     entry = spec.get("entry")
     if not isinstance(entry, str) or not _ENTRY.match(entry):
-        raise JobError(f"a job spec needs 'entry': 'package.module:function', got {entry!r}")
+        raise JobError(f"a job spec needs 'entry': the name of a registered job, got {entry!r}")
     planned = spec.get("epsilon_planned")
     if planned is not None and not (isinstance(planned, int | float) and math.isfinite(planned)):
         raise JobError(f"'epsilon_planned' must be a finite number, got {planned!r}")

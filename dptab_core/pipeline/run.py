@@ -88,7 +88,7 @@ class Run:
         work_dir.mkdir(parents=True, exist_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         return cls(spec=spec, work_dir=work_dir, out_dir=out_dir,
-                   owner_dir=owner_dir or work_dir.parent / "owner_view", progress=progress or _quiet,
+                   owner_dir=owner_dir or work_dir.parent / "owner_view", progress=progress or log_progress,
                    should_stop=should_stop or _never, ledger=resumable_ledger(work_dir, resuming=resuming),
                    noise_rng=noise_rng(spec), schema=Schema.from_dict(spec.schema))
 
@@ -174,6 +174,7 @@ def _never() -> bool:
     return False
 
 
-def _quiet(stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None, *,
-           epsilon_planned: float | None = None, stage_fraction: float | None = None) -> None:
+def log_progress(stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None, *,
+                 epsilon_planned: float | None = None, stage_fraction: float | None = None) -> None:
+    """The progress of a run nobody follows: one line in the log per event."""
     log.info("[%s %3.0f%%] %s", stage, 100 * fraction, message)

@@ -13,7 +13,10 @@ from typing import Any, Literal
 
 from dptab_core.data.schema import Schema
 
-JOB_ENTRY = "dptab_core.pipeline:run_job"
+SYNTH_KIND = "synth"
+"""A synthesis job's ``spec["kind"]``, and its ``spec["entry"]`` in the worker's registry (:mod:`dptab_core.jobs.registry`)."""
+SWEEP_KIND = "sweep"
+"""An ε-sweep job's ``spec["kind"]`` and ``spec["entry"]`` (:func:`dptab_core.pipeline.sweep.sweep_job_spec`)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class SynthSpec:
 
     def to_job_spec(self) -> dict[str, Any]:
         """The dict :func:`dptab_core.jobs.submit` takes."""
-        return {"entry": JOB_ENTRY, "kind": "synth", **asdict(self)}
+        return {"entry": SYNTH_KIND, "kind": SYNTH_KIND, **asdict(self)}
 
     @classmethod
     def from_job_spec(cls, spec: dict[str, Any]) -> SynthSpec:

@@ -35,12 +35,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dptab_core.data.schema import Schema
+from dptab_core.pipeline import stages
+from dptab_core.pipeline.checkpoints import PLAN_FILE, SYNTHETIC_IMAGES_FILE, SYNTHETIC_TABLE_FILE, load_table
+from dptab_core.pipeline.planning import count_public_labels, plan_kwargs, resolve_preset
+from dptab_core.pipeline.run import ProgressFn, Run, Step, run_stages
+from dptab_core.pipeline.spec import SynthSpec
 
 if TYPE_CHECKING:
     from dptab_core.eval.attribute_reader import AttributeReader
     from dptab_core.image.presets import ImagePreset
-    from dptab_core.pipeline.run import ProgressFn, Run, Step
-    from dptab_core.pipeline.spec import SynthSpec
     from dptab_core.privacy import BudgetPlan
 
 
@@ -65,7 +68,6 @@ DEFAULT_IMAGE_FIRST_CONFIG = ImageFirstConfig()
 def image_first_plan(spec: SynthSpec, *, schema: Schema, n_rows: int, channels: int) -> BudgetPlan:
     """The budget plan of the image-first baseline: the pipeline's plan without mean pairs, and with
     twice the DP-SGD epochs (half for the generator, half for the attribute reader)."""
-    from dptab_core.pipeline.planning import count_public_labels, plan_kwargs
     from dptab_core.privacy import MeanPairSettings, plan_budget
 
     paid = schema.unpaid_domains()
@@ -108,16 +110,12 @@ def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
 
     The same signature as :func:`dptab_core.pipeline.run_pipeline`, so the sweep runs either.
     """
-    from dptab_core.pipeline.run import Run, run_stages
-
     run = Run.start(spec, out_dir=out_dir, work_dir=work_dir, progress=progress, should_stop=should_stop)
     return run_stages(run, image_first_steps(spec, config))
 
 
 def image_first_steps(spec: SynthSpec, config: ImageFirstConfig = DEFAULT_IMAGE_FIRST_CONFIG) -> list[Step]:
     """The baseline's steps: the pipeline's stages where they apply, its own generator, reader and pairing."""
-    from dptab_core.pipeline import stages
-
     reader = _ReaderSlot()
     steps: list[Step] = [("load", _load), ("schema", stages.schema)]
     if spec.public_dir:
@@ -136,9 +134,6 @@ class _ReaderSlot:
 
 def _load(run: Run) -> None:
     """The pipeline's load, then this baseline's plan in place of the pipeline's."""
-    from dptab_core.pipeline import stages
-    from dptab_core.pipeline.checkpoints import PLAN_FILE
-
     stages.load(run)
     run.plan = image_first_plan(run.spec, schema=run.schema, n_rows=len(run.real_table()),
                                 channels=run.real_images().shape[-1])
@@ -161,8 +156,6 @@ def _half_dpsgd(run: Run, model: Any, targets: np.ndarray, *, lr: float, seed_of
 
 
 def _preset(run: Run) -> ImagePreset:
-    from dptab_core.pipeline.planning import resolve_preset
-
     return resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
 
 
@@ -206,7 +199,6 @@ def _sample_and_pair(run: Run, config: ImageFirstConfig, slot: _ReaderSlot) -> N
     from dptab_core.data.encoding import encode_table
     from dptab_core.image.encoder import encode_images
     from dptab_core.image.sample import sample_images
-    from dptab_core.pipeline.checkpoints import SYNTHETIC_IMAGES_FILE, SYNTHETIC_TABLE_FILE, load_table
 
     preset = _preset(run)
     synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)

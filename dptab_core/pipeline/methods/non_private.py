@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 
 from dptab_core.data.schema import MISSING_LABEL, Schema
+from dptab_core.pipeline.planning import resolve_preset
+from dptab_core.pipeline.run import ProgressFn, log_progress
 
 if TYPE_CHECKING:
-    from dptab_core.pipeline import SynthSpec
+    from dptab_core.pipeline.spec import SynthSpec
 
 NOT_PRIVATE = ("NOT PRIVATE (ε = ∞): trained without differential privacy on the real data, and the table is "
                "the real rows. An upper bound for comparison; never publish it.")
@@ -54,7 +56,7 @@ def observed_domains(table: pd.DataFrame, schema: Schema) -> Schema:
     return schema
 
 
-def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: Callable[..., None] | None = None,
+def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
                     should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train the conditional model without DP on ``spec``'s data; write the (non-)release into ``out_dir``.
 
@@ -67,10 +69,9 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
     from dptab_core.image.sample import sample_images
     from dptab_core.image.semantic import load_public_images
     from dptab_core.image.train import fit, pretrain_on_public
-    from dptab_core.pipeline.planning import resolve_preset
     from dptab_core.workspace import workspace_dir
 
-    say = progress or (lambda *_a, **_k: None)
+    say = progress or log_progress
     policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
     data = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), Schema.from_dict(spec.schema),
                                policy=policy)
@@ -79,10 +80,10 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
     device = resolve_device(spec.device)
     encoder = RecordEncoder(schema)
     conditions = encoder.encode(data.table)
-    model = build_model(preset, encoder.dim, tuple(data.images.shape[1:]))
+    model: Any = build_model(preset, encoder.dim, tuple(data.images.shape[1:]))  # families share no typed interface yet
     steps = preset.warmup_steps + preset.dpsgd_steps
     say("train", 0.0, f"NOT PRIVATE: {steps} plain Adam steps on the real pairs")
-    if preset.family == "latent":  # its public autoencoder first, as in the private pipeline
+    if preset.family == "latent" and spec.public_dir:  # its public autoencoder first, as in the private pipeline
         say("train", 0.0, "training the autoencoder on the public images")
         public, _, _ = load_public_images(Path(spec.public_dir), size=preset.resolution,
                                           channels=data.images.shape[-1], per_label=preset.public_per_label,
