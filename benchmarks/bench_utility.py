@@ -11,7 +11,7 @@ PASS/MISS:
 * table TVD (1-way and 2-way) within 1.2 × ``table-only`` (the table synthesizer alone: AIM, the default) at every ε;
 * the audit's ε̂ never above the claimed ε.
 
-The runs and their evaluation are :func:`dptab_core.eval.sweep.run_sweep` (which also writes
+The runs and their evaluation are :func:`dptab_core.pipeline.sweep.run_sweep` (which also writes
 ``sweep.json`` per dataset for the ε explorer); this script adds k-NN precision (the sweep keeps only
 recall), the audit, and the goal checks. Every number here is the *data owner's view*: it reads the
 real data and is not part of any DP release.
@@ -40,9 +40,9 @@ import pandas as pd  # noqa: E402
 from dptab_core.data.demo import DemoConfig, demo_schema, write_demo  # noqa: E402
 from dptab_core.data.schema import Schema  # noqa: E402
 from dptab_core.eval.evaluate import EvalConfig, load_synthetic_run, split_real  # noqa: E402
-from dptab_core.eval.sweep import BASELINES, NO_GUARANTEE, baseline_spec, run_sweep, run_tag  # noqa: E402
 from dptab_core.pipeline import SynthSpec  # noqa: E402
 from dptab_core.pipeline.planning import default_delta  # noqa: E402
+from dptab_core.pipeline.sweep import BASELINES, NO_GUARANTEE, baseline_spec, run_sweep, run_tag  # noqa: E402
 
 HAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
 HAM_PERSON = "lesion_id"
@@ -139,7 +139,7 @@ def bench_dataset(name: str, spec: SynthSpec, *, epsilons: list[float], methods:
             row.update({f"image.{k}": v for k, v in precision_recall(
                 out_root, run_tag(source, row["epsilon"]), real.table, real.images, config, cache_dir).items()})
     if with_audit:
-        from dptab_core.eval.audit_run import audit_pipeline
+        from dptab_core.pipeline.audit import audit_pipeline
 
         for eps in epsilons:
             _log(f"{name}: canary audit of dp-tabimage at ε = {eps:g}")

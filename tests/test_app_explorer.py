@@ -31,8 +31,8 @@ def test_a_finished_sweep_job_is_charted_with_a_utility_metric_first(tmp_path):
 
     from dptab_core.eval.evaluate import EvalConfig
     from dptab_core.eval.features import FeatureConfig
-    from dptab_core.eval.sweep import UTILITY_METRICS, run_sweep
     from dptab_core.pipeline import SynthSpec
+    from dptab_core.pipeline.sweep import UTILITY_METRICS, run_sweep
 
     def stand_in_pipeline(spec, *, out_dir, work_dir, progress, should_stop):
         table, images = fake_pairs(80, seed=int(spec.plan_options["epsilon"]))

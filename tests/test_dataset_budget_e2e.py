@@ -28,9 +28,9 @@ def spent(tmp_path_factory):
             "--out", str(root / f"out{i}"), home=home, check=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DPTAB_HOME", str(home))
-        from dptab_core.eval.sweep import sweep_job_spec
         from dptab_core.jobs import submit
         from dptab_core.pipeline import make_synth_spec
+        from dptab_core.pipeline.sweep import sweep_job_spec
 
         synth = make_synth_spec(csv_path=demo / "table.csv", images_path=demo / "images", schema=demo_schema(),
                                 plan_options={}, table_settings="fast")

@@ -32,8 +32,8 @@ def test_a_spec_naming_an_unregistered_module_fails_without_importing_it(store, 
 
 def test_the_engines_own_job_specs_name_registered_entries():
     from dptab_core.data.demo import demo_schema
-    from dptab_core.eval.sweep import sweep_job_spec
     from dptab_core.pipeline import make_synth_spec
+    from dptab_core.pipeline.sweep import sweep_job_spec
 
     synth = make_synth_spec(csv_path="t.csv", images_path="images", schema=demo_schema(), plan_options={})
     sweep = sweep_job_spec(synth, epsilons=[1.0], baselines=["dp-tabimage"])

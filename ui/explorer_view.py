@@ -13,16 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from dptab_core.errors import PlanError
-from dptab_core.eval.sweep import (
-    BASELINES,
-    HEADLINE_METRICS,
-    SWEEP_FILE,
-    default_metric,
-    estimate_sweep,
-    sweep_job_spec,
-)
+from dptab_core.eval.evaluate import HEADLINE_METRICS
 from dptab_core.jobs.store import SUCCEEDED, JobStore
 from dptab_core.pipeline.spec import SWEEP_KIND
+from dptab_core.pipeline.sweep import BASELINES, SWEEP_FILE, default_metric, estimate_sweep, sweep_job_spec
 from ui import budget_view as bv
 from ui.state import StudioState
 

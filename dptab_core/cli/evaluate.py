@@ -76,8 +76,8 @@ def _run_baselines(args: argparse.Namespace, ev) -> list[dict]:
     The run's released schema is used as the input schema, so its domains count as public here: the
     baselines skip the schema stage's cost, which the comparison states rather than hides.
     """
-    from dptab_core.eval.sweep import run_sweep
     from dptab_core.pipeline import SynthSpec
+    from dptab_core.pipeline.sweep import run_sweep
 
     claimed = ev.metrics["privacy"]
     epsilons = ([float(e) for e in args.epsilons.split(",")] if args.epsilons

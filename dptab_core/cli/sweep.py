@@ -27,9 +27,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dptab_core.eval.sweep import BASELINES, sweep_job_spec
     from dptab_core.jobs import submit
     from dptab_core.pipeline import make_synth_spec
+    from dptab_core.pipeline.sweep import BASELINES, sweep_job_spec
 
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     unknown = [b for b in baselines if b not in BASELINES]

@@ -5,11 +5,12 @@ Modules: :mod:`.table_metrics` (marginal TVD, associations, TSTR), :mod:`.featur
 the project trains; no downloaded weights), :mod:`.image_metrics` (Fréchet distance, k-NN
 precision/recall, image TSTR), :mod:`.cross_modal` (does each image still show its row),
 :mod:`.privacy_checks` (memorisation, one-run canary audit), :mod:`.figures` (plotly builders),
-:mod:`.evaluate` (everything in one call), :mod:`.report_html` (one self-contained HTML report),
-:mod:`.verdicts` (each metric's verdict in words), :mod:`.attribute_reader`.
+:mod:`.evaluate` (everything in one call; the headline metrics), :mod:`.report_html` (one
+self-contained HTML report), :mod:`.verdicts` (each metric's verdict in words).
 Only :mod:`.features` imports torch at module level; the others load it lazily or never.
 
-Not yet moved out (issue 17's pipeline package): :mod:`.sweep` (the ε explorer), the baselines
-:mod:`.image_first` and :mod:`.non_private`, and :mod:`.audit_run` run the pipeline itself — they
-train models on the real data (the private ones spend budget), unlike the metrics above.
+This package is a leaf: it takes data and never imports :mod:`dptab_core.pipeline` (a test walks the
+imports). What trains on the real data to compare with — the ε sweep, the baselines, the canary
+audit around a pipeline run — lives in the pipeline package (:mod:`dptab_core.pipeline.sweep`,
+:mod:`dptab_core.pipeline.methods`, :mod:`dptab_core.pipeline.audit`).
 """

@@ -34,6 +34,14 @@ from dptab_core.eval import cross_modal, image_metrics, privacy_checks, table_me
 DATA_OWNER_VIEW = "data owner's view (reads real data; not part of the DP release)"
 AUDIT_FILE = "audit.json"
 """Written next to a run by a canary audit (:func:`dptab_core.eval.privacy_checks.audit_one_run`)."""
+HEADLINE_METRICS: dict[str, str] = {
+    "table.tvd_1way": "1-way marginal TVD", "table.tvd_2way": "2-way marginal TVD",
+    "image.fd": "Fréchet distance", "image.recall": "k-NN recall", "image.tstr_accuracy": "image TSTR accuracy",
+    "cross_modal.agreement_normalised": "cross-modal agreement (normalised)",
+    "privacy.nn_distance_ratio": "NN distance ratio",
+}
+"""The metrics that sum up a run, with their labels: a sweep row keeps these, the ε explorer and the
+report's baseline charts show them."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,15 @@ def evaluate_folder(real_csv: Path, real_images: Path, synthetic_dir: Path, *, c
     real = load_paired_dataset(Path(real_csv), Path(real_images), schema)
     return evaluate_arrays(real.table, real.images, syn_table, syn_images, schema, config=config,
                            cache_dir=cache_dir, claimed=claimed_budget(report), audit=audit)
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """The flat ``{"table.tvd_1way": …}`` subset of a metrics dict (missing values → None)."""
+    out: dict[str, float | None] = {}
+    for key in HEADLINE_METRICS:
+        section, name = key.split(".")
+        out[key] = (metrics.get(section) or {}).get(name)
+    return out
 
 
 def _read_json(path: Path) -> dict | None:

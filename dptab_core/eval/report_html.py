@@ -97,7 +97,7 @@ def verdict_rows(m: dict) -> str:
 
 def sweep_figures(rows: list[dict], *, current_epsilon: float | None) -> list[tuple[str, go.Figure]]:
     """One metric-vs-ε chart per headline metric of a baseline comparison / ε sweep."""
-    from dptab_core.eval.sweep import HEADLINE_METRICS
+    from dptab_core.eval.evaluate import HEADLINE_METRICS
 
     return [("Baselines and ε", figures.metric_vs_epsilon_figure(rows, metric=key, metric_label=label,
                                                                   current_epsilon=current_epsilon))

@@ -39,7 +39,7 @@ def _synthesis() -> JobFunction:
 
 
 def _sweep() -> JobFunction:
-    from dptab_core.eval.sweep import run_job
+    from dptab_core.pipeline.sweep import run_job
     return run_job
 
 

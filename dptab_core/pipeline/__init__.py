@@ -17,7 +17,8 @@ The same spec runs from the CLI (foreground or background) and from the app (bac
 Modules: :mod:`.spec` (what a run is asked to do), :mod:`.planning` (the budget plan a spec runs
 under), :mod:`.run` (the run's typed state and the one stage loop), :mod:`.stages` (one function per
 stage), :mod:`.checkpoints` (what a stage leaves for a resumed job), :mod:`.methods` (DP-TabImage's
-stage list and the baselines).
+stage list and the baselines, in a registry), :mod:`.sweep` (every method at several ε, evaluated),
+:mod:`.audit` (the canary audit around a pipeline run).
 """
 
 from dptab_core.pipeline.methods.dp_tabimage import run_job, run_pipeline

@@ -9,7 +9,7 @@ between an image and its row has to be recovered afterwards:
 2. **generator**: the same conditional VAE, trained with DP-SGD under the all-*unspecified* record,
    so it carries no record information (public pre-training first when the spec names a public
    folder, as in the pipeline);
-3. **attribute reader**: a small CNN (:mod:`dptab_core.eval.attribute_reader`) trained with DP-SGD
+3. **attribute reader**: a small CNN (:mod:`dptab_core.pipeline.methods.attribute_reader`) trained with DP-SGD
    on the real pairs to read every synthesized column off an image;
 4. **pairing** (post-processing): one image per synthetic row, then rows are assigned to images so
    that the reader's log-probability of each image's row is largest overall (an exact assignment,
@@ -42,8 +42,8 @@ from dptab_core.pipeline.run import ProgressFn, Run, Step, run_stages
 from dptab_core.pipeline.spec import SynthSpec
 
 if TYPE_CHECKING:
-    from dptab_core.eval.attribute_reader import AttributeReader
     from dptab_core.image.presets import ImagePreset
+    from dptab_core.pipeline.methods.attribute_reader import AttributeReader
     from dptab_core.privacy import BudgetPlan
 
 
@@ -180,7 +180,7 @@ def _generator(run: Run) -> None:
 def _reader(run: Run, config: ImageFirstConfig, slot: _ReaderSlot) -> None:
     """DP-SGD of the attribute reader on the real pairs (image → every synthesized column)."""
     from dptab_core.data.encoding import domain_size, encode_table
-    from dptab_core.eval.attribute_reader import AttributeReader, one_hot_targets
+    from dptab_core.pipeline.methods.attribute_reader import AttributeReader, one_hot_targets
 
     preset = _preset(run)
     sizes = {c.name: domain_size(c) for c in run.schema.synthesized_columns()}

@@ -6,8 +6,8 @@ from eval_fakes import fake_pairs, fake_schema, write_synthetic_run
 from dptab_core.eval.evaluate import EvalConfig
 from dptab_core.eval.features import FeatureConfig
 from dptab_core.eval.figures import metric_vs_epsilon_figure
-from dptab_core.eval.sweep import BASELINES, baseline_spec, load_sweep, run_sweep
 from dptab_core.pipeline import SynthSpec
+from dptab_core.pipeline.sweep import BASELINES, baseline_spec, load_sweep, run_sweep
 
 CONFIG = EvalConfig(features=FeatureConfig(epochs=5, batch_size=64, image_size=16, width=16))
 

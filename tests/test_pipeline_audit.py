@@ -5,9 +5,9 @@ import json
 from eval_fakes import fake_pairs, fake_schema, write_real, write_synthetic_run
 
 from dptab_core.data.ingest import load_paired_dataset
-from dptab_core.eval.audit_run import audit_pipeline
 from dptab_core.eval.privacy_checks import AuditConfig
 from dptab_core.pipeline import SynthSpec
+from dptab_core.pipeline.audit import audit_pipeline
 
 
 def test_audit_of_a_pipeline_that_releases_its_training_images_reports_a_large_epsilon(tmp_path, monkeypatch):

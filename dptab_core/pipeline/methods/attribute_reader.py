@@ -58,7 +58,8 @@ class AttributeReader(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(n, Σ sizes) logits of images ``x`` in [-1, 1], shape (n, C, resolution, resolution)."""
-        return self.head(self.body(x).mean(dim=(2, 3)))
+        logits: torch.Tensor = self.head(self.body(x).mean(dim=(2, 3)))
+        return logits
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-sample loss: the sum over columns of the cross-entropy against the one-hot ``target``."""
@@ -74,7 +75,7 @@ class AttributeReader(nn.Module):
         return torch.cat(parts, dim=1)
 
     @torch.no_grad()
-    def read(self, x: np.ndarray, *, batch_size: int, device) -> dict[str, np.ndarray]:
+    def read(self, x: np.ndarray, *, batch_size: int, device: torch.device | str) -> dict[str, np.ndarray]:
         """Per column, (n, size) log-probabilities of each value for encoded images ``x`` (float (n, C, r, r))."""
         self.to(device).eval()
         out = []

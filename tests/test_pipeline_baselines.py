@@ -14,10 +14,10 @@ from dptab_core.data.schema import Schema
 from dptab_core.eval.evaluate import EvalConfig, evaluate_arrays, load_synthetic_run
 from dptab_core.eval.features import FeatureConfig
 from dptab_core.eval.figures import metric_vs_epsilon_figure
-from dptab_core.eval.sweep import NO_GUARANTEE, run_sweep
 from dptab_core.pipeline import SynthSpec
 from dptab_core.pipeline.methods.image_first import image_first_plan, match_rows_to_images
 from dptab_core.pipeline.planning import build_plan
+from dptab_core.pipeline.sweep import NO_GUARANTEE, run_sweep
 from dptab_core.privacy import compose_entries
 from dptab_core.privacy.ledger import Ledger
 

@@ -32,10 +32,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from dptab_core.data.schema import Schema
 from dptab_core.errors import InputError
-from dptab_core.eval.evaluate import DEFAULT_EVAL_CONFIG, EvalConfig, evaluate_arrays, load_synthetic_run
-from dptab_core.pipeline.methods import METHODS
+from dptab_core.eval.evaluate import (
+    DEFAULT_EVAL_CONFIG,
+    HEADLINE_METRICS,
+    EvalConfig,
+    evaluate_arrays,
+    headline,
+    load_synthetic_run,
+)
+from dptab_core.pipeline.methods import METHODS, MethodRun
 from dptab_core.pipeline.spec import SWEEP_KIND, SynthSpec
 
 SWEEP_FILE = "sweep.json"
@@ -76,14 +85,6 @@ DP_GUARANTEE = "(ε, δ)-DP"
 NO_GUARANTEE = "NOT PRIVATE (ε = ∞)"
 """The ``guarantee`` of a sweep row: every row says whether its method is private at all."""
 
-HEADLINE_METRICS: dict[str, str] = {
-    "table.tvd_1way": "1-way marginal TVD", "table.tvd_2way": "2-way marginal TVD",
-    "image.fd": "Fréchet distance", "image.recall": "k-NN recall", "image.tstr_accuracy": "image TSTR accuracy",
-    "cross_modal.agreement_normalised": "cross-modal agreement (normalised)",
-    "privacy.nn_distance_ratio": "NN distance ratio",
-}
-"""The metrics a sweep row keeps, with the label the ε explorer shows."""
-
 UTILITY_METRICS = ("image.tstr_accuracy", "cross_modal.agreement_normalised", "table.tvd_2way", "image.recall",
                    "table.tvd_1way", "image.fd")
 """Metrics that say how *useful* the synthetic data is, most telling first: the ε explorer opens on the
@@ -93,11 +94,7 @@ MINUTES_PER_RUN = {"quick": 4.5, "standard": 30.0}
 with the defaults of 2026-11-23 (MST, Opacus hooks: 213 s pipeline + evaluation; not re-timed with today's
 defaults), standard predicted from timed steps (benchmarks/bench_preset_cost.py)."""
 
-RunFn = Callable[..., Any]
-"""``run_fn(spec, *, out_dir, work_dir, progress, should_stop)`` — :func:`dptab_core.pipeline.run_pipeline`."""
-
-
-def baseline_spec(spec: Any, baseline: Baseline, *, epsilon: float | None) -> Any:
+def baseline_spec(spec: SynthSpec, baseline: Baseline, *, epsilon: float | None) -> SynthSpec:
     """The spec of ``baseline`` at ``epsilon`` (evaluation off: the sweep evaluates every run itself).
 
     ``epsilon`` None (the non-private baseline) leaves the spec's plan options as they are.
@@ -117,27 +114,18 @@ def run_tag(method: str, epsilon: float | None) -> str:
     return method if epsilon is None else f"{method}_eps{epsilon:g}"
 
 
-def baseline_runner(baseline: Baseline, default: RunFn | None = None) -> RunFn:
+def baseline_runner(baseline: Baseline, default: MethodRun | None = None) -> MethodRun:
     """The run function of ``baseline``: its method's, or ``default`` (when given) for DP-TabImage's variants."""
     if default is not None and baseline.method == "dp-tabimage":
         return default
     return METHODS[baseline.method].run
 
 
-def headline(metrics: dict) -> dict[str, float | None]:
-    """The flat ``{"table.tvd_1way": …}`` subset of a metrics dict (missing values → None)."""
-    out: dict[str, float | None] = {}
-    for key in HEADLINE_METRICS:
-        section, name = key.split(".")
-        out[key] = (metrics.get(section) or {}).get(name)
-    return out
-
-
-def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str], out_root: Path,
-              real_table, real_images, run_fn: RunFn | None = None,
+def run_sweep(spec: SynthSpec, *, epsilons: Sequence[float], baselines: Sequence[str], out_root: Path,
+              real_table: pd.DataFrame, real_images: np.ndarray, run_fn: MethodRun | None = None,
               progress: Callable[[str, float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
               config: EvalConfig = DEFAULT_EVAL_CONFIG, cache_dir: Path | None = None,
-              runners: dict[str, RunFn] | None = None) -> list[dict]:
+              runners: dict[str, MethodRun] | None = None) -> list[dict[str, Any]]:
     """Run every (baseline, ε), evaluate each against the real data, write and return the sweep rows.
 
     ``run_fn`` runs the pipeline baselines; ``runners`` (method → run function) replaces a baseline's
@@ -152,7 +140,7 @@ def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str],
     if any(b.shuffle_pairs for b in chosen) and "dp-tabimage" not in baselines:
         runs += [(eps, BASELINES["dp-tabimage"]) for eps in epsilons]  # the shuffled baseline reads its release
     runs += [(None, b) for b in chosen if not b.private]
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for i, (eps, baseline) in enumerate(runs):
         tag = run_tag(baseline.name, eps)
         if progress:
@@ -183,19 +171,18 @@ def run_sweep(spec: Any, *, epsilons: Sequence[float], baselines: Sequence[str],
     return rows
 
 
-def _load_run(out_dir: Path, *, table_only: bool):
+def _load_run(out_dir: Path, *, table_only: bool
+              ) -> tuple[pd.DataFrame, np.ndarray | None, Schema, dict[str, Any]]:
     """(synthetic table, images or None, released schema, privacy report) of one finished run."""
     if not table_only:
-        return load_synthetic_run(out_dir)[:4]
-    import pandas as pd
-
-    from dptab_core.data.schema import Schema
-
+        table, images, schema, report, _ = load_synthetic_run(out_dir)
+        return table, images, schema, report
     report = json.loads((out_dir / "privacy_report.json").read_text(encoding="utf-8"))
     return pd.read_csv(out_dir / "synthetic.csv"), None, Schema.load(out_dir / "schema.json"), report
 
 
-def _table_only_metrics(real_table, synthetic_table, schema) -> dict:
+def _table_only_metrics(real_table: pd.DataFrame, synthetic_table: pd.DataFrame, schema: Schema
+                        ) -> dict[str, dict[str, float]]:
     from dptab_core.data.encoding import domain_size, encode_table
     from dptab_core.eval.table_metrics import tvd_1way, tvd_2way
 
@@ -207,7 +194,6 @@ def _table_only_metrics(real_table, synthetic_table, schema) -> dict:
 def run_job(spec: dict[str, Any], ctx: Any) -> None:
     """Job entry: ``spec`` = ``{"synth": <SynthSpec dict>, "epsilons": [...], "baselines": [...]}``."""
     from dptab_core.data.ingest import load_paired_dataset
-    from dptab_core.data.schema import Schema
     from dptab_core.workspace import workspace_dir
 
     synth = SynthSpec.from_job_spec(spec["synth"])
@@ -259,12 +245,13 @@ def estimate_sweep(spec: dict[str, Any]) -> SweepEstimate:
                          minutes=None if per_run is None else per_run * len(runs))
 
 
-def default_metric(rows: list[dict]) -> str | None:
+def default_metric(rows: list[dict[str, Any]]) -> str | None:
     """The explorer's first metric: the first utility metric the sweep measured."""
     measured = {k for r in rows for k, v in r.items() if isinstance(v, int | float) and v is not None}
     return next((m for m in UTILITY_METRICS if m in measured), None)
 
 
-def load_sweep(folder: Path) -> list[dict]:
+def load_sweep(folder: Path) -> list[dict[str, Any]]:
     """The rows of a finished sweep (what the ε explorer page draws)."""
-    return json.loads((Path(folder) / SWEEP_FILE).read_text(encoding="utf-8"))["rows"]
+    rows: list[dict[str, Any]] = json.loads((Path(folder) / SWEEP_FILE).read_text(encoding="utf-8"))["rows"]
+    return rows

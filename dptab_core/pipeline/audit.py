@@ -22,6 +22,10 @@ from PIL import Image
 from dptab_core.data.schema import Schema
 from dptab_core.eval.evaluate import AUDIT_FILE, load_synthetic_run
 from dptab_core.eval.privacy_checks import DEFAULT_AUDIT_CONFIG, AuditConfig, RunFn, audit_one_run
+from dptab_core.pipeline.methods import MethodRun
+from dptab_core.pipeline.methods.dp_tabimage import run_pipeline
+from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
+from dptab_core.pipeline.spec import SynthSpec
 
 
 def write_dataset(folder: Path, table: pd.DataFrame, images: np.ndarray, schema: Schema) -> tuple[Path, Path]:
@@ -35,10 +39,8 @@ def write_dataset(folder: Path, table: pd.DataFrame, images: np.ndarray, schema:
     return csv, image_dir
 
 
-def pipeline_run_fn(spec: Any, *, work_root: Path, run_fn=None) -> RunFn:
+def pipeline_run_fn(spec: SynthSpec, *, work_root: Path, run_fn: MethodRun = run_pipeline) -> RunFn:
     """A ``run_fn`` for the audit that runs the pipeline of ``spec`` on whatever data it is handed."""
-    if run_fn is None:
-        from dptab_core.pipeline import run_pipeline as run_fn
     schema = Schema.from_dict(spec.schema)
 
     def run(table: pd.DataFrame, images: np.ndarray) -> np.ndarray:
@@ -50,8 +52,8 @@ def pipeline_run_fn(spec: Any, *, work_root: Path, run_fn=None) -> RunFn:
     return run
 
 
-def audit_pipeline(spec: Any, *, work_root: Path, config: AuditConfig = DEFAULT_AUDIT_CONFIG, seed: int,
-                   write_to: Path | None = None, run_fn=None) -> dict:
+def audit_pipeline(spec: SynthSpec, *, work_root: Path, config: AuditConfig = DEFAULT_AUDIT_CONFIG, seed: int,
+                   write_to: Path | None = None, run_fn: MethodRun = run_pipeline) -> dict[str, Any]:
     """Run the one-run canary audit of ``spec``'s pipeline; optionally write ``audit.json`` into ``write_to``.
 
     The audit judges the (ε, δ) the plan actually uses: where the spec leaves ε or δ to the planner,
@@ -82,7 +84,5 @@ def planned_budget(plan_options: dict[str, Any], *, n_rows: int) -> tuple[float,
     >>> planned_budget({}, n_rows=20000)
     (10.0, 1e-06)
     """
-    from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
-
     return (float(plan_options.get("epsilon", DEFAULT_EPSILON)),
             float(plan_options.get("delta", default_delta(n_rows))))

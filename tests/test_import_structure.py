@@ -1,0 +1,132 @@
+"""The engine's import structure, read from the source (AST; nothing is imported or run).
+
+Two promises of the pipeline package (issue 17):
+
+* ``dptab_core.eval`` is a leaf: it imports nothing from ``dptab_core.pipeline``, at module level,
+  inside functions, or for type checking only. Metrics and reports take data; the pipeline calls them.
+* The module import graph of ``dptab_core`` has no cycle. Only **module-level** imports count here
+  (imports under ``if TYPE_CHECKING:`` do not run and are left out). Function-level (lazy) imports
+  are left out because a strict graph is not possible yet: the image model family
+  (``image.models`` → ``image.diffusion``/``image.latent`` → ``image.models``), the demo data
+  (``data.demo`` ↔ ``data.demo_public``) and the ε sweep's budget estimate (``pipeline.sweep`` ↔
+  ``privacy.dataset_budget``) import each other inside functions.
+
+An edge goes to the module an import names (``from a.b import c`` names ``a.b.c`` when that is a
+module, else ``a.b``); the ``__init__`` of the packages above it is not counted, since every package
+that re-exports its own submodules would otherwise be a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "dptab_core"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _targets(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The dptab_core modules one import statement names."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name in MODULES}
+    base = node.module or ""
+    if node.level:  # relative: from the module's package, one level up per extra dot
+        package = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
+        package = package[:len(package) - (node.level - 1)]
+        base = ".".join(package + ([base] if base else []))
+    out = set()
+    for alias in node.names:
+        if f"{base}.{alias.name}" in MODULES:
+            out.add(f"{base}.{alias.name}")
+        elif base in MODULES:
+            out.add(base)
+    return out
+
+
+def imports_of(module: str, *, module_level_only: bool, type_checking: bool) -> set[str]:
+    """The dptab_core modules ``module`` imports (itself left out)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, *, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                if type_checking:
+                    visit(child, in_function=in_function)
+                for orelse in child.orelse:
+                    visit(orelse, in_function=in_function)
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom) and not (in_function and module_level_only):
+                found.update(_targets(module, child))
+            visit(child, in_function=in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef |
+                                                                          ast.Lambda))
+
+    visit(ast.parse(MODULES[module].read_text(encoding="utf-8")), in_function=False)
+    found.discard(module)
+    return found
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as ``[a, b, …, a]``, or None when it has none (depth-first search).
+
+    >>> find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}})
+    ['a', 'b', 'c', 'a']
+    >>> find_cycle({"a": {"b"}, "b": set()}) is None
+    True
+    """
+    state: dict[str, str] = {}  # "open" while on the current path, "done" once fully explored
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_walk_sees_the_packages_modules_and_their_imports():
+    assert {"dptab_core.pipeline.run", "dptab_core.pipeline.stages", "dptab_core.eval.evaluate"} <= set(MODULES)
+    stages = imports_of("dptab_core.pipeline.stages", module_level_only=False, type_checking=True)
+    assert {"dptab_core.pipeline.run", "dptab_core.eval.report_html"} <= stages, stages
+
+
+def test_eval_imports_nothing_from_the_pipeline():
+    leaks = sorted(f"{module} imports {target}" for module in MODULES if module.startswith(f"{PACKAGE}.eval")
+                   for target in imports_of(module, module_level_only=False, type_checking=True)
+                   if target == f"{PACKAGE}.pipeline" or target.startswith(f"{PACKAGE}.pipeline."))
+    assert not leaks, "dptab_core.eval must not import the pipeline (pass data in instead):\n" + "\n".join(leaks)
+
+
+def test_the_module_level_import_graph_has_no_cycle():
+    graph = {module: imports_of(module, module_level_only=True, type_checking=False) for module in MODULES}
+    cycle = find_cycle(graph)
+    assert cycle is None, "module-level import cycle: " + " → ".join(cycle or [])
