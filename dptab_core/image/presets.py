@@ -262,3 +262,8 @@ def get_preset(name: str, *, has_public: bool = True) -> ImagePreset:
 
 for _key in ("quick-cvae", "standard-cvae", "gpu-diffusion"):
     _FALLBACK_PRESETS[_key] = PRESETS.pop(_key)
+
+PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores",
+                    "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
+                    "gpu": "for a CUDA GPU (not yet timed)"}
+"""Each preset's expected duration in words (the Train page's preset picker shows it)."""
