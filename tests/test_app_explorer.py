@@ -69,8 +69,9 @@ def test_a_sweep_starts_from_the_app_with_its_cost_and_budget(monkeypatch):
     at.button(key="start_sweep").click().run()
     assert not at.exception, at.exception
     from dptab_core.jobs import JobStore
+    from dptab_core.pipeline.spec import SWEEP_KIND
 
-    sweeps = [j for j in JobStore().list() if j.spec.get("kind") == "sweep"]
+    sweeps = [j for j in JobStore().list() if j.spec.get("kind") == SWEEP_KIND]
     assert len(sweeps) == 1 and sweeps[0].spec["epsilons"] == [1.0, 3.0]
     assert sweeps[0].spec["synth"]["csv_path"] == str(demo_state().csv_path)
     assert "Sweep" in " ".join(p.proto.text for p in at.get("progress")), "the started sweep is followed"

@@ -14,7 +14,7 @@ import streamlit as st
 
 from dptab_core.data.demo import default_demo_dir
 from dptab_core.errors import JobError
-from dptab_core.image.presets import PRESETS, get_preset
+from dptab_core.image.presets import PRESET_DURATIONS, PRESETS, get_preset
 from dptab_core.jobs import refresh
 from dptab_core.jobs.store import FINISHED_STATES, Job, JobStatus, JobStore
 from dptab_core.pipeline import SynthSpec, make_synth_spec
@@ -61,9 +61,6 @@ TABLE_MECHANISMS = {
 measured by benchmarks/bench_table_demo.py (demo, the table's share of ε = 1 (8 seeds) and 10 (3 seeds), 2 shared
 cores) and benchmarks/bench_table.py (UCI Adult)."""
 
-PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores", "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
-                    "gpu": "for a CUDA GPU (not yet timed)"}
-"""Expected durations in words, as :mod:`dptab_core.image.presets` states them (it has no field for them)."""
 FAMILY_WORDS = {"cvae": "image model: conditional VAE", "diffusion": "image model: diffusion UNet",
                 "latent": "image model: public autoencoder + small DP latent model"}
 """Each preset's image-model ``family`` in words (read from the preset, so a preset that changes family shows it)."""

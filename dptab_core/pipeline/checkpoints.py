@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 
 LEDGER_FILE = "ledger.jsonl"
 PLAN_FILE = "plan.json"
+RELEASED_SCHEMA_FILE = "schema_released.json"
+SEMANTIC_QUERY_FILE = "semantic_query.json"
 MEAN_PAIRS_FILE = "mean_pairs.npz"
 SYNTHETIC_TABLE_FILE = "synthetic_table.json"
 SYNTHETIC_IMAGES_FILE = "synthetic_images.npy"
-STALE_ON_FRESH_RUN = ("done", "dpsgd", "model_*.pt", PLAN_FILE, "schema_released.json", "semantic_query.json",
+STALE_ON_FRESH_RUN = ("done", "dpsgd", "model_*.pt", PLAN_FILE, RELEASED_SCHEMA_FILE, SEMANTIC_QUERY_FILE,
                       "mean_pairs.*", "synthetic_table.*", SYNTHETIC_IMAGES_FILE)
 """What an earlier run may have left in a reused folder: a fresh run deletes it all before it starts,
 so no stage ever reads another run's noisy result (a stale ``mean_pairs`` or ``semantic_query``)."""

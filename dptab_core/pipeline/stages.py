@@ -23,6 +23,8 @@ from dptab_core.data.schema import Schema
 from dptab_core.pipeline.checkpoints import (
     MEAN_PAIRS_FILE,
     PLAN_FILE,
+    RELEASED_SCHEMA_FILE,
+    SEMANTIC_QUERY_FILE,
     SYNTHETIC_IMAGES_FILE,
     SYNTHETIC_TABLE_FILE,
     any_done,
@@ -65,7 +67,7 @@ def load(run: Run) -> None:
         run.plan = build_plan(spec, schema=run.schema, n_rows=len(data.table), channels=data.images.shape[-1])
         plan_file.write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
     if is_done(run.work_dir, "schema"):  # resumed: later stages use the domains paid for the first time
-        run.schema = Schema.load(run.work_dir / "schema_released.json")
+        run.schema = Schema.load(run.work_dir / RELEASED_SCHEMA_FILE)
 
 
 def schema(run: Run) -> None:
@@ -79,7 +81,7 @@ def schema(run: Run) -> None:
                                      ledger=run.ledger, delta_budget=stage.params["partition_delta"])
     else:
         run.report("schema", 0.5, "every domain is declared public: nothing to pay")
-    run.schema.save(run.work_dir / "schema_released.json")
+    run.schema.save(run.work_dir / RELEASED_SCHEMA_FILE)
 
 
 def semantic_query(run: Run) -> None:
@@ -97,7 +99,7 @@ def semantic_query(run: Run) -> None:
     chosen = {"selected_labels": result.selected_labels, "labels": result.labels,
               # rounded: the low bits of floating-point Gaussian noise can leak (Mironov 2012)
               "noisy_votes": [round(float(v), 1) for v in result.noisy_votes]}
-    (run.work_dir / "semantic_query.json").write_text(json.dumps(chosen, indent=2), encoding="utf-8")
+    (run.work_dir / SEMANTIC_QUERY_FILE).write_text(json.dumps(chosen, indent=2), encoding="utf-8")
     # Shown only once the stage is marked done (the pipeline reports it): a cancel after seeing the
     # labels must not let a resumed run draw the noise again and pick the result it prefers.
     run.done_message = "pre-training on: " + ", ".join(result.selected_labels)
@@ -110,7 +112,7 @@ def pretrain(run: Run) -> None:
     from dptab_core.workspace import workspace_dir
 
     preset = _preset(run)
-    chosen = json.loads((run.work_dir / "semantic_query.json").read_text(encoding="utf-8"))["selected_labels"]
+    chosen = json.loads((run.work_dir / SEMANTIC_QUERY_FILE).read_text(encoding="utf-8"))["selected_labels"]
     images, labels, label_names = load_public_images(_public_dir(run), size=preset.resolution,
                                                      channels=run.real_images().shape[-1],
                                                      per_label=preset.public_per_label, seed=run.spec.seed)
@@ -233,7 +235,7 @@ def release(run: Run) -> None:
     synthetic = load_table(run.work_dir / SYNTHETIC_TABLE_FILE)
     images_path = run.work_dir / SYNTHETIC_IMAGES_FILE
     images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
-    released = Schema.load(run.work_dir / "schema_released.json").release_view()
+    released = Schema.load(run.work_dir / RELEASED_SCHEMA_FILE).release_view()
     report = build_privacy_report(plan=plan, ledger=run.ledger, schema_dict=released.to_dict(),
                                   assumptions=_assumptions(run, released), extra=_report_extra(run))
     ordered = synthetic[[c.name for c in released.synthesized_columns()]]
@@ -390,7 +392,7 @@ def _report_extra(run: Run) -> dict[str, Any]:
     # Nothing here may depend on the private data beyond what the ledger accounts for: no exact n, no
     # timings (the data owner finds both in the job folder).
     extra: dict[str, Any] = {"preset": run.spec.preset, "table_mechanism": run.spec.table_mechanism}
-    chosen = run.work_dir / "semantic_query.json"
+    chosen = run.work_dir / SEMANTIC_QUERY_FILE
     if chosen.exists():
         extra["semantic_query"] = json.loads(chosen.read_text(encoding="utf-8"))
     if run.spec.public_dir and not run.spec.table_only:
