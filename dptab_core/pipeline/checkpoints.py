@@ -144,7 +144,7 @@ def save_mean_pairs(path: Path, pairs: MeanPairs) -> None:
         arrays[f"marginals_{i}"] = pairs.marginals[column]
         arrays[f"usable_{i}"] = pairs.usable[column]
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub: a **dict might name allow_pickle
     _write_atomic(Path(path), buffer.getvalue())
 
 
