@@ -157,7 +157,8 @@ def _synthesize_before(data: Dataset, *, epsilon: float, seed: int, args, out: P
     inspect += ["--person-column", "lesion_id"] if data.name == "ham10000" else ["--one-row-per-person"]
     subprocess.run(inspect, cwd=tree, env=env, check=True, capture_output=True)
     if data.name == "demo":  # the earlier demo flow used the demo's own declared schema
-        code = "from dptab_core.data.demo import demo_schema; import sys; demo_schema().save(sys.argv[1])"
+        code = ("from dptab_core.data.demo import demo_schema; import sys; from pathlib import Path; "
+                "demo_schema().save(Path(sys.argv[1]))")
         subprocess.run([sys.executable, "-c", code, str(schema)], cwd=tree, env=env, check=True)
     release = out / "release"
     command = [sys.executable, "-m", "dptab_core", "synth", "--csv", str(data.csv), "--images", str(data.images),
