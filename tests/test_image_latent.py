@@ -110,3 +110,23 @@ def test_mean_pairs_are_released_in_the_public_principal_basis_and_map_back_exac
     coordinates = model.project(inside[None])
     assert coordinates.shape == (1, model.basis_size)
     assert np.allclose(model.public_mean.numpy() + basis @ coordinates[0], inside, atol=1e-4)
+
+
+def test_warm_start_turns_the_released_spread_into_the_factor_in_the_public_basis():
+    """The Gaussian's covariance inside the basis becomes the released spread (its top ``rank`` directions)."""
+    model, encoder = _model()
+    public = np.random.default_rng(0).integers(0, 255, (60, 16, 16, 3), dtype=np.uint8)
+    model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
+    isotropic = float(torch.exp(2 * model.log_std.detach()).mean())
+    directions = np.linalg.qr(np.random.default_rng(4).normal(size=(model.basis_size, model.rank)))[0]
+    variances = isotropic + np.array([0.5, 0.2, 0.1])[:model.rank]
+    spread = (directions * variances) @ directions.T
+    codes = {c: np.zeros(10, dtype=int) for c in encoder.sizes}
+    pairs = dp_mean_pairs_of(np.zeros((10, model.basis_size)), codes, demo_schema(), noise_multiplier=1.0,
+                             sampling_rate=1.0, rounds=1, clip_norm=1.0, rng=np.random.default_rng(3),
+                             ledger=Ledger(), count_weight=0.5, min_cell_count=1.0, bounded=False)
+    model.warm_start(dataclasses.replace(pairs, spread=spread), encoder)
+    basis, factor = model.public_basis.double(), model.factor.detach().double()
+    inside = basis.T @ factor @ factor.T @ basis + isotropic * torch.eye(model.basis_size, dtype=torch.float64)
+    want = spread + isotropic * (np.eye(model.basis_size) - directions @ directions.T)
+    assert np.allclose(inside.numpy(), want, atol=1e-4), "the factor should carry the released spread"

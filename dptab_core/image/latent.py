@@ -262,3 +262,21 @@ class LatentGaussian(RecordConditionedModel):
             deltas = (torch.as_tensor(np.asarray(means, dtype=np.float32)).flatten(1) - overall) @ basis.T
             for code in np.flatnonzero(pairs.usable[name]):
                 self.mean.weight[:, encoder.offsets[name] + int(code)] = deltas[code]
+        if pairs.spread is not None:
+            self._spread_from(torch.as_tensor(np.asarray(pairs.spread, dtype=np.float64)))
+
+    @torch.no_grad()
+    def _spread_from(self, spread: torch.Tensor) -> None:
+        """The released within-record covariance (in the public basis) as the factor: ``F = B V √(λ − s²)``.
+
+        Its top ``rank`` directions become the factor (mapped back from the basis to latents), above
+        the isotropic part ``s²`` that the public start left everywhere: outside the basis nothing
+        private is known, so the public prior stays there.
+        """
+        eigvals, eigvecs = torch.linalg.eigh(spread)
+        eigvals, eigvecs = eigvals.flip(0).clamp(min=0.0), eigvecs.flip(1)
+        rank = min(self.rank, len(eigvals))
+        isotropic = torch.exp(2.0 * self.log_std.double()).mean()
+        factor = eigvecs[:, :rank] * (eigvals[:rank] - isotropic).clamp(min=0.0).sqrt()
+        self.factor.zero_()
+        self.factor[:, :rank] = (self.public_basis.cpu().double() @ factor).float()

@@ -128,7 +128,7 @@ def load_table(path: Path) -> pd.DataFrame:
 
 def save_mean_pairs(path: Path, pairs: MeanPairs) -> None:
     """Write the released mean pairs as ``.npz`` (arrays only; column names as a string array)."""
-    stored = {"conditions", "images", "cells", "means", "marginals", "usable", "overall"}
+    stored = {"conditions", "images", "cells", "means", "marginals", "usable", "overall", "spread"}
     fields = {f.name for f in dataclasses.fields(pairs)}
     if fields != stored:  # a field added to MeanPairs must be stored too, or a resumed run would lose it
         raise TypeError(f"MeanPairs has fields {sorted(fields ^ stored)} this checkpoint does not store")
@@ -139,6 +139,8 @@ def save_mean_pairs(path: Path, pairs: MeanPairs) -> None:
         "cell_columns": np.array([c for c, _, _ in pairs.cells], dtype=str),
         "cell_codes": np.array([code for _, code, _ in pairs.cells], dtype=np.int64),
         "cell_counts": np.array([count for _, _, count in pairs.cells], dtype=np.float64)}
+    if pairs.spread is not None:
+        arrays["spread"] = pairs.spread
     for i, column in enumerate(columns):  # indexed keys: a column name may hold any character
         arrays[f"means_{i}"] = pairs.means[column]
         arrays[f"marginals_{i}"] = pairs.marginals[column]
@@ -160,7 +162,7 @@ def load_mean_pairs(path: Path) -> MeanPairs:
                          means={c: saved[f"means_{i}"] for i, c in enumerate(columns)},
                          marginals={c: saved[f"marginals_{i}"] for i, c in enumerate(columns)},
                          usable={c: saved[f"usable_{i}"] for i, c in enumerate(columns)},
-                         overall=saved["overall"])
+                         overall=saved["overall"], spread=saved["spread"] if "spread" in saved else None)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -139,9 +139,11 @@ def mean_pairs(run: Run) -> None:
                   min_cell_count=preset.min_cell_count)
     if preset.family == "latent":  # released in the public autoencoder's latent space
         model, _ = _model(run)
-        run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts")
+        run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts, "
+                                      "and of the latents' spread")
         coordinates = model.project(model.prepare_inputs(run.real_images()))
-        pairs = dp_mean_pairs_of(coordinates, codes, run.schema, shrink=True, bounded=False, **common,
+        pairs = dp_mean_pairs_of(coordinates, codes, run.schema, shrink=True, bounded=False, second_moment=True,
+                                 **common,
                                  details={"space": f"top {coordinates.shape[1]} public principal directions of "
                                                    "the public autoencoder's latents"})
     else:
