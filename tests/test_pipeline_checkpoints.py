@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -97,6 +98,10 @@ def test_mean_pairs_and_tables_round_trip_without_pickle(tmp_path):
     save_mean_pairs(tmp_path / "p.npz", pairs)
     back = load_mean_pairs(tmp_path / "p.npz")  # np.load(allow_pickle=False) inside
     assert back.cells == pairs.cells and np.array_equal(back.usable["skin type"], pairs.usable["skin type"])
+    assert back.spread is None, "pairs released without a spread came back with one"
+    with_spread = dataclasses.replace(pairs, spread=np.eye(3, dtype=np.float32))
+    save_mean_pairs(tmp_path / "s.npz", with_spread)
+    assert np.array_equal(load_mean_pairs(tmp_path / "s.npz").spread, with_spread.spread), "the spread was lost"
     table = pd.DataFrame({"code": ["01", None, "II"], "age": [30.5, np.nan, 52.0], "n": [1, 2, 3]})
     save_table(tmp_path / "t.json", table)
     assert load_table(tmp_path / "t.json").equals(table), "the table changed on the way through JSON"
