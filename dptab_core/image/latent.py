@@ -77,6 +77,9 @@ class LatentGaussian(RecordConditionedModel):
 
     dpsgd_engine = "vmap"
 
+    public_mean: torch.Tensor
+    public_basis: torch.Tensor
+
     def __init__(self, preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> None:
         super().__init__(preset, cond_dim, image_shape)
         channels = self.image_shape[2]

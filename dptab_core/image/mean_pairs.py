@@ -141,6 +141,8 @@ def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Sc
             details={"cells": int(sum(sizes.values())), "clip_norm": clip_norm, "count_weight": count_weight,
                      "shape": list(pixel_shape), "second_moment": second_moment, **(details or {})})
         total = noisy if total is None else total + noisy
+    if total is None:
+        raise ValueError(f"mean pairs need at least one round, got rounds={rounds}")
     noise_std = noise_multiplier * sensitivity * math.sqrt(rounds)
     pairs = _post_process(total, sizes, pixel_shape, encoder, clip_norm=clip_norm, count_weight=count_weight,
                           floor=rounds * sampling_rate * min_cell_count, noise_std=noise_std if shrink else None,
