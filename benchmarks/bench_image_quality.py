@@ -191,7 +191,9 @@ class Judge:
         table, images, _, _, _ = load_synthetic_run(release)
         if shuffle:  # the independent baseline: same images and rows, links cut
             images = images[np.random.default_rng(0).permutation(len(images))]
-        table = pd.DataFrame({c.name: table[c.name] for c in self.schema.synthesized_columns() if c.name in table})
+        # A column the release dropped (no category survived DP selection at a small ε) is scored as blank.
+        table = pd.DataFrame({c.name: table[c.name] if c.name in table else pd.Series([None] * len(table), dtype=object)
+                              for c in self.schema.synthesized_columns()})
         metrics = evaluate_arrays(self.table, self.images, table, images, self.schema, cache_dir=self.cache).metrics
         per = metrics["cross_modal"]["per_attribute"]
         return {"variety": metrics["image"].get("variety"), "precision": metrics["image"]["precision"],
