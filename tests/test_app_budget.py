@@ -74,3 +74,10 @@ def test_the_planning_call_behind_each_redraw_takes_under_100_ms():
         bv.make_plan(options, state)
         times.append(1000 * (time.perf_counter() - started))
     assert statistics.median(times) < REDRAW_LIMIT_MS, f"planning took {sorted(times)} ms"
+
+
+def test_the_mean_image_picture_says_how_the_latent_family_releases_it_and_why_it_stays_on_at_small_epsilon():
+    at = page(BUDGET, demo_state()).run()
+    assert not at.exception, at.exception
+    assert any(c.value == bv.LATENT_MEAN_PAIRS_WORDS for c in at.caption), \
+        "the default (latent) preset's mean-image stage is not explained under its noise picture"

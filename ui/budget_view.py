@@ -94,6 +94,15 @@ def stand_in() -> StandIn:
     return StandIn(labels=labels[:-1], shares=shares[:-1], mean_image=mean, value_share=float(holders.mean()))
 
 
+LATENT_MEAN_PAIRS_WORDS = (
+    "With a public image folder, the mean images are released as 32 numbers each (the public autoencoder's "
+    "main directions), not as pixels, together with how photos vary around them; the noisiest ones are pulled "
+    "towards the overall mean. The picture shows the same noise in pixels, for intuition. The plan keeps this "
+    "stage on even at ε = 1: on the demo at ε = 1, without it the synthetic images ignored their rows "
+    "(read-back −0.01, like shuffled images), with it they showed the skin type (0.18).")
+"""Why the mean-image stage stays on at small ε, in words (benchmarks/README.md, 'Model family')."""
+
+
 def one_way_sigma(plan: BudgetPlan, *, n_columns: int, mechanism: str = "aim") -> float:
     """Noise std (rows) on one 1-way count as the chosen table synthesizer will measure it (engine's preview)."""
     return table_one_way_sigma(plan.stages["table"].params["rho"], n_columns=n_columns, mechanism=mechanism)
@@ -146,3 +155,5 @@ def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int, preset: str
                     width="stretch", clamp=True)
             st.caption(f"A public stand-in: the mean of ~{cell:,.0f} demo *{PICTURE_VALUE}* photos, as the "
                        "mean-image stage releases it.")
+            if get_preset(preset or DEFAULT_PRESET).family == "latent":
+                st.caption(LATENT_MEAN_PAIRS_WORDS)
