@@ -32,9 +32,10 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
-def finished_job(tmp_path_factory) -> Path:
-    """A tiny job folder (plan, warm-up model, 64 images 16×16) run through 2-process DP-SGD.
+@pytest.fixture(scope="module", params=["bookkeeping", "opacus"])
+def finished_job(tmp_path_factory, request) -> Path:
+    """A tiny job folder (plan, warm-up model, 64 images 16×16) run through 2-process DP-SGD, on the
+    CVAE's own engine (bookkeeping, the default) and on Opacus' distributed optimizer.
 
     At rate 1/32 each rank expects one row a step, and with this seed each rank draws an empty batch
     in a different step: the run only finishes if an empty rank still joins that step's all-reduce.
@@ -60,7 +61,8 @@ def finished_job(tmp_path_factory) -> Path:
         sizes.append([len(poisson_shard_batch(N_ROWS, rank=rank, world_size=2, sampling_rate=RATE,
                                               generator=generator)) for _ in range(STEPS)])
     assert [s.index(0) for s in sizes if 0 in s] == [0, 1], f"the seed no longer gives the empty batches: {sizes}"
-    done = _torchrun(["-m", "dptab_core.image.distributed", "--job-dir", str(job), "--backend", "gloo"], cwd=job)
+    done = _torchrun(["-m", "dptab_core.image.distributed", "--job-dir", str(job), "--backend", "gloo",
+                      "--engine", request.param], cwd=job)
     assert done.returncode == 0, f"torchrun failed (rc {done.returncode}):\n{done.stderr[-3000:]}"
     return job
 
@@ -80,6 +82,7 @@ def test_two_process_dpsgd_records_the_planned_entry_once(finished_job):
     got = (entry["stage"], entry["mechanism"], entry["steps"], entry["noise_multiplier"], entry["sampling_rate"])
     assert got == ("dpsgd", "subsampled_gaussian", STEPS, SIGMA, RATE), f"ledger entry differs from the plan: {got}"
     assert entry["details"]["world_size"] == 2, f"entry should say it ran on 2 processes: {entry['details']}"
+    assert entry["details"]["engine"] in ("bookkeeping", "opacus"), f"entry should name its engine: {entry['details']}"
 
 
 GRAD_SCRIPT = textwrap.dedent("""
@@ -136,4 +139,69 @@ def test_two_process_step_is_batch_mean_gradient_plus_one_noise_draw(tmp_path):
     for a, b in zip(two, [p.grad for p in lin.parameters()], strict=True):
         assert torch.allclose(a, b, atol=1e-5), f"2-process gradient {a} differs from the batch mean gradient {b}"
     # Noise drawn once for the global batch: std σC / (q·n) = 1/16, not √2 times that (noise per rank).
+    assert abs(out["noise_std"] * 16 - 1.0) < 0.1, f"noise std × expected batch is {out['noise_std'] * 16:.3f}, not 1"
+
+
+OWN_SCRIPT = textwrap.dedent("""
+    import sys, torch, torch.distributed as dist
+    from dptab_core.image.distributed import _own_step
+
+    class PerSampleSquares(torch.nn.Module):
+        def __init__(self, out):
+            super().__init__()
+            torch.manual_seed(0)
+            self.lin = torch.nn.Linear(4, out)
+        def forward(self, x, c):
+            return (self.lin(x) ** 2).sum(dim=1)
+
+    class Keep:  # an optimizer that keeps the gradient it was asked to step with
+        def step(self):
+            self.grads = [p.grad.clone() for p in model.parameters()]
+        def zero_grad(self, set_to_none=True):
+            pass
+
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    x = torch.load(sys.argv[1])
+    part = x[rank::world]
+    model, keep = PerSampleSquares(3), Keep()
+    noise = torch.Generator().manual_seed(5) if rank == 0 else None
+    _own_step(model, keep, part, part[:, :1], engine="bookkeeping", noise_multiplier=0.0, max_grad_norm=0.5,
+              expected_batch=16, noise_generator=noise)
+    grads = keep.grads
+    model, keep = PerSampleSquares(500), Keep()
+    model.lin.weight.data.zero_(); model.lin.bias.data.zero_()  # zero per-sample gradients: the step is noise
+    _own_step(model, keep, part, part[:, :1], engine="vmap", noise_multiplier=1.0, max_grad_norm=1.0,
+              expected_batch=16, noise_generator=noise)
+    if rank == 0:
+        torch.save({"grads": grads, "noise_std": float(keep.grads[0].std())}, sys.argv[2])
+    dist.destroy_process_group()
+""")
+
+
+def test_own_engine_step_is_the_clipped_batch_sum_plus_one_noise_draw(tmp_path):
+    """The own engines' distributed step: Σ_all rows clip(g_i) / expected batch with σ = 0 (clipping
+    at 0.5 does bite here), and one N(0, (σC)²) draw over the expected batch, not one per rank."""
+    from dptab_core.image.per_sample import clipped_grad_sum_bookkeeping
+
+    torch.manual_seed(1)
+    x = torch.randn(16, 4)
+    torch.save(x, tmp_path / "x.pt")
+    (tmp_path / "own.py").write_text(OWN_SCRIPT, encoding="utf-8")
+    done = _torchrun([str(tmp_path / "own.py"), str(tmp_path / "x.pt"), str(tmp_path / "g.pt")], cwd=tmp_path)
+    assert done.returncode == 0, f"torchrun failed (rc {done.returncode}):\n{done.stderr[-3000:]}"
+    out = torch.load(tmp_path / "g.pt", weights_only=True)
+
+    class PerSampleSquares(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.lin = torch.nn.Linear(4, 3)
+
+        def forward(self, x, c):
+            return (self.lin(x) ** 2).sum(dim=1)
+
+    summed, _ = clipped_grad_sum_bookkeeping(PerSampleSquares(), x, x[:, :1], max_grad_norm=0.5)
+    for a, b in zip(out["grads"], summed, strict=True):
+        assert torch.allclose(a, b / 16, atol=1e-5), f"2-process step {a} differs from the clipped sum / 16 {b / 16}"
     assert abs(out["noise_std"] * 16 - 1.0) < 0.1, f"noise std × expected batch is {out['noise_std'] * 16:.3f}, not 1"

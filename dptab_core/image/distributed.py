@@ -1,4 +1,4 @@
-"""DP-SGD fine-tuning of the image model on several processes (GPUs) with Opacus' distributed support.
+"""DP-SGD fine-tuning of the image model on several processes (GPUs), one all-reduce per step.
 
 Run one process per device with ``torchrun --nproc_per_node=N -m dptab_core.image.distributed
 --job-dir DIR``, after :func:`export_inputs` has written the sensitive pairs into ``DIR``. It reads
@@ -7,7 +7,14 @@ Run one process per device with ``torchrun --nproc_per_node=N -m dptab_core.imag
 entry of stage ``dpsgd`` to ``DIR/ledger.jsonl`` with the plan's rate, noise multiplier and the
 steps taken, exactly like the single-process :func:`~dptab_core.image.dpsgd.finetune_dpsgd`.
 
-Why the privacy accounting is unchanged (read from opacus 1.6 ``optimizers/ddpoptimizer.py``):
+The step runs on the model's own DP-SGD engine, as on one process (``bookkeeping`` for the CVAE,
+``vmap`` for the latent family, whose inputs are the public encoder's latents, ``model_inputs``),
+with one all-reduce of the ranks' clipped sums; ``--engine opacus`` uses Opacus' distributed
+optimizer instead. The pipeline's ``dpsgd`` stage launches this module when the spec asks for
+``gpus > 1`` (:mod:`dptab_core.pipeline.distributed_stage`).
+
+Why the privacy accounting is unchanged (the Opacus path read from opacus 1.6
+``optimizers/ddpoptimizer.py``; the own engines do the same by hand, :func:`_own_step`):
 
 * Sampling. Rank ``r`` owns the rows ``r, r+N, r+2N, …`` and keeps each of them in a step's batch
   with probability ``q`` from its own random stream (seeded with the rank), so every row is in the
@@ -24,6 +31,8 @@ Why the privacy accounting is unchanged (read from opacus 1.6 ``optimizers/ddpop
   multiplier and not ``σ/√N`` or ``σ·√N``.
 * Model. ``DifferentiallyPrivateDistributedDataParallel`` broadcasts rank 0's parameters at start
   and leaves gradient syncing to the optimizer (after clipping), so every rank takes identical steps.
+  On the own engines every rank loads the same ``model_warmup.pt`` and receives the same all-reduced
+  gradient, so the ranks' Adam steps are identical too.
 
 Not done here: the per-epoch checkpoint and resume of the single-process path.
 """
@@ -52,7 +61,7 @@ MODEL_IN, MODEL_OUT = "model_warmup.pt", "model_dpsgd.pt"
 
 
 def export_inputs(job_dir: Path, images: np.ndarray, conditions: np.ndarray, *, preset: ImagePreset,
-                  lr: float, seed: int | None = None) -> Path:
+                  lr: float, seed: int | None = None, engine: str | None = None) -> Path:
     """Write what the ranks need besides the plan and warm-up model into ``job_dir/dpsgd_inputs``.
 
     ``seed`` makes the run reproducible (tests, demos only): without it every rank draws its Poisson
@@ -60,13 +69,14 @@ def export_inputs(job_dir: Path, images: np.ndarray, conditions: np.ndarray, *, 
 
     ``images`` are the uint8 (n, H, W, C) sensitive images, ``conditions`` the encoded records of the
     same rows (``RecordEncoder.encode``). They stay inside the job folder, next to the checkpoints.
+    ``engine`` overrides the model's DP-SGD engine (see :func:`finetune_distributed`).
     """
     out = Path(job_dir) / INPUTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
     np.save(out / "conditions.npy", np.asarray(conditions, dtype=np.float32))
     fields = {k: v for k, v in asdict(preset).items() if k != "reasons"}
-    (out / "run.json").write_text(json.dumps({"preset": fields, "lr": float(lr), "seed": seed}, indent=2),
+    (out / "run.json").write_text(json.dumps({"preset": fields, "lr": float(lr), "seed": seed, "engine": engine}, indent=2),
                                   encoding="utf-8")
     return out
 
@@ -119,13 +129,21 @@ def rank_generators(seed: int | None, rank: int):
     return torch.Generator().manual_seed(seed * 1_000_003 + 7919 * (rank + 1)), seed * 1_000_003 + rank
 
 
-def finetune_distributed(job_dir: Path, *, backend: str | None = None) -> int:
-    """One rank's share of the DP-SGD fine-tune (run under ``torchrun``); returns the steps taken."""
+def finetune_distributed(job_dir: Path, *, backend: str | None = None, engine: str | None = None) -> int:
+    """One rank's share of the DP-SGD fine-tune (run under ``torchrun``); returns the steps taken.
+
+    ``engine`` is one of :data:`~dptab_core.image.dpsgd.ENGINES` (default: the model's
+    ``dpsgd_engine``, else :data:`~dptab_core.image.dpsgd.DEFAULT_ENGINE`, as on one process). The
+    own engines (``bookkeeping``, ``vmap``) clip each rank's rows, sum across ranks with one
+    all-reduce, and rank 0 adds the noise before it (:func:`_own_step`); ``opacus`` runs Opacus'
+    distributed optimizer (:func:`make_private_distributed`). Rank 0 writes ``progress.json``
+    (steps done) after each step, so the job that launched the ranks can show progress.
+    """
     import torch
     import torch.distributed as dist
 
-    from dptab_core.image.encoder import encode_images
-    from dptab_core.image.models import build_model
+    from dptab_core.image.dpsgd import DEFAULT_ENGINE, ENGINES
+    from dptab_core.image.models import build_model, model_inputs
     from dptab_core.privacy.ledger import Ledger
 
     job_dir = Path(job_dir)
@@ -140,29 +158,48 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None) -> int:
     run = json.loads((inputs / "run.json").read_text(encoding="utf-8"))
     preset = ImagePreset(**run["preset"])
     images, conditions = np.load(inputs / "images.npy"), np.load(inputs / "conditions.npy")
-    x = torch.as_tensor(encode_images(images, preset.resolution)).to(device)
-    c = torch.as_tensor(conditions).to(device)
-    model = build_model(preset, c.shape[1], tuple(images.shape[1:]))
+    model = build_model(preset, conditions.shape[1], tuple(images.shape[1:]))
     model.load_state_dict(torch.load(job_dir / MODEL_IN, map_location="cpu", weights_only=True))
     model.to(device).train()
+    engine = engine or run.get("engine") or getattr(model, "dpsgd_engine", DEFAULT_ENGINE)
+    if engine not in ENGINES:
+        raise ValueError(f"unknown DP-SGD engine {engine!r}; pick one of {', '.join(ENGINES)}")
+    x = torch.as_tensor(model_inputs(model, images)).to(device)  # pixels, or the latent family's latents
+    c = torch.as_tensor(conditions).to(device)
+    model.zero_grad(set_to_none=True)
+    param_groups = getattr(model, "dpsgd_param_groups", None)  # the latent family's faster log-std
+    groups = (param_groups(run["lr"]) if callable(param_groups)
+              else [{"params": [p for p in model.parameters() if p.requires_grad]}])
+    optimizer = torch.optim.Adam(groups, lr=run["lr"])
     q, sigma, clip = float(params["sampling_rate"]), float(params["noise_multiplier"]), float(params["max_grad_norm"])
-    private, dp_opt = make_private_distributed(model, torch.optim.Adam(model.parameters(), lr=run["lr"]), len(x),
-                                               noise_multiplier=sigma, sampling_rate=q, max_grad_norm=clip)
+    steps = int(params["steps"])
     sampler, torch_seed = rank_generators(run["seed"], rank)
     torch.manual_seed(torch_seed)
+    if engine == "opacus":
+        private, dp_opt = make_private_distributed(model, optimizer, len(x), noise_multiplier=sigma,
+                                                   sampling_rate=q, max_grad_norm=clip)
+    else:
+        noise = torch.Generator(device=device).manual_seed(torch_seed + 1) if rank == 0 else None
     done = 0
+    launcher = os.getppid()  # torchrun's agent: if it is killed, the ranks stop instead of running on orphaned
     try:
-        while done < int(params["steps"]):
+        while done < steps and os.getppid() == launcher:
             idx = poisson_shard_batch(len(x), rank=rank, world_size=world, sampling_rate=q, generator=sampler)
             idx = idx.to(device)
-            dp_opt.zero_grad(set_to_none=True)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                # A zero-row batch still runs forward/backward so that every rank joins the all-reduce.
-                per_sample = private(x[idx], c[idx])
-                (per_sample.sum() / max(len(idx), 1)).backward()
-            dp_opt.step()
+            if engine == "opacus":
+                dp_opt.zero_grad(set_to_none=True)
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                    # A zero-row batch still runs forward/backward so that every rank joins the all-reduce.
+                    per_sample = private(x[idx], c[idx])
+                    (per_sample.sum() / max(len(idx), 1)).backward()
+                dp_opt.step()
+            else:
+                _own_step(model, optimizer, x[idx], c[idx], engine=engine, noise_multiplier=sigma,
+                          max_grad_norm=clip, expected_batch=_expected_batch(len(x), q), noise_generator=noise)
             done += 1
+            if rank == 0:
+                _write_progress(job_dir, done, steps)
     finally:
         if rank == 0 and done > 0:
             torch.save(model.state_dict(), job_dir / MODEL_OUT)
@@ -170,9 +207,63 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None) -> int:
                 stage=STAGE, mechanism="subsampled_gaussian", label="DP-SGD fine-tune (distributed)",
                 sampling_rate=q, noise_multiplier=sigma, steps=done,
                 details={"max_grad_norm": clip, "expected_batch": opacus_batch_size(len(x), q),
-                         "world_size": world, "backend": dist.get_backend()})
+                         "world_size": world, "backend": dist.get_backend(), "engine": engine})
         dist.destroy_process_group()
     return done
+
+
+PROGRESS_FILE = "progress.json"
+
+
+def _expected_batch(n_rows: int, sampling_rate: float) -> int:
+    """The divisor of the summed gradient: Opacus' ``int(n · q)``, as the single-process own engines use."""
+    return max(1, int(n_rows * sampling_rate))
+
+
+def _own_step(model, optimizer, x, c, *, engine: str, noise_multiplier: float, max_grad_norm: float,
+              expected_batch: int, noise_generator) -> None:
+    """One DP-SGD step across the process group with an own per-sample engine.
+
+    Each rank sums its rows' clipped gradients (zero for an empty local batch, which still joins the
+    all-reduce); rank 0 alone (``noise_generator`` set) adds ``N(0, (σC)²)``; the all-reduce sums the
+    ranks, so every rank gets ``(Σ_all rows clip(g_i) + one noise draw) / expected_batch`` and takes
+    the same Adam step from the same parameters.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from dptab_core.image import per_sample
+    from dptab_core.image.dpsgd import noisy_mean_gradient
+
+    clipped_sum = (per_sample.clipped_grad_sum_bookkeeping if engine == "bookkeeping"
+                   else per_sample.clipped_grad_sum_vmap)
+    params = list(model.parameters())
+    grads = (clipped_sum(model, x, c, max_grad_norm=max_grad_norm)[0] if len(x) else [None] * len(params))
+    for p, g in zip(params, grads, strict=True):
+        if not p.requires_grad:
+            continue
+        summed = (g if g is not None else torch.zeros_like(p)).detach().clone()
+        if noise_generator is not None:
+            summed = noisy_mean_gradient(summed, noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm,
+                                         expected_batch=1.0, generator=noise_generator)
+        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+        p.grad = summed / expected_batch
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _write_progress(job_dir: Path, done: int, steps: int) -> None:
+    tmp = job_dir / (PROGRESS_FILE + ".tmp")
+    tmp.write_text(json.dumps({"steps_done": done, "steps": steps}), encoding="utf-8")
+    tmp.replace(job_dir / PROGRESS_FILE)
+
+
+def read_progress(job_dir: Path) -> int:
+    """Steps rank 0 has finished so far (0 before the first)."""
+    try:
+        return int(json.loads((Path(job_dir) / PROGRESS_FILE).read_text(encoding="utf-8"))["steps_done"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder with plan.json, model_warmup.pt and dpsgd_inputs/ (see export_inputs)")
     parser.add_argument("--backend", choices=("nccl", "gloo"), default=None,
                         help="torch.distributed backend (default: nccl when CUDA is available, else gloo)")
+    parser.add_argument("--engine", choices=("bookkeeping", "vmap", "opacus"), default=None,
+                        help="DP-SGD engine (default: the model's, as on one process)")
     args = parser.parse_args(argv)
     if "RANK" not in os.environ:
         print("error: run this under torchrun, e.g. torchrun --nproc_per_node=2 -m dptab_core.image.distributed "
@@ -194,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {', '.join(missing)} not found. Run the pipeline up to the warm-up stage and call "
               "dptab_core.image.distributed.export_inputs for this job folder first.", file=sys.stderr)
         return 2
-    finetune_distributed(args.job_dir, backend=args.backend)
+    finetune_distributed(args.job_dir, backend=args.backend, engine=args.engine)
     return 0
 
 
