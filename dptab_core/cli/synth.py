@@ -35,6 +35,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reproducible-noise", action="store_true",
                         help="also seed the privacy noise (tests and demos only: the report warns)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--gpus", type=int, default=1, metavar="N",
+                        help="run DP-SGD on N processes under torchrun, one GPU each (NCCL); with --device cpu, "
+                             "N CPU processes (gloo). Same plan, one ledger entry (default 1: no torchrun)")
     parser.add_argument("--table-only", action="store_true", help="synthesize the table only (no images)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the data owner's comparison")
     parser.add_argument("--drop-missing", action="store_true", help="skip rows whose image is missing")
@@ -58,7 +61,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dptab_core.jobs import submit
     from dptab_core.pipeline import make_synth_spec
+    from dptab_core.pipeline.distributed_stage import check_gpus
 
+    check_gpus(args.gpus, args.device)
     schema = Schema.load(args.schema) if args.schema else _inferred_schema(args)
     spec = make_synth_spec(
         csv_path=args.csv.resolve(), images_path=args.images.resolve(), schema=schema,
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         public_dir=args.public.resolve() if args.public else None, seed=args.seed, device=args.device,
         table_mechanism=args.mechanism, table_only=args.table_only, reproducible_noise=args.reproducible_noise,
         evaluate=not args.no_evaluate, preset_overrides=_parse_pairs(args.preset_override, "--preset-override"),
-        table_settings=args.table_settings, policy={"drop_missing_images": args.drop_missing,
+        table_settings=args.table_settings, gpus=args.gpus, policy={"drop_missing_images": args.drop_missing,
                                                "drop_corrupt_images": args.drop_corrupt})
     spec["output_dir"] = str(args.out.resolve())
     spec["epsilon_planned"] = args.epsilon

@@ -6,6 +6,9 @@ runs on a laptop or a GPU machine.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from typing import Literal
 
 from dptab_core.errors import InputError
@@ -27,3 +30,29 @@ def resolve_device(name: str = "auto"):
                              hint="Use device 'auto' or 'cpu', or install a CUDA build of torch.")
         return torch.device("cuda")
     raise InputError(f"unknown device {name!r}", where="device", hint="Use 'auto', 'cpu' or 'cuda'.")
+
+
+def visible_gpu_names(timeout_s: float = 5.0) -> list[str]:
+    """The NVIDIA GPUs a job launched from here would see, by name, without importing torch.
+
+    Asks ``nvidia-smi -L`` (the app process must not import torch or make a CUDA context) and keeps
+    the GPUs ``CUDA_VISIBLE_DEVICES`` leaves visible when it lists indices (``""`` or ``-1``: none).
+    ``[]`` when there is no ``nvidia-smi`` or it fails.
+    """
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=timeout_s, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    names = [line.split(":", 1)[1].split("(")[0].strip() for line in out.splitlines() if line.startswith("GPU")]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return names
+    picked = [part.strip() for part in visible.split(",") if part.strip()]
+    if not picked or picked[0] == "-1":
+        return []
+    if all(part.isdigit() for part in picked):
+        return [names[int(i)] for i in picked if int(i) < len(names)]
+    return names[:len(picked)]  # UUIDs or MIG names: as many as listed

@@ -29,7 +29,10 @@ class SynthSpec:
     because anyone who knows the seed could subtract the noise. ``preset_overrides``: numeric
     preset fields to change for this run (tests and benchmarks shrink runs this way; checked by
     :func:`dptab_core.pipeline.planning.resolve_preset`). ``table_settings``: the table synthesizer's preset
-    (``default``; ``fast`` for demos and tests, see :mod:`dptab_core.table.settings`).
+    (``default``; ``fast`` for demos and tests, see :mod:`dptab_core.table.settings`). ``gpus``: how
+    many processes run DP-SGD (one GPU each, or gloo processes on the CPU with ``device="cpu"``);
+    above 1 the ``dpsgd`` stage runs under ``torchrun`` (:mod:`dptab_core.pipeline.distributed_stage`).
+    Specs written before this field load with 1.
     """
 
     csv_path: str
@@ -47,6 +50,7 @@ class SynthSpec:
     evaluate: bool = True
     preset_overrides: dict[str, Any] = field(default_factory=dict)
     table_settings: str = "default"
+    gpus: int = 1
 
     def to_job_spec(self) -> dict[str, Any]:
         """The dict :func:`dptab_core.jobs.submit` takes."""

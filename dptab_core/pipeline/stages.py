@@ -188,7 +188,11 @@ def table(run: Run) -> None:
 
 
 def dpsgd(run: Run) -> None:
-    """Fine-tune the record-conditioned image model on the sensitive pairs with DP-SGD (Opacus)."""
+    """Fine-tune the record-conditioned image model on the sensitive pairs with DP-SGD.
+
+    With ``spec.gpus > 1`` the steps run on that many ``torchrun`` processes
+    (:mod:`dptab_core.pipeline.distributed_stage`), under the same plan and one ledger entry.
+    """
     from dptab_core.image.dpsgd import finetune_dpsgd
 
     stage, preset = run.planned().stages["dpsgd"], _preset(run)
@@ -198,7 +202,11 @@ def dpsgd(run: Run) -> None:
     shutil.rmtree(run.work_dir / "dpsgd", ignore_errors=True)
     (run.work_dir / "model_dpsgd.pt").unlink(missing_ok=True)
     model, encoder = _model(run)
-    if stage.enabled:
+    if stage.enabled and run.spec.gpus > 1:
+        from dptab_core.pipeline.distributed_stage import run_distributed_dpsgd
+
+        run_distributed_dpsgd(run, model, encoder.encode(run.real_table()), stage.params, lr=preset.dpsgd_lr)
+    elif stage.enabled:
         p = stage.params
         finetune_dpsgd(model, run.real_images(), encoder.encode(run.real_table()), noise_multiplier=p["noise_multiplier"],
                        sampling_rate=p["sampling_rate"], steps=p["steps"], max_grad_norm=p["max_grad_norm"],
