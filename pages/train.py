@@ -30,12 +30,13 @@ if state.job_id is None:
     st.markdown(f"**Training will run on:** {device.label}")
     preset = job_view.preset_picker(state, device)
     mechanism = job_view.table_mechanism_picker()
+    gpus = job_view.gpus_picker(device)
     st.caption("Training runs in the background: you can leave this page, refresh the browser or close it. "
                "Every run is a new release and spends its own ε.")
     if st.button("Start training", type="primary", key="launch"):
         with plain_errors("starting the training job"):
             job = jobs.submit(job_view.synth_spec(state, preset=preset, device=device.kind,
-                                                    table_mechanism=mechanism))
+                                                    table_mechanism=mechanism, gpus=gpus))
             state.job_id = job.id
             st.query_params["job"] = job.id
             st.rerun()

@@ -7,32 +7,27 @@ would: ask ``nvidia-smi`` for its list of GPUs. The worker makes the final choic
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 import streamlit as st
 
+from dptab_core.image.device import visible_gpu_names
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """``kind`` is ``"cuda"`` or ``"cpu"``; ``label`` is what the page shows."""
+    """``kind`` is ``"cuda"`` or ``"cpu"``; ``label`` is what the page shows; ``gpus`` how many are visible."""
 
     kind: str
     label: str
+    gpus: int = 0
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def detect_device() -> DeviceInfo:
-    """The first NVIDIA GPU named by ``nvidia-smi -L``, else the CPU."""
-    exe = shutil.which("nvidia-smi")
-    if exe:
-        try:
-            out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=5, check=False).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            out = ""
-        gpus = [line.split(":", 1)[1].split("(")[0].strip() for line in out.splitlines() if line.startswith("GPU")]
-        if gpus:
-            more = f" (+{len(gpus) - 1} more)" if len(gpus) > 1 else ""
-            return DeviceInfo("cuda", f"GPU — {gpus[0]}{more}")
+    """The first NVIDIA GPU named by ``nvidia-smi -L`` (and how many are visible), else the CPU."""
+    gpus = visible_gpu_names()
+    if gpus:
+        more = f" (+{len(gpus) - 1} more)" if len(gpus) > 1 else ""
+        return DeviceInfo("cuda", f"GPU — {gpus[0]}{more}", gpus=len(gpus))
     return DeviceInfo("cpu", "CPU (no NVIDIA GPU found by nvidia-smi)")

@@ -109,6 +109,16 @@ def preset_picker(state: StudioState, device: DeviceInfo) -> str:
     return state.preset
 
 
+def gpus_picker(device: DeviceInfo) -> int:
+    """How many GPUs DP-SGD runs on (under torchrun): asked only when more than one is visible, else 1."""
+    if device.gpus <= 1:
+        return 1
+    return int(st.number_input("GPUs for DP-SGD", min_value=1, max_value=device.gpus, value=1, step=1,
+                               key="dpsgd_gpus",
+                               help="Above 1, the DP-SGD stage runs on that many GPUs at once (torchrun, one "
+                                    "process each), under the same plan: the same ε, one ledger entry."))
+
+
 def preset_words(name: str, *, has_public: bool = True) -> str:
     """A preset's radio label: its name, expected duration and image-model family (the fallback without public images)."""
     family = get_preset(name, has_public=has_public).family
@@ -132,11 +142,12 @@ def table_mechanism_picker(*, key: str = "table_mechanism", captions: bool = Tru
 
 
 def synth_spec(state: StudioState, *, preset: str, device: str,
-               table_mechanism: str = DEFAULT_TABLE_MECHANISM) -> dict[str, Any]:
+               table_mechanism: str = DEFAULT_TABLE_MECHANISM, gpus: int = 1) -> dict[str, Any]:
     """The pipeline job spec for the current state; it names the dataset, so job views can say whose data it is."""
     spec = make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
                            plan_options=state.plan_options, preset=preset, public_dir=state.public_dir,
-                           seed=0, device=device, policy=dict(state.ingest_policy), table_mechanism=table_mechanism)
+                           seed=0, device=device, policy=dict(state.ingest_policy), table_mechanism=table_mechanism,
+                           gpus=gpus)
     return {**spec, "dataset_name": state.dataset_name, "public_label": state.public_label}
 
 
