@@ -130,3 +130,15 @@ def test_warm_start_turns_the_released_spread_into_the_factor_in_the_public_basi
     inside = basis.T @ factor @ factor.T @ basis + isotropic * torch.eye(model.basis_size, dtype=torch.float64)
     want = spread + isotropic * (np.eye(model.basis_size) - directions @ directions.T)
     assert np.allclose(inside.numpy(), want, atol=1e-4), "the factor should carry the released spread"
+
+
+def test_public_autoencoder_training_scales_each_colour_channel_on_its_own():
+    """The colour augmentation reaches colours the public set lacks (CIFAR-10 has almost no pink skin)."""
+    from dptab_core.image.latent import _augment
+
+    grey = torch.zeros(256, 3, 4, 4)  # mid-grey in [-1, 1]
+    out = _augment(grey, torch.Generator().manual_seed(0))
+    assert out.shape == grey.shape and out.min() >= -1.0 and out.max() <= 1.0
+    per_channel = out.mean(dim=(2, 3))  # (images, channels)
+    spread = (per_channel[:, 0] - per_channel[:, 1]).abs()
+    assert float(spread.max()) > 0.3, "channels were scaled together: a grey image never became coloured"
