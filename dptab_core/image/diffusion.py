@@ -6,8 +6,8 @@ VAE decoder blurs away. On a CPU budget they pay for it twice — a training sig
 noise levels and several network passes per sample — so which family each preset uses is decided by
 measurement (benchmarks/README.md, "Model family").
 
-The model follows the image-model interface of :class:`~dptab_core.image.models.ConditionalVAE`
-exactly, so warm-up, public pre-training, DP-SGD and sampling need no family switch:
+The model implements the image family interface (:class:`~dptab_core.image.family.RecordConditionedModel`)
+as the conditional VAE does, so warm-up, public pre-training, DP-SGD and sampling need no family switch:
 
 * ``forward(x, cond)`` — per-sample denoising loss at a random noise level (noise drawn inside);
 * ``regression_loss(target, cond)`` — the same loss with a DP mean image as the data (warm-up);
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dptab_core.image.models import RecordConditionedModel, _groups
+from dptab_core.image.family import RecordConditionedModel, _groups
 from dptab_core.image.presets import ImagePreset
 
 

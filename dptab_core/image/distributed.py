@@ -8,7 +8,7 @@ entry of stage ``dpsgd`` to ``DIR/ledger.jsonl`` with the plan's rate, noise mul
 steps taken, exactly like the single-process :func:`~dptab_core.image.dpsgd.finetune_dpsgd`.
 
 The step runs on the model's own DP-SGD engine, as on one process (``bookkeeping`` for the CVAE,
-``vmap`` for the latent family, whose inputs are the public encoder's latents, ``model_inputs``),
+``vmap`` for the latent family, whose inputs are the public encoder's latents, its ``prepare_inputs``),
 with one all-reduce of the ranks' clipped sums; ``--engine opacus`` uses Opacus' distributed
 optimizer instead. The pipeline's ``dpsgd`` stage launches this module when the spec asks for
 ``gpus > 1`` (:mod:`dptab_core.pipeline.distributed_stage`).
@@ -143,7 +143,7 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None, engine: s
     import torch.distributed as dist
 
     from dptab_core.image.dpsgd import DEFAULT_ENGINE, ENGINES
-    from dptab_core.image.models import build_model, model_inputs
+    from dptab_core.image.models import build_model
     from dptab_core.privacy.ledger import Ledger
 
     job_dir = Path(job_dir)
@@ -161,16 +161,13 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None, engine: s
     model = build_model(preset, conditions.shape[1], tuple(images.shape[1:]))
     model.load_state_dict(torch.load(job_dir / MODEL_IN, map_location="cpu", weights_only=True))
     model.to(device).train()
-    engine = engine or run.get("engine") or getattr(model, "dpsgd_engine", DEFAULT_ENGINE)
+    engine = engine or run.get("engine") or model.dpsgd_engine or DEFAULT_ENGINE
     if engine not in ENGINES:
         raise ValueError(f"unknown DP-SGD engine {engine!r}; pick one of {', '.join(ENGINES)}")
-    x = torch.as_tensor(model_inputs(model, images)).to(device)  # pixels, or the latent family's latents
+    x = torch.as_tensor(model.prepare_inputs(images)).to(device)  # pixels, or the latent family's latents
     c = torch.as_tensor(conditions).to(device)
     model.zero_grad(set_to_none=True)
-    param_groups = getattr(model, "dpsgd_param_groups", None)  # the latent family's faster log-std
-    groups = (param_groups(run["lr"]) if callable(param_groups)
-              else [{"params": [p for p in model.parameters() if p.requires_grad]}])
-    optimizer = torch.optim.Adam(groups, lr=run["lr"])
+    optimizer = torch.optim.Adam(model.dpsgd_param_groups(run["lr"]), lr=run["lr"])  # the latent family's faster log-std
     q, sigma, clip = float(params["sampling_rate"]), float(params["noise_multiplier"]), float(params["max_grad_norm"])
     steps = int(params["steps"])
     sampler, torch_seed = rank_generators(run["seed"], rank)

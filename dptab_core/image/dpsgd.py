@@ -32,12 +32,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dptab_core.errors import PlanError
 from dptab_core.privacy.ledger import Ledger
+
+if TYPE_CHECKING:
+    from dptab_core.image.family import DPSGDModel
 
 STAGE = "dpsgd"
 CHECKPOINT = "dpsgd.pt"
@@ -85,7 +88,7 @@ class FinetuneResult:
     accountant: Any
 
 
-def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_multiplier: float,
+def finetune_dpsgd(model: DPSGDModel, images: np.ndarray, conditions: np.ndarray, *, noise_multiplier: float,
                    sampling_rate: float, steps: int, max_grad_norm: float, ledger: Ledger, device,
                    lr: float, seed: int = 0, noise_seed: int | None = None, engine: str | None = None,
                    grad_sample_mode: str = "hooks", progress: Callable[[float, str, int], None] | None = None,
@@ -98,8 +101,8 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     show the ε spent so far (its accountant composes ``steps_done`` steps of this entry).
     ``engine`` is one of :data:`ENGINES` (default: the model's ``dpsgd_engine`` if it names one, else
     :data:`DEFAULT_ENGINE`); ``grad_sample_mode`` is Opacus' and only used by ``"opacus"``. The model's
-    inputs are :func:`~dptab_core.image.models.model_inputs` of ``images`` (pixels, or latents for the
-    latent family).
+    inputs are its :meth:`~dptab_core.image.family.DPSGDModel.prepare_inputs` of ``images`` (pixels, or
+    latents for the latent family), its Adam groups its ``dpsgd_param_groups``.
 
     ``seed`` fixes the model's own randomness (initial latents); the privacy randomness — which rows
     join each Poisson batch, and the Gaussian noise — comes from OS entropy unless ``noise_seed`` is
@@ -108,12 +111,10 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
     """
     import torch
 
-    from dptab_core.image.models import model_inputs
-
-    engine = engine or getattr(model, "dpsgd_engine", DEFAULT_ENGINE)
+    engine = engine or model.dpsgd_engine or DEFAULT_ENGINE
     if engine not in ENGINES:
         raise ValueError(f"unknown DP-SGD engine {engine!r}; pick one of {', '.join(ENGINES)}")
-    x = torch.as_tensor(model_inputs(model, images))
+    x = torch.as_tensor(model.prepare_inputs(images))
     c = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
     batch = opacus_batch_size(len(x), sampling_rate)
     steps_per_epoch = math.ceil(len(x) / batch)
@@ -123,7 +124,7 @@ def finetune_dpsgd(model, images: np.ndarray, conditions: np.ndarray, *, noise_m
         model.load_state_dict(state["model"])
     model.to(device).train()
     model.zero_grad(set_to_none=True)  # a gradient left by earlier (public) training must not leak into step 1
-    groups = model.dpsgd_param_groups(lr) if hasattr(model, "dpsgd_param_groups") else [{"params": list(model.parameters())}]
+    groups = model.dpsgd_param_groups(lr)
     optimizer = torch.optim.Adam(groups, lr=lr)
     if state:
         optimizer.load_state_dict(state["optimizer"])

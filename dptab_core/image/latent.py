@@ -30,14 +30,15 @@ import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from dptab_core.image.encoder import RecordEncoder, encode_images
+from dptab_core.image.family import RecordConditionedModel, group_norm
 from dptab_core.image.mean_pairs import MeanPairs
-from dptab_core.image.models import RecordConditionedModel, group_norm
 from dptab_core.image.presets import ImagePreset
 
 Progress = Callable[[float, str, int], None]
@@ -121,7 +122,7 @@ class LatentGaussian(RecordConditionedModel):
     which can be several times off the private one, and Adam moves a parameter by about one step size
     per step, so at the common rate a few hundred steps could not cover a factor of e."""
 
-    def dpsgd_param_groups(self, lr: float) -> list[dict]:
+    def dpsgd_param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Adam parameter groups for DP-SGD (every trainable parameter, in ``parameters()`` order)."""
         scale = [self.log_std]
         rest = [p for p in self.parameters() if p.requires_grad and p is not self.log_std]
@@ -264,13 +265,14 @@ class LatentGaussian(RecordConditionedModel):
         self.log_std.fill_(0.5 * float(torch.log(rest)))
 
     @torch.no_grad()
-    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder) -> None:
+    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder) -> bool:
         """Write the DP mean pairs (released in the public basis, :meth:`project`) into the mean map: free.
 
         ``μ(record) = overall + Σ_a (mean_{a, v_a} − overall)``, the additive composite the image
         families' warm-up regresses on, is exactly a Linear layer over the one-hot record (mapped back
         from the basis to latents). Cells with too few released rows (``pairs.usable`` False) and the
-        unspecified token keep a zero weight: such records get the overall mean.
+        unspecified token keep a zero weight: such records get the overall mean. Returns True: the
+        warm-up takes no steps.
         """
         basis = self.public_basis.cpu()
         overall = torch.as_tensor(np.asarray(pairs.overall, dtype=np.float32)).flatten()
@@ -282,6 +284,7 @@ class LatentGaussian(RecordConditionedModel):
                 self.mean.weight[:, encoder.offsets[name] + int(code)] = deltas[code]
         if pairs.spread is not None:
             self._spread_from(torch.as_tensor(np.asarray(pairs.spread, dtype=np.float64)))
+        return True
 
     @torch.no_grad()
     def _spread_from(self, spread: torch.Tensor) -> None:

@@ -1,6 +1,8 @@
-"""The conditional image models: the base every family shares (:class:`RecordConditionedModel`), the
-conditional VAE (decoder: (record vector, latent) → image) and :func:`build_model`, which builds the
-preset's family (``cvae`` here, ``diffusion`` in :mod:`.diffusion`, ``latent`` in :mod:`.latent`).
+"""The conditional VAE family (decoder: (record vector, latent) → image) and :func:`build_model`, which
+builds the preset's family (``cvae`` here, ``diffusion`` in :mod:`.diffusion`, ``latent`` in
+:mod:`.latent`). The interface every family implements, and the base they share, is
+:class:`~dptab_core.image.family.RecordConditionedModel`; the families import it, and this builder
+imports the families (no import cycle).
 
 Why the CVAE suits a CPU: sampling is one decoder pass per image, the warm-up on DP mean pairs is a
 regression of the decoder at prior latent draws (:meth:`ConditionalVAE.regression_loss`), and DP-SGD
@@ -17,23 +19,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from dptab_core.image.encoder import encode_images
+from dptab_core.image.diffusion import ConditionalDiffusion
+from dptab_core.image.family import RecordConditionedModel, _groups
+from dptab_core.image.latent import LatentGaussian
 from dptab_core.image.presets import ImagePreset
-
-
-def _groups(channels: int) -> int:
-    """GroupNorm groups: 8 channels per group, at least one group."""
-    return max(1, min(32, channels // 8))
-
-
-def group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm over ``channels`` with :func:`_groups` groups (never BatchNorm: it mixes individuals)."""
-    return nn.GroupNorm(_groups(channels), channels)
 
 
 class Decoder(nn.Module):
@@ -80,29 +72,6 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(-8.0, 8.0)
 
 
-class RecordConditionedModel(nn.Module):
-    """What every image family shares: the record and image sizes, and the way out to the dataset size.
-
-    The training loops, DP-SGD engines and the sampler read ``cond_dim``, ``image_shape`` and
-    ``resolution`` from any family, so they are set in one place; models work at the preset's
-    ``resolution`` and :meth:`to_dataset_size` brings their drawings to the images' own size.
-    """
-
-    def __init__(self, preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        h, w, channels = image_shape
-        self.cond_dim = cond_dim
-        self.image_shape = (int(h), int(w), int(channels))
-        self.resolution = preset.resolution
-
-    def to_dataset_size(self, images: torch.Tensor) -> torch.Tensor:
-        """``images`` (N, C, r, r) resized to the dataset's (H, W) and clamped to [-1, 1]."""
-        h, w, _ = self.image_shape
-        if images.shape[-2:] != (h, w):
-            images = F.interpolate(images, size=(h, w), mode="bilinear", align_corners=False)
-        return images.clamp(-1.0, 1.0)
-
-
 class ConditionalVAE(RecordConditionedModel):
     """A conditional VAE; ``forward(x, cond)`` returns the per-sample loss (reconstruction + β·KL).
 
@@ -146,23 +115,10 @@ class ConditionalVAE(RecordConditionedModel):
         return self.to_dataset_size(self.decoder(cond, z * temperature))
 
 
-def model_inputs(model: nn.Module, images: np.ndarray) -> np.ndarray:
-    """What ``model.forward`` takes for uint8 images (n, H, W, C): its ``prepare_inputs`` (the latent
-    family's public encoder) when it has one, else the images in [-1, 1] at the model's resolution."""
-    prepare = getattr(model, "prepare_inputs", None)
-    if prepare is not None:
-        return prepare(images)
-    return encode_images(images, model.resolution)
-
-
-def build_model(preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> nn.Module:
+def build_model(preset: ImagePreset, cond_dim: int, image_shape: tuple[int, int, int]) -> RecordConditionedModel:
     """The preset's conditional model (its ``family``) for records of ``cond_dim`` and images of ``(H, W, C)``."""
     if preset.family == "diffusion":
-        from dptab_core.image.diffusion import ConditionalDiffusion
-
         return ConditionalDiffusion(preset, cond_dim, image_shape)
     if preset.family == "latent":
-        from dptab_core.image.latent import LatentGaussian
-
         return LatentGaussian(preset, cond_dim, image_shape)
     return ConditionalVAE(preset, cond_dim, image_shape)

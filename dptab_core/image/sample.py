@@ -5,12 +5,17 @@ Reads nothing sensitive: the model and the synthetic records are already DP rele
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from dptab_core.image.encoder import decode_images
 
+if TYPE_CHECKING:
+    from dptab_core.image.family import RecordConditionedModel
 
-def sample_images(model, conditions: np.ndarray, *, seed: int, batch_size: int, device, temperature: float
+
+def sample_images(model: RecordConditionedModel, conditions: np.ndarray, *, seed: int, batch_size: int, device, temperature: float
                   ) -> np.ndarray:
     """uint8 images (n, H, W, C) at the model's dataset size, row ``i`` drawn for ``conditions[i]``.
 

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from dptab_core.image.encoder import RecordEncoder, encode_images
+from dptab_core.image.family import RecordConditionedModel
 from dptab_core.image.mean_pairs import MeanPairs, composite_pairs
-from dptab_core.image.models import ConditionalVAE
 from dptab_core.image.presets import ImagePreset
 
 Progress = Callable[[float, str, int], None]
 
 
-def fit(model: ConditionalVAE, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: np.ndarray,
+def fit(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: np.ndarray,
         cond: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int, device: torch.device,
         label: str, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
         ) -> list[float]:
@@ -50,17 +51,16 @@ def fit(model: ConditionalVAE, loss: Callable[[torch.Tensor, torch.Tensor], torc
     return history
 
 
-def warm_up(model: ConditionalVAE, pairs: MeanPairs, encoder: RecordEncoder, *, preset: ImagePreset, seed: int,
+def warm_up(model: RecordConditionedModel, pairs: MeanPairs, encoder: RecordEncoder, *, preset: ImagePreset, seed: int,
             device: torch.device, progress: Progress | None = None,
             should_stop: Callable[[], bool] | None = None) -> list[float]:
     """Teach the decoder to draw each mean pair and each composite of them, whatever its latent.
 
     Post-processing of the released mean pairs: no budget is spent. The latent family takes the
-    pairs as its mean map's weights instead (exact: no steps).
+    pairs as its mean map's weights instead (its :meth:`~.family.RecordConditionedModel.warm_start`; exact:
+    no steps).
     """
-    warm_start = getattr(model, "warm_start", None)
-    if warm_start is not None:
-        warm_start(pairs, encoder)
+    if model.warm_start(pairs, encoder):
         if progress is not None:
             progress(1.0, "warm-up: the mean pairs written into the latent mean map", 0)
         return []
@@ -72,20 +72,21 @@ def warm_up(model: ConditionalVAE, pairs: MeanPairs, encoder: RecordEncoder, *, 
                progress=progress, should_stop=should_stop)
 
 
-def pretrain_on_public(model: ConditionalVAE, public_images: np.ndarray, encoder: RecordEncoder, *,
+def pretrain_on_public(model: RecordConditionedModel, public_images: np.ndarray, encoder: RecordEncoder, *,
                        preset: ImagePreset, seed: int, device: torch.device, progress: Progress | None = None,
                        should_stop: Callable[[], bool] | None = None, cache_dir: Path | None = None) -> list[float]:
     """Train the whole VAE on public images (uint8 (n,H,W,C)) under the all-unspecified record.
 
     Public images say nothing about the table, so they are paired with the record that says nothing
     either: the model learns image structure (edges, textures, the latent's use) without learning a
-    false link between records and images.
+    false link between records and images. A family with its own public pre-training (the latent
+    family: its autoencoder and latent prior, :meth:`~.family.RecordConditionedModel.fit_public`) runs that instead.
     """
-    fit_public = getattr(model, "fit_public", None)
-    if fit_public is not None:  # the latent family: its own autoencoder and latent prior
-        return fit_public(public_images, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
-                          lr=preset.warmup_lr, seed=seed, device=device, progress=progress, should_stop=should_stop,
-                          cache_dir=cache_dir)
+    history = model.fit_public(public_images, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
+                               lr=preset.warmup_lr, seed=seed, device=device, progress=progress,
+                               should_stop=should_stop, cache_dir=cache_dir)
+    if history is not None:
+        return history
     x = encode_images(public_images, preset.resolution)
     cond = np.broadcast_to(encoder.unspecified(), (len(x), encoder.dim))
     return fit(model, model, x, cond, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,

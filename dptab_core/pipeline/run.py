@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from dptab_core.image.encoder import RecordEncoder
+    from dptab_core.image.family import RecordConditionedModel
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ class Run:
     plan: BudgetPlan | None = None
     table: pd.DataFrame | None = None
     images: np.ndarray | None = None
-    model: Any = None
-    """The image model (a ``torch.nn.Module`` of the preset's family; the families share no typed interface yet)."""
+    model: RecordConditionedModel | None = None
+    """The image model: the preset's family (:class:`~dptab_core.image.family.RecordConditionedModel`)."""
     encoder: RecordEncoder | None = None
     device: torch.device | None = None
     done_message: str | None = None

@@ -38,6 +38,7 @@ from dptab_core.pipeline.run import Run, StageFn
 
 if TYPE_CHECKING:
     from dptab_core.image.encoder import RecordEncoder
+    from dptab_core.image.family import RecordConditionedModel
     from dptab_core.image.presets import ImagePreset
     from dptab_core.privacy.ledger import LedgerEntry
 
@@ -138,7 +139,10 @@ def mean_pairs(run: Run) -> None:
                   clip_norm=p["clip_norm"], rng=run.noise_rng, ledger=run.ledger, count_weight=preset.count_weight,
                   min_cell_count=preset.min_cell_count)
     if preset.family == "latent":  # released in the public autoencoder's latent space
+        from dptab_core.image.latent import LatentGaussian
+
         model, _ = _model(run)
+        assert isinstance(model, LatentGaussian), type(model)  # build_model's family for the preset
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts, "
                                       "and of the latents' spread")
         coordinates = model.project(model.prepare_inputs(run.real_images()))
@@ -326,7 +330,7 @@ def _n_select(n_labels: int) -> int:
     return max(1, math.ceil(n_labels / 3))
 
 
-def _model(run: Run) -> tuple[Any, RecordEncoder]:  # Any: the image families share no typed interface yet
+def _model(run: Run) -> tuple[RecordConditionedModel, RecordEncoder]:
     """The image model and its record encoder, from memory or from the latest stage checkpoint."""
     if run.model is None or run.encoder is None:
         import torch

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dptab_core.image.family import DPSGDModel
+
 Codes = dict[str, np.ndarray]
 
 
@@ -36,11 +38,12 @@ def one_hot_targets(codes: Codes, sizes: dict[str, int]) -> np.ndarray:
     return out
 
 
-class AttributeReader(nn.Module):
+class AttributeReader(DPSGDModel):
     """Image → one logit block per synthesized column; ``forward(x, target)`` is the per-sample loss.
 
     ``resolution`` is the side the images are box-averaged to before they enter the network (what
-    :func:`dptab_core.image.encoder.encode_images` produces, and what ``finetune_dpsgd`` reads).
+    :func:`dptab_core.image.encoder.encode_images` produces, the default
+    :meth:`~dptab_core.image.family.DPSGDModel.prepare_inputs` that ``finetune_dpsgd`` feeds it).
     """
 
     def __init__(self, sizes: dict[str, int], *, channels: int, width: int, resolution: int) -> None:

@@ -65,7 +65,7 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
     from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
     from dptab_core.image.device import resolve_device
     from dptab_core.image.encoder import RecordEncoder
-    from dptab_core.image.models import build_model, model_inputs
+    from dptab_core.image.models import build_model
     from dptab_core.image.sample import sample_images
     from dptab_core.image.semantic import load_public_images
     from dptab_core.image.train import fit, pretrain_on_public
@@ -80,7 +80,7 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
     device = resolve_device(spec.device)
     encoder = RecordEncoder(schema)
     conditions = encoder.encode(data.table)
-    model: Any = build_model(preset, encoder.dim, tuple(data.images.shape[1:]))  # families share no typed interface yet
+    model = build_model(preset, encoder.dim, tuple(data.images.shape[1:]))
     steps = preset.warmup_steps + preset.dpsgd_steps
     say("train", 0.0, f"NOT PRIVATE: {steps} plain Adam steps on the real pairs")
     if preset.family == "latent" and spec.public_dir:  # its public autoencoder first, as in the private pipeline
@@ -90,7 +90,7 @@ def run_non_private(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress:
                                           seed=spec.seed)
         pretrain_on_public(model, public, encoder, preset=preset, seed=spec.seed, device=device,
                            cache_dir=workspace_dir("cache", "public_autoencoder"))
-    fit(model, model, model_inputs(model, data.images), conditions, steps=steps,
+    fit(model, model, model.prepare_inputs(data.images), conditions, steps=steps,
         batch_size=min(preset.dpsgd_batch, len(data.table)), lr=preset.dpsgd_lr, seed=spec.seed, device=device,
         label="non-private training", progress=lambda f, m, _s: say("train", f, m), should_stop=should_stop)
     images = sample_images(model, conditions, seed=spec.seed, batch_size=preset.sample_batch, device=device,
