@@ -4,12 +4,12 @@ Two promises of the pipeline package (issue 17):
 
 * ``dptab_core.eval`` is a leaf: it imports nothing from ``dptab_core.pipeline``, at module level,
   inside functions, or for type checking only. Metrics and reports take data; the pipeline calls them.
-* The module import graph of ``dptab_core`` has no cycle. Only **module-level** imports count here
-  (imports under ``if TYPE_CHECKING:`` do not run and are left out). Function-level (lazy) imports
-  are left out because a strict graph is not possible yet: the image model family
-  (``image.models`` → ``image.diffusion``/``image.latent`` → ``image.models``), the demo data
-  (``data.demo`` ↔ ``data.demo_public``) and the ε sweep's budget estimate (``pipeline.sweep`` ↔
-  ``privacy.dataset_budget``) import each other inside functions.
+* The module import graph of ``dptab_core`` has no cycle. Only **module-level** imports count in the
+  first check (imports under ``if TYPE_CHECKING:`` do not run and are left out everywhere).
+* Counting function-level (lazy) imports too, the graph has no cycle either, apart from the named
+  lazy edges of :data:`LAZY_CYCLE_DEBT` (each must still exist, so the list only shrinks). The image
+  model family (``image.family`` ← the families ← ``image.models``, the builder) and the demo data
+  (``data.demo_images`` ← ``data.demo_public`` ← ``data.demo``) are layered, with no debt.
 
 An edge goes to the module an import names (``from a.b import c`` names ``a.b.c`` when that is a
 module, else ``a.b``); the ``__init__`` of the packages above it is not counted, since every package
@@ -130,3 +130,41 @@ def test_the_module_level_import_graph_has_no_cycle():
     graph = {module: imports_of(module, module_level_only=True, type_checking=False) for module in MODULES}
     cycle = find_cycle(graph)
     assert cycle is None, "module-level import cycle: " + " → ".join(cycle or [])
+
+
+LAZY_CYCLE_DEBT = {
+    # the ε sweep's budget estimate reads the sweep's baselines; the sweep reads the estimate
+    ("dptab_core.privacy.dataset_budget", "dptab_core.pipeline.sweep"),
+    # the distributed DP-SGD stage reuses two helpers of the stages that launch it
+    ("dptab_core.pipeline.distributed_stage", "dptab_core.pipeline.stages"),
+}
+"""Function-level imports that still close a cycle, as (importer, imported): shrink this, never grow it."""
+
+
+def _full_graph() -> dict[str, set[str]]:
+    return {module: imports_of(module, module_level_only=False, type_checking=False) for module in MODULES}
+
+
+def test_the_import_graph_has_no_cycle_even_counting_function_level_imports():
+    graph = _full_graph()
+    stale = sorted(f"{a} → {b}" for a, b in LAZY_CYCLE_DEBT if b not in graph.get(a, set()))
+    assert not stale, "LAZY_CYCLE_DEBT names imports that are gone (remove them):\n" + "\n".join(stale)
+    for importer, imported in LAZY_CYCLE_DEBT:
+        graph[importer] = graph[importer] - {imported}
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle (function-level imports included): " + " → ".join(cycle or [])
+
+
+def test_the_image_families_and_the_demo_data_are_layered():
+    """Base ← families ← builder, and drawing blocks ← public set ← demo: nothing imports back up."""
+    graph = _full_graph()
+    image = f"{PACKAGE}.image"
+    families = {f"{image}.models", f"{image}.diffusion", f"{image}.latent"}
+    assert not graph[f"{image}.family"] & (families | {f"{image}.train", f"{image}.dpsgd"})
+    for family in (f"{image}.diffusion", f"{image}.latent"):
+        assert f"{image}.family" in graph[family] and f"{image}.models" not in graph[family], family
+    assert {f"{image}.diffusion", f"{image}.latent", f"{image}.family"} <= graph[f"{image}.models"]
+    data = f"{PACKAGE}.data"
+    assert f"{data}.demo" not in graph[f"{data}.demo_public"] | graph[f"{data}.demo_images"]
+    assert f"{data}.demo_public" not in graph[f"{data}.demo_images"]
+    assert {f"{data}.demo_public", f"{data}.demo_images"} <= graph[f"{data}.demo"]

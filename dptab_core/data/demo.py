@@ -204,7 +204,7 @@ def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
     Writes into a temporary sibling folder and renames it into place, so an interrupted run never
     leaves a folder that looks complete. Refuses to replace a folder holding anything but a demo.
     """
-    from dptab_core.data.demo_images import render_lesion_images
+    from dptab_core.data.demo_images import render_lesion_images, save_pngs
     from dptab_core.data.demo_public import write_public_set
 
     config = config or DemoConfig()
@@ -235,14 +235,6 @@ def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def save_pngs(images: np.ndarray, paths: list[Path]) -> None:
-    """Write uint8 ``(n, h, w, 3)`` arrays as PNG files (deterministic bytes: no timestamps)."""
-    from PIL import Image
-
-    for array, path in zip(images, paths, strict=True):
-        Image.fromarray(array, mode="RGB").save(path, format="PNG")
 
 
 def _replaceable(out: Path) -> bool:

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -296,3 +297,11 @@ def finish(img: np.ndarray, rng: np.random.Generator, yy: np.ndarray, xx: np.nda
     light *= 1 - rng.uniform(0, style.vignette, (n, 1, 1)) * ((nx**2 + ny**2) / 2)[None]
     out = img * light[..., None] + style.pixel_noise * rng.standard_normal(img.shape).astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def save_pngs(images: np.ndarray, paths: list[Path]) -> None:
+    """Write uint8 ``(n, h, w, 3)`` arrays as PNG files (deterministic bytes: no timestamps)."""
+    from PIL import Image
+
+    for array, path in zip(images, paths, strict=True):
+        Image.fromarray(array, mode="RGB").save(path, format="PNG")

@@ -20,7 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dptab_core.data.demo_images import STYLE, blob_alpha, draw_hairs, finish, grid, skin_background, smooth_noise
+from dptab_core.data.demo_images import (
+    STYLE,
+    blob_alpha,
+    draw_hairs,
+    finish,
+    grid,
+    save_pngs,
+    skin_background,
+    smooth_noise,
+)
 
 CLOSE_LABELS = ("skin_close_up", "mole", "rash", "freckles")
 """Labels semantically close to the demo's lesion photos: the semantic query should pick these."""
@@ -33,8 +42,6 @@ Drawer = Callable[[np.random.Generator, int, int], np.ndarray]
 
 def write_public_set(root: Path, *, per_label: int, size: int, rng: np.random.Generator) -> dict[str, int]:
     """Write ``root/<label>/<label>_NNNN.png`` for every label; returns the image count per label."""
-    from dptab_core.data.demo import save_pngs
-
     counts = {}
     for label, label_rng in zip(PUBLIC_LABELS, rng.spawn(len(PUBLIC_LABELS)), strict=True):
         folder = root / label
