@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,42 +44,14 @@ from dptab_core.eval.evaluate import (
     headline,
     load_synthetic_run,
 )
+from dptab_core.pipeline.baselines import BASELINES as BASELINES  # re-exported: the sweep's public name
+from dptab_core.pipeline.baselines import Baseline as Baseline
 from dptab_core.pipeline.methods import METHODS, MethodRun
 from dptab_core.pipeline.spec import SWEEP_KIND, SynthSpec
 
 SWEEP_FILE = "sweep.json"
 """The rows file an ε sweep writes into its output folder (what the ε explorer reads)."""
 
-
-@dataclass(frozen=True)
-class Baseline:
-    """One method of the comparison: how its spec differs from the full method's."""
-
-    name: str
-    description: str
-    spec_changes: dict[str, Any] = field(default_factory=dict)
-    plan_changes: dict[str, Any] = field(default_factory=dict)
-    shuffle_pairs: bool = False
-    """Evaluate the full run's release with images re-paired at random (no run of its own)."""
-    method: str = "dp-tabimage"
-    """The method that runs, by its name in :data:`dptab_core.pipeline.methods.METHODS`."""
-
-    @property
-    def private(self) -> bool:
-        """False: not differentially private — run once (not per ε) and reported as ε = ∞."""
-        return METHODS[self.method].private
-
-
-BASELINES: dict[str, Baseline] = {b.name: b for b in (
-    Baseline("dp-tabimage", "the full method"),
-    Baseline("independent", "table and images with no link (the release re-paired at random)", shuffle_pairs=True),
-    Baseline("no-warmup", "no DP mean pairs, no warm-up: DP-SGD alone", plan_changes={"mean_pairs": {"enabled": False}}),
-    Baseline("no-pretrain", "no public data: no semantic query, no public pre-training",
-             spec_changes={"public_dir": None}),
-    Baseline("table-only", "the table synthesizer alone, no images (table reference)", spec_changes={"table_only": True}),
-    Baseline("image-first", METHODS["image-first"].description, method="image-first"),
-    Baseline("non-private", METHODS["non-private"].description, method="non-private"),
-)}
 
 DP_GUARANTEE = "(ε, δ)-DP"
 NO_GUARANTEE = "NOT PRIVATE (ε = ∞)"

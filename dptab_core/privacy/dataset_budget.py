@@ -167,7 +167,7 @@ def planned_runs(spec: dict[str, Any]) -> list[Run]:
 
 
 def _sweep_runs(spec: dict[str, Any]) -> list[Run]:
-    from dptab_core.pipeline.sweep import BASELINES
+    from dptab_core.pipeline.baselines import BASELINES
 
     delta = (spec["synth"].get("plan_options") or {}).get("delta")
     names = list(spec.get("baselines") or [])
