@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dptab_core.errors import DPTabError, InputError
-from dptab_core.privacy.ledger import Ledger
+from dptab_core.pipeline.planning import spec_preset
+from dptab_core.privacy.ledger import Ledger, dpsgd_so_far
 
 if TYPE_CHECKING:
     from dptab_core.pipeline.run import Run
@@ -88,9 +89,7 @@ def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[st
     job.mkdir(parents=True)
     shutil.copyfile(run.work_dir / PLAN_FILE, job / PLAN_FILE)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, job / MODEL_IN)
-    from dptab_core.pipeline.stages import _preset
-
-    export_inputs(job, run.real_images(), conditions, preset=_preset(run), lr=lr,
+    export_inputs(job, run.real_images(), conditions, preset=spec_preset(spec), lr=lr,
                   seed=spec.seed + 7919 if spec.reproducible_noise else None)
     steps = int(params["steps"])
     run.report("dpsgd", 0.0, f"DP-SGD on {spec.gpus} processes ({backend}) under torchrun")
@@ -111,8 +110,6 @@ def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[st
 
 def _launch_and_follow(run: Run, job: Path, *, nproc: int, backend: str, params: dict[str, Any], steps: int,
                        read_progress: Any) -> int:
-    from dptab_core.pipeline.stages import _dpsgd_so_far
-
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     if backend == "gloo":
@@ -128,7 +125,7 @@ def _launch_and_follow(run: Run, job: Path, *, nproc: int, backend: str, params:
             if done != seen or run.should_stop():
                 seen = done
                 run.report("dpsgd", done / max(steps, 1), f"DP-SGD step {done}/{steps} on {nproc} processes",
-                           pending=[_dpsgd_so_far(params, done)])  # raises JobCancelled on a cancel
+                           pending=[dpsgd_so_far(params, done)])  # raises JobCancelled on a cancel
         return int(proc.returncode)
     finally:
         if proc.poll() is None:

@@ -85,6 +85,11 @@ def resolve_preset(name: str, overrides: dict[str, Any] | None = None, *, has_pu
     return dataclasses.replace(preset, **values)
 
 
+def spec_preset(spec: SynthSpec) -> ImagePreset:
+    """The image preset a job runs: its name and overrides, and its fallback when it has no public images."""
+    return resolve_preset(spec.preset, spec.preset_overrides, has_public=bool(spec.public_dir))
+
+
 def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, channels: int, n_paid_columns: int,
                 n_public_labels: int, n_paid_categorical: int | None = None,
                 preset_overrides: dict[str, Any] | None = None) -> dict[str, Any]:

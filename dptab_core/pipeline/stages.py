@@ -35,12 +35,12 @@ from dptab_core.pipeline.checkpoints import (
     save_table,
 )
 from dptab_core.pipeline.run import Run, StageFn
+from dptab_core.privacy.ledger import dpsgd_so_far
 
 if TYPE_CHECKING:
     from dptab_core.image.encoder import RecordEncoder
     from dptab_core.image.family import RecordConditionedModel
     from dptab_core.image.presets import ImagePreset
-    from dptab_core.privacy.ledger import LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def dpsgd(run: Run) -> None:
                        ledger=run.ledger, device=run.torch_device(), lr=preset.dpsgd_lr, seed=run.spec.seed,
                        noise_seed=run.spec.seed + 7919 if run.spec.reproducible_noise else None,
                        progress=lambda f, m, steps_done: run.report("dpsgd", f, m,
-                                                                     pending=[_dpsgd_so_far(p, steps_done)]),
+                                                                     pending=[dpsgd_so_far(p, steps_done)]),
                        checkpoint_dir=run.work_dir / "dpsgd", should_stop=run.should_stop)
         if run.should_stop():
             run.report("dpsgd", 0.0, "stopping")
@@ -315,8 +315,8 @@ STAGES: dict[str, StageFn] = {
 # ---------------------------------------------------------------- helpers
 
 def _preset(run: Run) -> ImagePreset:
-    from dptab_core.pipeline.planning import resolve_preset
-    return resolve_preset(run.spec.preset, run.spec.preset_overrides, has_public=bool(run.spec.public_dir))
+    from dptab_core.pipeline.planning import spec_preset
+    return spec_preset(run.spec)
 
 
 def _public_dir(run: Run) -> Path:
@@ -352,14 +352,6 @@ def _model(run: Run) -> tuple[RecordConditionedModel, RecordEncoder]:
 def _save_model(run: Run, model: Any, name: str) -> None:
     import torch
     torch.save(model.state_dict(), run.work_dir / f"model_{name}.pt")
-
-
-def _dpsgd_so_far(params: dict[str, Any], steps_done: int) -> LedgerEntry:
-    """The DP-SGD steps taken so far as a ledger-style entry, to show ε spent while training runs."""
-    from dptab_core.privacy.ledger import LedgerEntry
-    return LedgerEntry(stage="dpsgd", mechanism="subsampled_gaussian", label="DP-SGD so far",
-                       sampling_rate=params["sampling_rate"], noise_multiplier=params["noise_multiplier"],
-                       steps=max(0, int(steps_done)))
 
 
 def _sub_progress(run: Run, stage: str) -> Callable[[float, str, int], None]:

@@ -133,3 +133,10 @@ class Ledger:
         """Read a ledger mirrored to ``path`` (further records append to it)."""
         lines = Path(path).read_text(encoding="utf-8").splitlines() if Path(path).exists() else []
         return cls(path=path, entries=[LedgerEntry(**json.loads(line)) for line in lines if line.strip()])
+
+
+def dpsgd_so_far(params: dict[str, Any], steps_done: int) -> LedgerEntry:
+    """The DP-SGD steps taken so far as a ledger-style entry, to show ε spent while training runs."""
+    return LedgerEntry(stage="dpsgd", mechanism="subsampled_gaussian", label="DP-SGD so far",
+                       sampling_rate=params["sampling_rate"], noise_multiplier=params["noise_multiplier"],
+                       steps=max(0, int(steps_done)))
