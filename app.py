@@ -17,13 +17,15 @@ private_umask()  # uploads and extracted images are the user's alone (0600 files
 # An emoji favicon is drawn in the page; a ":material/…:" one is fetched from fonts.gstatic.com (no outside requests).
 st.set_page_config(page_title="DP-TabImage Studio", page_icon="🛡️", layout="wide")
 
-steps = st.navigation([
-    st.Page(PAGES["data"], title="1 · Data", icon=":material/table_view:", default=True),
-    st.Page(PAGES["budget"], title="2 · Budget", icon=":material/balance:"),
-    st.Page(PAGES["train"], title="3 · Train", icon=":material/model_training:"),
-    st.Page(PAGES["results"], title="4 · Results", icon=":material/compare:"),
-    st.Page(PAGES["explorer"], title="ε explorer", icon=":material/explore:"),
-])
+steps = st.navigation(
+    [
+        st.Page(PAGES["data"], title="1 · Data", icon=":material/table_view:", default=True),
+        st.Page(PAGES["budget"], title="2 · Budget", icon=":material/balance:"),
+        st.Page(PAGES["train"], title="3 · Train", icon=":material/model_training:"),
+        st.Page(PAGES["results"], title="4 · Results", icon=":material/compare:"),
+        st.Page(PAGES["explorer"], title="ε explorer", icon=":material/explore:"),
+    ]
+)
 with plain_errors("preparing the demo dataset"):
     ready_on_first_launch(get_state())
 with st.sidebar:

@@ -60,11 +60,13 @@ def make_step(preset_name: str, batch: int, engine: str | None, device, channels
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if engine is None:
+
         def plain():
             loss = model(x, c).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
         return plain
     if not engine.startswith("opacus"):
         clipped_sum = getattr(per_sample, f"clipped_grad_sum_{engine}")
@@ -73,9 +75,11 @@ def make_step(preset_name: str, batch: int, engine: str | None, device, channels
         def own():
             grads, _ = clipped_sum(model, x, c, max_grad_norm=1.0)
             for p, g in zip(model.parameters(), grads, strict=True):
-                p.grad = noisy_mean_gradient(g, noise_multiplier=1.0, max_grad_norm=1.0, expected_batch=batch,
-                                             generator=noise)
+                p.grad = noisy_mean_gradient(
+                    g, noise_multiplier=1.0, max_grad_norm=1.0, expected_batch=batch, generator=noise
+                )
             opt.step()
+
         return own
     from opacus import PrivacyEngine
 
@@ -83,9 +87,16 @@ def make_step(preset_name: str, batch: int, engine: str | None, device, channels
     loader = DataLoader(TensorDataset(x, c), batch_size=batch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = PrivacyEngine().make_private(module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0,
-                                           max_grad_norm=1.0, poisson_sampling=False, grad_sample_mode=mode,
-                                           **({"criterion": PerSampleLoss()} if "ghost" in mode else {}))
+        out = PrivacyEngine().make_private(
+            module=model,
+            optimizer=opt,
+            data_loader=loader,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            poisson_sampling=False,
+            grad_sample_mode=mode,
+            **({"criterion": PerSampleLoss()} if "ghost" in mode else {}),
+        )
     private, dp_opt = out[0], out[1]
     criterion = out[2] if "ghost" in mode else None
 
@@ -97,6 +108,7 @@ def make_step(preset_name: str, batch: int, engine: str | None, device, channels
             dp_opt.zero_grad(set_to_none=True)
             loss.backward()
             dp_opt.step()
+
     return opacus
 
 
@@ -114,14 +126,15 @@ def main() -> None:
     device = resolve_device("auto")
     engines = args.engines.split(",")
     clock = "wall s" if device.type == "cuda" else "CPU s"
-    print(f"device {device}, {args.threads} thread(s), load average {os.getloadavg()[0]:.1f}, "
-          f"channels_last {args.channels_last}, median of {args.repeats} steps ({clock})\n")
+    print(
+        f"device {device}, {args.threads} thread(s), load average {os.getloadavg()[0]:.1f}, "
+        f"channels_last {args.channels_last}, median of {args.repeats} steps ({clock})\n"
+    )
     print("| preset | params | batch | plain | " + " | ".join(engines) + " |")
     print("|---" * (4 + len(engines)) + "|")
     for name in args.presets.split(","):
         preset = get_preset(name)
-        batch = args.batch or (preset.dpsgd_batch if device.type == "cuda" else min(preset.dpsgd_batch,
-                                                                                    args.max_batch))
+        batch = args.batch or (preset.dpsgd_batch if device.type == "cuda" else min(preset.dpsgd_batch, args.max_batch))
         params = sum(p.numel() for p in build_model(preset, COND_DIM, (32, 32, 3)).parameters())
         plain = median_step(make_step(name, batch, None, device, args.channels_last), args.repeats, device)
         cells = []

@@ -60,8 +60,9 @@ class StageMeter:
         self.started = time.perf_counter()
         self.per_stage_peak = True
 
-    def __call__(self, stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None,
-                 **_: object) -> None:
+    def __call__(
+        self, stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None, **_: object
+    ) -> None:
         if stage != self.stage:
             self.close()
             self.stage, self.started = stage, time.perf_counter()
@@ -69,8 +70,13 @@ class StageMeter:
 
     def close(self) -> None:
         if self.stage is not None:
-            self.rows.append({"stage": self.stage, "wall_s": time.perf_counter() - self.started,
-                              "peak_rss_mib": _status_kib("VmHWM") / 1024})
+            self.rows.append(
+                {
+                    "stage": self.stage,
+                    "wall_s": time.perf_counter() - self.started,
+                    "peak_rss_mib": _status_kib("VmHWM") / 1024,
+                }
+            )
             self.stage = None
 
 
@@ -83,9 +89,15 @@ def main() -> int:
 
     load_before = os.getloadavg()
     data = ensure_demo()  # the default demo: 2,000 rows, as `python -m dptab_core demo` uses
-    spec = SynthSpec(csv_path=str(data / "table.csv"), images_path=str(data / "images"),
-                     schema=demo_schema().to_dict(), plan_options={"epsilon": args.epsilon}, preset="quick",
-                     public_dir=str(data / "public"), evaluate=not args.no_evaluate)
+    spec = SynthSpec(
+        csv_path=str(data / "table.csv"),
+        images_path=str(data / "images"),
+        schema=demo_schema().to_dict(),
+        plan_options={"epsilon": args.epsilon},
+        preset="quick",
+        public_dir=str(data / "public"),
+        evaluate=not args.no_evaluate,
+    )
     meter = StageMeter()
     with tempfile.TemporaryDirectory(prefix="bench_e2e_") as tmp:
         started = time.perf_counter()
@@ -102,15 +114,29 @@ def main() -> int:
     release_s = sum(r["wall_s"] for r in meter.rows if r["stage"] != "evaluate")
     print(f"{'total':<16}{total:>10.1f}{peak_total:>24.0f}")
     print(f"{'(release only)':<16}{release_s:>10.1f}")
-    print(f"goal: < {GOAL_S:.0f} s and < {GOAL_GIB:g} GiB on 2 cores -> "
-          f"time {'met' if total < GOAL_S else 'NOT met'}, memory {'met' if peak_total < GOAL_GIB * 1024 else 'NOT met'}")
-    print(f"cores: {os.cpu_count()}, load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/"
-          f"{load_before[2]:.1f}, after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}")
+    print(
+        f"goal: < {GOAL_S:.0f} s and < {GOAL_GIB:g} GiB on 2 cores -> "
+        f"time {'met' if total < GOAL_S else 'NOT met'}, memory {'met' if peak_total < GOAL_GIB * 1024 else 'NOT met'}"
+    )
+    print(
+        f"cores: {os.cpu_count()}, load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/"
+        f"{load_before[2]:.1f}, after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"stages": meter.rows, "total_s": total, "peak_rss_mib": peak_total,
-                                         "release_s": release_s, "load_before": load_before,
-                                         "load_after": load_after, "per_stage_peak": meter.per_stage_peak},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "stages": meter.rows,
+                    "total_s": total,
+                    "peak_rss_mib": peak_total,
+                    "release_s": release_s,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "per_stage_peak": meter.per_stage_peak,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -91,15 +91,16 @@ def ham_dataset(out: Path, rows: int, image_size: int = 32) -> Dataset | None:
     if not csv.exists():
         frame = pd.read_csv(HAM / "HAM10000_metadata.csv").drop_duplicates("lesion_id")
         frame.sample(n=min(rows, len(frame)), random_state=0).to_csv(csv, index=False)
-    report = inspect_dataset(csv, HAM / "images", person_column="lesion_id", workspace=folder / "workspace",
-                             image_size=image_size)
+    report = inspect_dataset(
+        csv, HAM / "images", person_column="lesion_id", workspace=folder / "workspace", image_size=image_size
+    )
     schema_file = folder / "schema.json"
     report.schema.save(schema_file)
-    return Dataset("ham10000", csv, HAM / "images", schema_file,
-                   CIFAR_PUBLIC if CIFAR_PUBLIC.is_dir() else None)
+    return Dataset("ham10000", csv, HAM / "images", schema_file, CIFAR_PUBLIC if CIFAR_PUBLIC.is_dir() else None)
 
 
 # ------------------------------------------------------------------ one run, in a fresh process
+
 
 def run_case(case: dict) -> None:
     """Child process: one synthesis of ``case`` (written by the parent as JSON) through the pipeline."""
@@ -109,11 +110,19 @@ def run_case(case: dict) -> None:
     plan_options = {"epsilon": case["epsilon"]}
     if case["method"] == "no-warmup":
         plan_options["mean_pairs"] = {"enabled": False}
-    spec = SynthSpec(csv_path=case["csv"], images_path=case["images"],
-                     schema=Schema.load(Path(case["schema"])).to_dict(), plan_options=plan_options,
-                     preset=case["preset"], public_dir=case["public"], seed=case["seed"], evaluate=False,
-                     preset_overrides=case["overrides"], table_settings=case["table_settings"],
-                     policy={"keep_one_row_per_person": True})
+    spec = SynthSpec(
+        csv_path=case["csv"],
+        images_path=case["images"],
+        schema=Schema.load(Path(case["schema"])).to_dict(),
+        plan_options=plan_options,
+        preset=case["preset"],
+        public_dir=case["public"],
+        seed=case["seed"],
+        evaluate=False,
+        preset_overrides=case["overrides"],
+        table_settings=case["table_settings"],
+        policy={"keep_one_row_per_person": True},
+    )
     out = Path(case["out"])
     run_pipeline(spec, out_dir=out / "release", work_dir=out / "work")
 
@@ -133,14 +142,27 @@ def synthesize(data: Dataset, *, method: str, epsilon: float, seed: int, args, o
     out.mkdir(parents=True, exist_ok=True)
     if method == "before":
         return _synthesize_before(data, epsilon=epsilon, seed=seed, args=args, out=out)
-    case = {"method": method, "epsilon": epsilon, "seed": seed, "csv": str(data.csv), "images": str(data.images),
-            "schema": str(data.schema_file), "public": str(data.public) if data.public else None,
-            "preset": args.preset, "overrides": args.overrides, "table_settings": args.table_settings,
-            "out": str(out)}
+    case = {
+        "method": method,
+        "epsilon": epsilon,
+        "seed": seed,
+        "csv": str(data.csv),
+        "images": str(data.images),
+        "schema": str(data.schema_file),
+        "public": str(data.public) if data.public else None,
+        "preset": args.preset,
+        "overrides": args.overrides,
+        "table_settings": args.table_settings,
+        "out": str(out),
+    }
     (out / "case.json").write_text(json.dumps(case), encoding="utf-8")
     env = {**os.environ, "DPTAB_HOME": str(args.out / "workspace")}
-    cpu, peak = _timed([sys.executable, str(Path(__file__).resolve()), "--run-case", str(out / "case.json")],
-                       cwd=ROOT, env=env, log=out / "run.log")
+    cpu, peak = _timed(
+        [sys.executable, str(Path(__file__).resolve()), "--run-case", str(out / "case.json")],
+        cwd=ROOT,
+        env=env,
+        log=out / "run.log",
+    )
     return out / "release", cpu, peak
 
 
@@ -148,22 +170,55 @@ def _synthesize_before(data: Dataset, *, epsilon: float, seed: int, args, out: P
     """The earlier commit's default (its own inspect, schema and synth CLI) from a git worktree."""
     tree = args.out / f"before_{args.before_commit}"
     if not tree.exists():
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.before_commit],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.before_commit],
+            check=True,
+            capture_output=True,
+        )
     env = {**os.environ, "DPTAB_HOME": str(args.out / "workspace_before")}
     schema = out / "schema_before.json"
-    inspect = [sys.executable, "-m", "dptab_core", "inspect", "--csv", str(data.csv), "--images", str(data.images),
-               "--schema-out", str(schema)]
+    inspect = [
+        sys.executable,
+        "-m",
+        "dptab_core",
+        "inspect",
+        "--csv",
+        str(data.csv),
+        "--images",
+        str(data.images),
+        "--schema-out",
+        str(schema),
+    ]
     inspect += ["--person-column", "lesion_id"] if data.name == "ham10000" else ["--one-row-per-person"]
     subprocess.run(inspect, cwd=tree, env=env, check=True, capture_output=True)
     if data.name == "demo":  # the earlier demo flow used the demo's own declared schema
-        code = ("from dptab_core.data.demo import demo_schema; import sys; from pathlib import Path; "
-                "demo_schema().save(Path(sys.argv[1]))")
+        code = (
+            "from dptab_core.data.demo import demo_schema; import sys; from pathlib import Path; "
+            "demo_schema().save(Path(sys.argv[1]))"
+        )
         subprocess.run([sys.executable, "-c", code, str(schema)], cwd=tree, env=env, check=True)
     release = out / "release"
-    command = [sys.executable, "-m", "dptab_core", "synth", "--csv", str(data.csv), "--images", str(data.images),
-               "--schema", str(schema), "--epsilon", str(epsilon), "--preset", args.preset, "--seed", str(seed),
-               "--no-evaluate", "--out", str(release)]
+    command = [
+        sys.executable,
+        "-m",
+        "dptab_core",
+        "synth",
+        "--csv",
+        str(data.csv),
+        "--images",
+        str(data.images),
+        "--schema",
+        str(schema),
+        "--epsilon",
+        str(epsilon),
+        "--preset",
+        args.preset,
+        "--seed",
+        str(seed),
+        "--no-evaluate",
+        "--out",
+        str(release),
+    ]
     if data.public:
         command += ["--public", str(data.public)]
     cpu, peak = _timed(command, cwd=tree, env=env, log=out / "run.log")
@@ -171,6 +226,7 @@ def _synthesize_before(data: Dataset, *, epsilon: float, seed: int, args, out: P
 
 
 # ------------------------------------------------------------------ evaluation
+
 
 class Judge:
     """The data owner's evaluation of releases against one real dataset (the CNN trained once)."""
@@ -192,17 +248,26 @@ class Judge:
         if shuffle:  # the independent baseline: same images and rows, links cut
             images = images[np.random.default_rng(0).permutation(len(images))]
         # A column the release dropped (no category survived DP selection at a small ε) is scored as blank.
-        table = pd.DataFrame({c.name: table[c.name] if c.name in table else pd.Series([None] * len(table), dtype=object)
-                              for c in self.schema.synthesized_columns()})
+        table = pd.DataFrame(
+            {
+                c.name: table[c.name] if c.name in table else pd.Series([None] * len(table), dtype=object)
+                for c in self.schema.synthesized_columns()
+            }
+        )
         metrics = evaluate_arrays(self.table, self.images, table, images, self.schema, cache_dir=self.cache).metrics
         per = metrics["cross_modal"]["per_attribute"]
-        return {"variety": metrics["image"].get("variety"), "precision": metrics["image"]["precision"],
-                "recall": metrics["image"]["recall"], "fd": metrics["image"]["fd"],
-                "readback": {n: per[n]["normalised"] for n in metrics["cross_modal"]["expressed_attributes"]},
-                "resolution": int(images.shape[1])}
+        return {
+            "variety": metrics["image"].get("variety"),
+            "precision": metrics["image"]["precision"],
+            "recall": metrics["image"]["recall"],
+            "fd": metrics["image"]["fd"],
+            "readback": {n: per[n]["normalised"] for n in metrics["cross_modal"]["expressed_attributes"]},
+            "resolution": int(images.shape[1]),
+        }
 
 
 # ------------------------------------------------------------------ report
+
 
 def _fmt(value, width: int = 8, digits: int = 2) -> str:
     return f"{'—' if value is None else f'{value:.{digits}f}':>{width}}"
@@ -211,13 +276,19 @@ def _fmt(value, width: int = 8, digits: int = 2) -> str:
 def print_table(name: str, rows: list[dict]) -> None:
     columns = sorted({c for r in rows for c in r["readback"]})
     print(f"\n## {name}")
-    print(f"{'method':<12}{'ε':>5}{'seed':>5}{'px':>4}{'variety':>8}{'prec':>8}{'recall':>8}{'FD':>8}"
-          + "".join(f"{'rb ' + c[:9]:>13}" for c in columns) + f"{'CPU min':>9}{'peak GiB':>9}")
+    print(
+        f"{'method':<12}{'ε':>5}{'seed':>5}{'px':>4}{'variety':>8}{'prec':>8}{'recall':>8}{'FD':>8}"
+        + "".join(f"{'rb ' + c[:9]:>13}" for c in columns)
+        + f"{'CPU min':>9}{'peak GiB':>9}"
+    )
     for r in rows:
-        print(f"{r['method']:<12}{r['epsilon']:>5g}{r['seed']:>5}{r['resolution']:>4}{_fmt(r['variety'])}"
-              f"{_fmt(r['precision'])}{_fmt(r['recall'])}{_fmt(r['fd'], digits=1)}"
-              + "".join(_fmt(r["readback"].get(c), 13) for c in columns)
-              + _fmt(r.get("cpu_min"), 9, 1) + _fmt(r.get("peak_gib"), 9, 2))
+        print(
+            f"{r['method']:<12}{r['epsilon']:>5g}{r['seed']:>5}{r['resolution']:>4}{_fmt(r['variety'])}"
+            f"{_fmt(r['precision'])}{_fmt(r['recall'])}{_fmt(r['fd'], digits=1)}"
+            + "".join(_fmt(r["readback"].get(c), 13) for c in columns)
+            + _fmt(r.get("cpu_min"), 9, 1)
+            + _fmt(r.get("peak_gib"), 9, 2)
+        )
 
 
 def main() -> int:
@@ -239,14 +310,18 @@ def main() -> int:
         run_case(json.loads(args.run_case.read_text(encoding="utf-8")))
         return 0
     args.out = args.out.resolve()
-    args.overrides = {k: (int(v) if float(v).is_integer() and "." not in v else float(v))
-                      for k, _, v in (o.partition("=") for o in args.preset_override)}
+    args.overrides = {
+        k: (int(v) if float(v).is_integer() and "." not in v else float(v))
+        for k, _, v in (o.partition("=") for o in args.preset_override)
+    }
     epsilons = [float(e) for e in args.epsilons.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = [m for m in args.methods.split(",") if m]
     load = os.getloadavg()
-    print(f"# bench_image_quality: preset {args.preset}, overrides {args.overrides or 'none'}, table "
-          f"{args.table_settings}; load average at start {load[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"# bench_image_quality: preset {args.preset}, overrides {args.overrides or 'none'}, table "
+        f"{args.table_settings}; load average at start {load[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     for name in args.datasets.split(","):
         data = demo_dataset(args.out, args.rows) if name == "demo" else ham_dataset(args.out, args.ham_rows)
         if data is None:
@@ -260,15 +335,28 @@ def main() -> int:
                         continue
                     folder = args.out / name / f"{method}_eps{eps:g}_seed{seed}"
                     _log(f"{name}: {method} at ε = {eps:g}, seed {seed}")
-                    release, cpu, peak = synthesize(data, method=method, epsilon=eps, seed=seed, args=args,
-                                                    out=folder)
+                    release, cpu, peak = synthesize(data, method=method, epsilon=eps, seed=seed, args=args, out=folder)
                     runs[method] = release
-                    rows.append({"method": method, "epsilon": eps, "seed": seed, "cpu_min": cpu, "peak_gib": peak,
-                                 **judge(release)})
+                    rows.append(
+                        {
+                            "method": method,
+                            "epsilon": eps,
+                            "seed": seed,
+                            "cpu_min": cpu,
+                            "peak_gib": peak,
+                            **judge(release),
+                        }
+                    )
                     print_table(name, rows[-1:])
                 if "independent" in methods and "dp-tabimage" in runs:
-                    rows.append({"method": "independent", "epsilon": eps, "seed": seed,
-                                 **judge(runs["dp-tabimage"], shuffle=True)})
+                    rows.append(
+                        {
+                            "method": "independent",
+                            "epsilon": eps,
+                            "seed": seed,
+                            **judge(runs["dp-tabimage"], shuffle=True),
+                        }
+                    )
         print_table(name, rows)
         (args.out / f"{name}.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     load = os.getloadavg()

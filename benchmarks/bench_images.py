@@ -1,6 +1,6 @@
 """Sampling speed of each preset's image model: images per second, batched as the pipeline samples.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_images.py --presets quick,standard,gpu
+PYTHONPATH=. .venv/bin/python benchmarks/bench_images.py --presets quick,standard,gpu
 """
 
 from __future__ import annotations
@@ -30,11 +30,18 @@ def main() -> None:
     for name in args.presets.split(","):
         preset = get_preset(name)
         model = build_model(preset, 40, (32, 32, 3))
-        sample_images(model, cond[:preset.sample_batch], seed=0, batch_size=preset.sample_batch, device=device,
-                      temperature=preset.sample_temperature)
+        sample_images(
+            model,
+            cond[: preset.sample_batch],
+            seed=0,
+            batch_size=preset.sample_batch,
+            device=device,
+            temperature=preset.sample_temperature,
+        )
         t = time.perf_counter()
-        out = sample_images(model, cond, seed=0, batch_size=preset.sample_batch, device=device,
-                            temperature=preset.sample_temperature)
+        out = sample_images(
+            model, cond, seed=0, batch_size=preset.sample_batch, device=device, temperature=preset.sample_temperature
+        )
         seconds = time.perf_counter() - t
         print(f"{name:9s} {len(out) / seconds:9.0f} images/s  ({seconds:.2f} s for {len(out)})", flush=True)
 

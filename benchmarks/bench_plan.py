@@ -34,8 +34,14 @@ def time_scenario(base: dict, *, repeats: int) -> tuple[list[float], list[float]
     wall, cpu = [], []
     for i in range(repeats + 3):
         start, start_cpu = time.perf_counter(), time.process_time()
-        plan = plan_budget(epsilon=base["epsilon"] * (1 + 0.005 * i), delta=base["delta"], n_rows=base["n_rows"],
-                           dpsgd=DPSGDSettings(epochs=10, batch_size=256), n_paid_columns=2, n_columns=8)
+        plan = plan_budget(
+            epsilon=base["epsilon"] * (1 + 0.005 * i),
+            delta=base["delta"],
+            n_rows=base["n_rows"],
+            dpsgd=DPSGDSettings(epochs=10, batch_size=256),
+            n_paid_columns=2,
+            n_columns=8,
+        )
         elapsed, elapsed_cpu = (time.perf_counter() - start) * 1000, (time.process_time() - start_cpu) * 1000
         assert len(plan.enabled_stages()) == 5, "the benchmark must plan all five stages"
         if i >= 3:  # warm-up: first calls pay for imports and caches of numpy/scipy
@@ -57,8 +63,10 @@ def main() -> None:
     print(f"{'scenario':<8} {'median ms':>10} {'p95 ms':>8} {'median CPU ms':>14} {'p95 CPU ms':>11}")
     for name, base in SCENARIOS.items():
         wall, cpu = time_scenario(base, repeats=args.repeats)
-        print(f"{name:<8} {statistics.median(wall):>10.1f} {p95(wall):>8.1f} {statistics.median(cpu):>14.1f} "
-              f"{p95(cpu):>11.1f}")
+        print(
+            f"{name:<8} {statistics.median(wall):>10.1f} {p95(wall):>8.1f} {statistics.median(cpu):>14.1f} "
+            f"{p95(cpu):>11.1f}"
+        )
 
 
 if __name__ == "__main__":

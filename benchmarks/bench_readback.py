@@ -135,18 +135,31 @@ def main() -> None:
     device = resolve_device("auto")
     preset = with_settings(get_preset(args.preset), args.family, args.set)
     n_params = sum(p.numel() for p in build_model(preset, RecordEncoder(demo_schema()).dim, (32, 32, 3)).parameters())
-    print(f"preset {preset.name}, family {preset.family}, {n_params / 1e6:.2f} M parameters; overrides: "
-          f"{', '.join(args.set) or 'none'}", flush=True)
+    print(
+        f"preset {preset.name}, family {preset.family}, {n_params / 1e6:.2f} M parameters; overrides: "
+        f"{', '.join(args.set) or 'none'}",
+        flush=True,
+    )
     schema = demo_schema()
     encoder = RecordEncoder(schema)
-    train_t, train_x = demo(args.rows, args.seed)           # the sensitive data
-    clf_t, clf_x = demo(2000, args.seed + 1)                 # real images the read-back classifiers learn from
-    eval_t, eval_x = demo(600, args.seed + 2)               # records to draw for, and their real images
+    train_t, train_x = demo(args.rows, args.seed)  # the sensitive data
+    clf_t, clf_x = demo(2000, args.seed + 1)  # real images the read-back classifiers learn from
+    eval_t, eval_x = demo(600, args.seed + 2)  # records to draw for, and their real images
 
     t0 = time.process_time()
     clf_targets, eval_targets = readback_targets(clf_t, schema), readback_targets(eval_t, schema)
-    readers = {name: train_classifier(encode_images(clf_x, READER_RESOLUTION), y, int(y.max()) + 1, width=16, steps=READER_STEPS, seed=0,
-                                      device=device) for name, y in clf_targets.items()}
+    readers = {
+        name: train_classifier(
+            encode_images(clf_x, READER_RESOLUTION),
+            y,
+            int(y.max()) + 1,
+            width=16,
+            steps=READER_STEPS,
+            seed=0,
+            device=device,
+        )
+        for name, y in clf_targets.items()
+    }
     print(f"read-back classifiers trained in {time.process_time() - t0:.0f} CPU s", flush=True)
     perm = np.random.default_rng(7).permutation(len(eval_t))
 
@@ -161,62 +174,111 @@ def main() -> None:
     sizes = {n: int(max(clf_targets[n].max(), eval_targets[n].max())) + 1 for n in clf_targets}
     feature_net = train_attribute_classifier(clf_x, clf_targets, sizes, cache_dir=args.cache_dir)
     real_features = feature_net.embed(eval_x)
-    print(f"FD feature CNN ready in {time.process_time() - t0:.0f} CPU s; FD(real held-out, real train) = "
-          f"{frechet_distance(real_features, feature_net.embed(clf_x)):.2f}", flush=True)
+    print(
+        f"FD feature CNN ready in {time.process_time() - t0:.0f} CPU s; FD(real held-out, real train) = "
+        f"{frechet_distance(real_features, feature_net.embed(clf_x)):.2f}",
+        flush=True,
+    )
 
     q = opacus_sampling_rate(args.rows, preset.dpsgd_batch)
     eval_cond = encoder.encode(eval_t)
     for variant in args.variants.split(","):
         timings = {}
-        z_mp, z_sgd = calibrate(epsilon=args.epsilon, delta=args.delta, q=q,
-                                mp_epsilon=None if variant == "dpsgd" else args.mp_epsilon,
-                                steps=0 if variant == "warmup" else preset.dpsgd_steps)
+        z_mp, z_sgd = calibrate(
+            epsilon=args.epsilon,
+            delta=args.delta,
+            q=q,
+            mp_epsilon=None if variant == "dpsgd" else args.mp_epsilon,
+            steps=0 if variant == "warmup" else preset.dpsgd_steps,
+        )
         ledger = Ledger()
         torch.manual_seed(args.seed)
         model = build_model(preset, encoder.dim, (32, 32, 3))
         t = time.process_time()
         if variant != "dpsgd":
-            pairs = dp_mean_pairs(train_x, encode_table(train_t, schema), schema, noise_multiplier=z_mp,
-                                  sampling_rate=1.0, rounds=1, clip_norm=preset.mean_pair_clip_norm(3),
-                                  rng=np.random.default_rng(args.seed), ledger=ledger, resolution=preset.resolution,
-                                  count_weight=preset.count_weight, min_cell_count=preset.min_cell_count)
+            pairs = dp_mean_pairs(
+                train_x,
+                encode_table(train_t, schema),
+                schema,
+                noise_multiplier=z_mp,
+                sampling_rate=1.0,
+                rounds=1,
+                clip_norm=preset.mean_pair_clip_norm(3),
+                rng=np.random.default_rng(args.seed),
+                ledger=ledger,
+                resolution=preset.resolution,
+                count_weight=preset.count_weight,
+                min_cell_count=preset.min_cell_count,
+            )
             timings["mean pairs"] = time.process_time() - t
             t = time.process_time()
             warm_up(model, pairs, encoder, preset=preset, seed=args.seed, device=device)
             timings["warm-up"] = time.process_time() - t
         if variant != "warmup":
             t = time.process_time()
-            finetune_dpsgd(model, train_x, encoder.encode(train_t), noise_multiplier=z_sgd, sampling_rate=q,
-                           steps=preset.dpsgd_steps, max_grad_norm=preset.dpsgd_max_grad_norm, ledger=ledger,
-                           device=device, lr=preset.dpsgd_lr, seed=args.seed)
+            finetune_dpsgd(
+                model,
+                train_x,
+                encoder.encode(train_t),
+                noise_multiplier=z_sgd,
+                sampling_rate=q,
+                steps=preset.dpsgd_steps,
+                max_grad_norm=preset.dpsgd_max_grad_norm,
+                ledger=ledger,
+                device=device,
+                lr=preset.dpsgd_lr,
+                seed=args.seed,
+            )
             timings["DP-SGD"] = time.process_time() - t
         t = time.process_time()
-        synth = sample_images(model, eval_cond, seed=1, batch_size=preset.sample_batch, device=device,
-                              temperature=preset.sample_temperature)
+        synth = sample_images(
+            model,
+            eval_cond,
+            seed=1,
+            batch_size=preset.sample_batch,
+            device=device,
+            temperature=preset.sample_temperature,
+        )
         timings["sampling"] = time.process_time() - t
-        synth_shuf = sample_images(model, eval_cond[perm], seed=1, batch_size=preset.sample_batch, device=device,
-                                   temperature=preset.sample_temperature)
+        synth_shuf = sample_images(
+            model,
+            eval_cond[perm],
+            seed=1,
+            batch_size=preset.sample_batch,
+            device=device,
+            temperature=preset.sample_temperature,
+        )
         got, shuf = score(synth), score(synth_shuf)
         diversity = cell_std(synth, eval_t) / real_std
-        print(f"\n== {variant}: preset {preset.name}, ε={args.epsilon:g}, δ={args.delta:g}, z_mp={z_mp:.2f}, "
-              f"z_sgd={z_sgd:.2f}, q={q:.4f}; ledger entries {len(ledger.entries)}")
-        print("   CPU seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
-              + f"; total {sum(timings.values()):.0f} (process CPU time over all threads)")
+        print(
+            f"\n== {variant}: preset {preset.name}, ε={args.epsilon:g}, δ={args.delta:g}, z_mp={z_mp:.2f}, "
+            f"z_sgd={z_sgd:.2f}, q={q:.4f}; ledger entries {len(ledger.entries)}"
+        )
+        print(
+            "   CPU seconds: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+            + f"; total {sum(timings.values()):.0f} (process CPU time over all threads)"
+        )
         print(f"   {'attribute':20s} {'synth':>6s} {'shuffled':>8s} {'real':>6s} {'chance':>6s} {'normalised':>10s}")
         for n in readers:
             norm = (got[n] - shuf[n]) / max(real[n] - real_shuf[n], 1e-9)
             print(f"   {n:20s} {got[n]:6.3f} {shuf[n]:8.3f} {real[n]:6.3f} {chance[n]:6.3f} {norm:10.2f}")
         print(f"   within-cell diversity (pixel std, synthetic / real): {diversity:.2f}")
-        print(f"   FD(synthetic, real held-out): {frechet_distance(feature_net.embed(synth), real_features):.2f}",
-              flush=True)
+        print(
+            f"   FD(synthetic, real held-out): {frechet_distance(feature_net.embed(synth), real_features):.2f}",
+            flush=True,
+        )
         np.save(f"/tmp/bench_readback_{preset.family}_{variant}.npy", synth[:64])
 
 
 def cell_std(images: np.ndarray, table) -> float:
     """Mean per-pixel std of images within each (skin_type, diagnosis) cell of ≥ 10 rows."""
     keys = table["skin_type"].astype(str) + "|" + table["diagnosis"].astype(str)
-    stds = [images[(keys == k).to_numpy()].astype(float).std(axis=0).mean() for k in keys.unique()
-            if (keys == k).sum() >= 10]
+    stds = [
+        images[(keys == k).to_numpy()].astype(float).std(axis=0).mean()
+        for k in keys.unique()
+        if (keys == k).sum() >= 10
+    ]
     return float(np.mean(stds))
 
 

@@ -51,22 +51,55 @@ def run_one(codes: dict, sizes: dict, *, mechanism: str, epsilon: float, delta: 
     ledger = Ledger()
     started, cpu_started = time.perf_counter(), time.process_time()
     result = get_synthesizer(mechanism).run(
-        codes, sizes, rho=rho, n_rows=None, rng=np.random.default_rng(seed), seed=seed, ledger=ledger,
+        codes,
+        sizes,
+        rho=rho,
+        n_rows=None,
+        rng=np.random.default_rng(seed),
+        seed=seed,
+        ledger=ledger,
         progress=lambda f, m: print(f"  [{time.perf_counter() - started:6.1f}s] {m}", flush=True),
-        settings=PRESETS["default"])
+        settings=PRESETS["default"],
+    )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     spent = sum(e.rho if e.mechanism == "zcdp" else e.sensitivity**2 / (2 * e.sigma**2) for e in ledger.entries)
-    return {"mechanism": mechanism, "epsilon": epsilon, "rho": rho, "ledger_rho": spent, "seconds": seconds,
-            "cpu_seconds": cpu, "load_avg": os.getloadavg()[0], "tvd": average_tvd(codes, result.codes, sizes, all_pairs(list(sizes))), "info": result.info}
+    return {
+        "mechanism": mechanism,
+        "epsilon": epsilon,
+        "rho": rho,
+        "ledger_rho": spent,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "load_avg": os.getloadavg()[0],
+        "tvd": average_tvd(codes, result.codes, sizes, all_pairs(list(sizes))),
+        "info": result.info,
+    }
 
 
 def run_in_fresh_process(*, mechanism: str, epsilon: float, delta: float, seed: int, data: Path) -> dict:
     """One case in its own interpreter (cold imports and JIT caches); its result comes back as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "case.json"
-        subprocess.run([sys.executable, __file__, "--one-case", "--mechanism", mechanism, "--epsilon", repr(epsilon),
-                        "--delta", repr(delta), "--seed", str(seed), "--data", str(data), "--json", str(out)],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one-case",
+                "--mechanism",
+                mechanism,
+                "--epsilon",
+                repr(epsilon),
+                "--delta",
+                repr(delta),
+                "--seed",
+                str(seed),
+                "--data",
+                str(data),
+                "--json",
+                str(out),
+            ],
+            check=True,
+        )
         return json.loads(out.read_text())[0]
 
 
@@ -87,8 +120,9 @@ def main() -> int:
     sizes = json.loads((args.data / "adult-domain.json").read_text())
     codes = {c: table[c].to_numpy(dtype=np.int64) for c in sizes}
     if args.one_case:
-        result = run_one(codes, sizes, mechanism=args.mechanism, epsilon=args.epsilon[0], delta=args.delta,
-                         seed=args.seed)
+        result = run_one(
+            codes, sizes, mechanism=args.mechanism, epsilon=args.epsilon[0], delta=args.delta, seed=args.seed
+        )
         args.json.write_text(json.dumps([result], default=str))
         return 0
     mechanisms = ["mst", "aim"] if args.mechanism == "all" else [args.mechanism]
@@ -96,32 +130,50 @@ def main() -> int:
     for mechanism in mechanisms:
         for epsilon in args.epsilon:
             print(f"{mechanism.upper()} ε={epsilon:g} (fresh process)", flush=True)
-            results.append(run_in_fresh_process(mechanism=mechanism, epsilon=epsilon, delta=args.delta,
-                                                seed=args.seed, data=args.data))
-    print(f"\nUCI Adult, {len(table):,} rows, δ={args.delta:g}, avg TVD over {len(all_pairs(list(sizes)))} 2-way "
-          f"marginals (cores: {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})")
-    print(f"{'mechanism':<10}{'ε':>5}{'ρ':>10}{'TVD':>9}{'time s':>9}{'CPU s':>8}{'load':>6}{'ref TVD':>9}{'ref s':>8}"
-          "  extra")
+            results.append(
+                run_in_fresh_process(
+                    mechanism=mechanism, epsilon=epsilon, delta=args.delta, seed=args.seed, data=args.data
+                )
+            )
+    print(
+        f"\nUCI Adult, {len(table):,} rows, δ={args.delta:g}, avg TVD over {len(all_pairs(list(sizes)))} 2-way "
+        f"marginals (cores: {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"{'mechanism':<10}{'ε':>5}{'ρ':>10}{'TVD':>9}{'time s':>9}{'CPU s':>8}{'load':>6}{'ref TVD':>9}{'ref s':>8}"
+        "  extra"
+    )
     for r in results:
         ref_tvd, ref_s = REFERENCE.get((r["mechanism"], r["epsilon"]), (float("nan"), float("nan")))
-        extra = (f"rounds={r['info'].get('rounds')} model={r['info'].get('model_size_mb', 0):.1f}MB"
-                 if r["mechanism"] == "aim" else "")
-        print(f"{r['mechanism']:<10}{r['epsilon']:>5g}{r['rho']:>10.5f}{r['tvd']:>9.4f}{r['seconds']:>9.1f}"
-              f"{r['cpu_seconds']:>8.1f}{r['load_avg']:>6.1f}{ref_tvd:>9.4f}{ref_s:>8.0f}  {extra} "
-              f"ledger-ρ−ρ={r['ledger_rho'] - r['rho']:.1e}")
+        extra = (
+            f"rounds={r['info'].get('rounds')} model={r['info'].get('model_size_mb', 0):.1f}MB"
+            if r["mechanism"] == "aim"
+            else ""
+        )
+        print(
+            f"{r['mechanism']:<10}{r['epsilon']:>5g}{r['rho']:>10.5f}{r['tvd']:>9.4f}{r['seconds']:>9.1f}"
+            f"{r['cpu_seconds']:>8.1f}{r['load_avg']:>6.1f}{ref_tvd:>9.4f}{ref_s:>8.0f}  {extra} "
+            f"ledger-ρ−ρ={r['ledger_rho'] - r['rho']:.1e}"
+        )
     by = {(r["mechanism"], r["epsilon"]): r for r in results}
     for eps in (1.0, 10.0):
         if ("mst", eps) in by:
             r, (ref_tvd, ref_s) = by[("mst", eps)], REFERENCE[("mst", eps)]
-            print(f"goal MST ε={eps:g}: TVD ≤ {1.05 * ref_tvd:.4f} and time ≤ {ref_s:.0f}s → "
-                  f"{'met' if r['tvd'] <= 1.05 * ref_tvd and r['seconds'] <= ref_s else 'MISSED'}")
+            print(
+                f"goal MST ε={eps:g}: TVD ≤ {1.05 * ref_tvd:.4f} and time ≤ {ref_s:.0f}s → "
+                f"{'met' if r['tvd'] <= 1.05 * ref_tvd and r['seconds'] <= ref_s else 'MISSED'}"
+            )
     if ("aim", 1.0) in by and ("mst", 1.0) in by:
         r = by[("aim", 1.0)]
-        print(f"goal AIM ε=1: TVD < MST's {by[('mst', 1.0)]['tvd']:.4f} within 600s → "
-              f"{'met' if r['tvd'] < by[('mst', 1.0)]['tvd'] and r['seconds'] <= 600 else 'MISSED'}")
+        print(
+            f"goal AIM ε=1: TVD < MST's {by[('mst', 1.0)]['tvd']:.4f} within 600s → "
+            f"{'met' if r['tvd'] < by[('mst', 1.0)]['tvd'] and r['seconds'] <= 600 else 'MISSED'}"
+        )
     if ("aim", 10.0) in by and ("mst", 10.0) in by:
-        print(f"AIM ε=10 (no goal set): TVD {by[('aim', 10.0)]['tvd']:.4f} vs MST's {by[('mst', 10.0)]['tvd']:.4f}, "
-              f"{by[('aim', 10.0)]['seconds']:.0f}s")
+        print(
+            f"AIM ε=10 (no goal set): TVD {by[('aim', 10.0)]['tvd']:.4f} vs MST's {by[('mst', 10.0)]['tvd']:.4f}, "
+            f"{by[('aim', 10.0)]['seconds']:.0f}s"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -60,29 +60,53 @@ def demo_table(config: DemoConfig) -> pd.DataFrame:
 
 def table_rho(epsilon: float, *, n_rows: int, preset: str) -> tuple[float, float]:
     """(ρ of the table stage, δ) in the plan a job on the demo with the app's defaults runs under."""
-    kwargs = plan_kwargs({"epsilon": epsilon}, preset=preset, n_rows=n_rows, channels=3, n_paid_columns=0,
-                         n_public_labels=DEMO_PUBLIC_LABELS)
+    kwargs = plan_kwargs(
+        {"epsilon": epsilon},
+        preset=preset,
+        n_rows=n_rows,
+        channels=3,
+        n_paid_columns=0,
+        n_public_labels=DEMO_PUBLIC_LABELS,
+    )
     return plan_budget(**kwargs).stages["table"].params["rho"], kwargs["delta"]
 
 
 def run_one(table: pd.DataFrame, schema: Schema, *, rho: float, mechanism: str, settings: str, seed: int) -> dict:
     sizes = {c.name: domain_size(c) for c in schema.synthesized_columns()}
     started, cpu_started = time.perf_counter(), time.process_time()
-    synthetic = synthesize_table(table, schema, rho=rho, mechanism=mechanism, seed=seed,
-                                 rng=np.random.default_rng(seed), ledger=Ledger(), settings=settings)
+    synthetic = synthesize_table(
+        table,
+        schema,
+        rho=rho,
+        mechanism=mechanism,
+        seed=seed,
+        rng=np.random.default_rng(seed),
+        ledger=Ledger(),
+        settings=settings,
+    )
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     real_codes, synth_codes = encode_table(table, schema), encode_table(synthetic, schema)
-    return {"mechanism": mechanism, "settings": settings, "seed": seed, "rows": len(synthetic),
-            "tvd1": tvd_1way(real_codes, synth_codes, sizes)["mean"],
-            "tvd2": tvd_2way(real_codes, synth_codes, sizes)["mean"],
-            "wall": wall, "cpu": cpu, "load": os.getloadavg()[0]}
+    return {
+        "mechanism": mechanism,
+        "settings": settings,
+        "seed": seed,
+        "rows": len(synthetic),
+        "tvd1": tvd_1way(real_codes, synth_codes, sizes)["mean"],
+        "tvd2": tvd_2way(real_codes, synth_codes, sizes)["mean"],
+        "wall": wall,
+        "cpu": cpu,
+        "load": os.getloadavg()[0],
+    }
 
 
 def run_in_fresh_process(*, epsilon: float, preset: str, mechanism: str, settings: str, seed: int) -> dict:
     """:func:`run_one` in a new interpreter (cold JAX caches, as in a job's worker process)."""
-    command = [sys.executable, __file__, "--one", json.dumps({"epsilon": epsilon, "preset": preset,
-                                                              "mechanism": mechanism, "settings": settings,
-                                                              "seed": seed})]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        json.dumps({"epsilon": epsilon, "preset": preset, "mechanism": mechanism, "settings": settings, "seed": seed}),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{mechanism}/{settings}/seed {seed} failed:\n{done.stderr[-3000:]}")
@@ -94,24 +118,38 @@ def one(case: dict) -> None:
     schema = demo_schema()
     table = demo_table(DemoConfig())
     rho, _ = table_rho(case["epsilon"], n_rows=len(table), preset=case["preset"])
-    print(json.dumps(run_one(table, schema, rho=rho, mechanism=case["mechanism"], settings=case["settings"],
-                             seed=case["seed"])))
+    print(
+        json.dumps(
+            run_one(table, schema, rho=rho, mechanism=case["mechanism"], settings=case["settings"], seed=case["seed"])
+        )
+    )
 
 
 def summary(runs: list[dict]) -> dict:
     """Mean over seeds (and the spread of the 2-way TVD)."""
     tvd2 = [r["tvd2"] for r in runs]
-    return {"tvd1": statistics.mean(r["tvd1"] for r in runs), "tvd2": statistics.mean(tvd2),
-            "tvd2_min": min(tvd2), "tvd2_max": max(tvd2), "wall": statistics.mean(r["wall"] for r in runs),
-            "cpu": statistics.mean(r["cpu"] for r in runs), "load": statistics.mean(r["load"] for r in runs)}
+    return {
+        "tvd1": statistics.mean(r["tvd1"] for r in runs),
+        "tvd2": statistics.mean(tvd2),
+        "tvd2_min": min(tvd2),
+        "tvd2_max": max(tvd2),
+        "wall": statistics.mean(r["wall"] for r in runs),
+        "cpu": statistics.mean(r["cpu"] for r in runs),
+        "load": statistics.mean(r["load"] for r in runs),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epsilon", type=float, nargs="+", default=[1.0, 10.0], help="total ε of the whole run")
     parser.add_argument("--mechanism", nargs="+", choices=["mst", "aim"], default=["mst", "aim"])
-    parser.add_argument("--settings", nargs="+", choices=["default", "fast"], default=["default", "fast"],
-                        help="table presets (dptab_core.table.settings)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=["default", "fast"],
+        default=["default", "fast"],
+        help="table presets (dptab_core.table.settings)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--preset", default="quick", help="image preset whose plan sets the table's share")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -122,8 +160,11 @@ def main() -> int:
 
     config, schema = DemoConfig(), demo_schema()
     table = demo_table(config)
-    print(f"Demo table: {len(table):,} rows, {len(schema.synthesized_columns())} synthesized columns; "
-          f"cores {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"Demo table: {len(table):,} rows, {len(schema.synthesized_columns())} synthesized columns; "
+        f"cores {os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     rows = []
     for epsilon in args.epsilon:
         rho, delta = table_rho(epsilon, n_rows=len(table), preset=args.preset)
@@ -132,21 +173,30 @@ def main() -> int:
             for mechanism in args.mechanism:
                 runs = []
                 for seed in args.seeds:
-                    r = run_in_fresh_process(epsilon=epsilon, preset=args.preset, mechanism=mechanism,
-                                             settings=settings, seed=seed)
-                    print(f"  {mechanism:<4} {settings:<8} seed {seed}: 2-way {r['tvd2']:.4f}  1-way {r['tvd1']:.4f}  "
-                          f"{r['wall']:6.1f} s wall  {r['cpu']:6.1f} s CPU  load {r['load']:.1f}", flush=True)
+                    r = run_in_fresh_process(
+                        epsilon=epsilon, preset=args.preset, mechanism=mechanism, settings=settings, seed=seed
+                    )
+                    print(
+                        f"  {mechanism:<4} {settings:<8} seed {seed}: 2-way {r['tvd2']:.4f}  1-way {r['tvd1']:.4f}  "
+                        f"{r['wall']:6.1f} s wall  {r['cpu']:6.1f} s CPU  load {r['load']:.1f}",
+                        flush=True,
+                    )
                     runs.append(r)
-                rows.append({"epsilon": epsilon, "rho": rho, "settings": settings, "mechanism": mechanism,
-                             **summary(runs)})
-    print(f"\nMean over seeds {args.seeds} (2-way range in brackets); demo, {len(table):,} rows, "
-          f"table share of the {args.preset} plan\n")
+                rows.append(
+                    {"epsilon": epsilon, "rho": rho, "settings": settings, "mechanism": mechanism, **summary(runs)}
+                )
+    print(
+        f"\nMean over seeds {args.seeds} (2-way range in brackets); demo, {len(table):,} rows, "
+        f"table share of the {args.preset} plan\n"
+    )
     print("| ε (table ρ) | table preset | mechanism | avg 2-way TVD | avg 1-way TVD | wall s | CPU s | load |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['epsilon']:g} ({r['rho']:.4f}) | {r['settings']} | {r['mechanism'].upper()} | "
-              f"{r['tvd2']:.4f} [{r['tvd2_min']:.4f}–{r['tvd2_max']:.4f}] | {r['tvd1']:.4f} | "
-              f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |")
+        print(
+            f"| {r['epsilon']:g} ({r['rho']:.4f}) | {r['settings']} | {r['mechanism'].upper()} | "
+            f"{r['tvd2']:.4f} [{r['tvd2_min']:.4f}–{r['tvd2_max']:.4f}] | {r['tvd1']:.4f} | "
+            f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"
+        )
     return 0
 
 

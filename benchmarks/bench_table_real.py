@@ -60,8 +60,9 @@ def load(dataset: str) -> tuple[pd.DataFrame, Schema] | None:
             return None
         frame = read_csv(path).frame
         frame = frame[~frame["lesion_id"].duplicated()].reset_index(drop=True)  # one row per lesion (first)
-        return frame, propose_schema(frame, image_column="image_id", person_column="lesion_id",
-                                     encoding="utf-8", delimiter=",")
+        return frame, propose_schema(
+            frame, image_column="image_id", person_column="lesion_id", encoding="utf-8", delimiter=","
+        )
     path = SHARED / "adult" / "adult.csv"
     if not path.exists():
         return None
@@ -81,8 +82,9 @@ def all_public(schema: Schema, real: pd.DataFrame) -> Schema:
         values = real[col.name].dropna().astype(float)
         edges = exact_edges(values.to_numpy(), bins=col.bins, integer=col.dtype == "int")
         low, high = snap_outward(float(values.min()), float(values.max()))
-        schema = schema.replace_column(replace(col, public=True, bounds=(low, high), binning="edges",
-                                               edges=edges, missing=missing))
+        schema = schema.replace_column(
+            replace(col, public=True, bounds=(low, high), binning="edges", edges=edges, missing=missing)
+        )
     return schema
 
 
@@ -90,8 +92,9 @@ def exact_edges(values: np.ndarray, *, bins: int, integer: bool) -> tuple[float,
     """The edges the schema stage would release from a noise-free histogram (same quantiles, same spikes)."""
     points, counts = np.unique(values, return_counts=True)
     highs = points + 1 if integer else np.append(points[1:], points[-1] + 1e-9)
-    exact = NoisyHistogram(lows=points, highs=highs, mass=counts.astype(float), missing=0.0, threshold=0.0,
-                           sigma=0.0, integer=integer)
+    exact = NoisyHistogram(
+        lows=points, highs=highs, mass=counts.astype(float), missing=0.0, threshold=0.0, sigma=0.0, integer=integer
+    )
     return edges_from_histogram(exact, bins=bins)
 
 
@@ -104,9 +107,11 @@ def reference_codes(real: pd.Series, synthetic: pd.Series, kind: str) -> tuple[n
         return r.map(labels).to_numpy(int), s.map(labels).to_numpy(int)
     r, s = real.astype(float).to_numpy(), synthetic.astype(float).to_numpy()
     edges = np.unique(np.quantile(r[~np.isnan(r)], np.linspace(0, 1, 17)))
+
     def code(x):
         c = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(edges.size - 2, 0))
         return np.where(np.isnan(x), edges.size, c)
+
     return code(r), code(s)
 
 
@@ -132,25 +137,43 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> dict
         rr = np.subtract(*np.percentile(rv, [99, 1]))
         sr = np.subtract(*np.percentile(sv, [99, 1]))
         ratios.append(sr / rr if rr else float("inf") if sr else 1.0)
-    return {"tvd": float(np.mean(tvds)), "median_err": max(median_err, default=0.0),
-            "ratio_lo": min(ratios, default=1.0), "ratio_hi": max(ratios, default=1.0), "blanks": blanks,
-            "integers": integer_ok}
+    return {
+        "tvd": float(np.mean(tvds)),
+        "median_err": max(median_err, default=0.0),
+        "ratio_lo": min(ratios, default=1.0),
+        "ratio_hi": max(ratios, default=1.0),
+        "blanks": blanks,
+        "integers": integer_ok,
+    }
 
 
 def run(frame: pd.DataFrame, schema: Schema, *, epsilon: float, mechanism: str, seed: int) -> tuple[dict, float]:
     real = typed_table(frame, schema)
     paid = schema.unpaid_domains()
-    plan = plan_budget(epsilon=epsilon, delta=1e-6 if len(real) < 1e5 else 1e-7, n_rows=len(real),
-                       n_paid_columns=len(paid), n_paid_categorical=sum(c.kind == "categorical" for c in paid),
-                       semantic_query=SemanticQuerySettings(enabled=False), mean_pairs=MeanPairSettings(enabled=False),
-                       dpsgd=DPSGDSettings(enabled=False))
+    plan = plan_budget(
+        epsilon=epsilon,
+        delta=1e-6 if len(real) < 1e5 else 1e-7,
+        n_rows=len(real),
+        n_paid_columns=len(paid),
+        n_paid_categorical=sum(c.kind == "categorical" for c in paid),
+        semantic_query=SemanticQuerySettings(enabled=False),
+        mean_pairs=MeanPairSettings(enabled=False),
+        dpsgd=DPSGDSettings(enabled=False),
+    )
     ledger, rng = Ledger(), np.random.default_rng(seed)
     started = time.perf_counter()
     if plan.stages["schema"].enabled:
-        schema = pay_for_domains(real, schema, rho=plan.stages["schema"].params["rho"], rng=rng, ledger=ledger,
-                                 delta_budget=plan.partition_delta)
-    synthetic = synthesize_table(real, schema, rho=plan.stages["table"].params["rho"], mechanism=mechanism,
-                                 seed=seed, rng=rng, ledger=ledger)
+        schema = pay_for_domains(
+            real,
+            schema,
+            rho=plan.stages["schema"].params["rho"],
+            rng=rng,
+            ledger=ledger,
+            delta_budget=plan.partition_delta,
+        )
+    synthetic = synthesize_table(
+        real, schema, rho=plan.stages["table"].params["rho"], mechanism=mechanism, seed=seed, rng=rng, ledger=ledger
+    )
     verify_ledger_matches_plan(ledger, plan)
     return measure(real, synthetic, schema), time.perf_counter() - started
 
@@ -163,7 +186,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rows = []
-    for dataset in (["ham", "adult"] if args.dataset == "both" else [args.dataset]):
+    for dataset in ["ham", "adult"] if args.dataset == "both" else [args.dataset]:
         loaded = load(dataset)
         if loaded is None:
             print(f"{dataset}: data not found under {SHARED}: skipped.")
@@ -177,13 +200,19 @@ def main() -> int:
                 print(f"  {dataset} ε={epsilon:g} {name}: {result} ({seconds:.0f} s)", flush=True)
     if not rows:
         return 0
-    print(f"\n{args.mechanism.upper()}, table stage only (schema share 5 %), cores {os.cpu_count()}, "
-          f"load avg {os.getloadavg()[0]:.1f}; {GOALS}")
-    print(f"{'dataset':8} {'rows':>6} {'ε':>4} {'schema':11} {'1-way TVD':>9} {'median err':>10} "
-          f"{'p1–p99 ratio':>13} {'blanks':>6} {'integers':>8} {'secs':>5}")
+    print(
+        f"\n{args.mechanism.upper()}, table stage only (schema share 5 %), cores {os.cpu_count()}, "
+        f"load avg {os.getloadavg()[0]:.1f}; {GOALS}"
+    )
+    print(
+        f"{'dataset':8} {'rows':>6} {'ε':>4} {'schema':11} {'1-way TVD':>9} {'median err':>10} "
+        f"{'p1–p99 ratio':>13} {'blanks':>6} {'integers':>8} {'secs':>5}"
+    )
     for dataset, n, epsilon, name, r, seconds in rows:
-        print(f"{dataset:8} {n:6d} {epsilon:4g} {name:11} {r['tvd']:9.4f} {r['median_err']:10.1%} "
-              f"{r['ratio_lo']:6.2f}–{r['ratio_hi']:<6.2f} {r['blanks']:6d} {str(r['integers']):>8} {seconds:5.0f}")
+        print(
+            f"{dataset:8} {n:6d} {epsilon:4g} {name:11} {r['tvd']:9.4f} {r['median_err']:10.1%} "
+            f"{r['ratio_lo']:6.2f}–{r['ratio_hi']:<6.2f} {r['blanks']:6d} {str(r['integers']):>8} {seconds:5.0f}"
+        )
     return 0
 
 

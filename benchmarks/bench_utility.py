@@ -51,10 +51,17 @@ TVD_FACTOR = 1.2
 """Issue 9: the joint method's table TVD stays within 1.2 × the table synthesizer alone (the table-only
 baseline, AIM by default)."""
 
-COLUMNS = (("table.tvd_1way", "tvd1"), ("table.tvd_2way", "tvd2"), ("image.fd", "FD"),
-           ("image.precision", "prec"), ("image.recall", "recall"), ("image.tstr_accuracy", "tstr"),
-           ("cross_modal.agreement_normalised", "xmodal"), ("privacy.nn_distance_ratio", "nn_ratio"),
-           ("privacy.audit_epsilon_lower_bound", "audit_eps"))
+COLUMNS = (
+    ("table.tvd_1way", "tvd1"),
+    ("table.tvd_2way", "tvd2"),
+    ("image.fd", "FD"),
+    ("image.precision", "prec"),
+    ("image.recall", "recall"),
+    ("image.tstr_accuracy", "tstr"),
+    ("cross_modal.agreement_normalised", "xmodal"),
+    ("privacy.nn_distance_ratio", "nn_ratio"),
+    ("privacy.audit_epsilon_lower_bound", "audit_eps"),
+)
 """(metric key, short column header) of the printed table."""
 
 
@@ -101,8 +108,9 @@ def ham_dataset(out: Path, *, rows: int | None) -> tuple[Path, Path, Schema, Non
     return csv, HAM / "images", report.schema, None
 
 
-def precision_recall(out_root: Path, tag: str, real_table: pd.DataFrame, real_images: np.ndarray,
-                     config: EvalConfig, cache_dir: Path) -> dict[str, float]:
+def precision_recall(
+    out_root: Path, tag: str, real_table: pd.DataFrame, real_images: np.ndarray, config: EvalConfig, cache_dir: Path
+) -> dict[str, float]:
     """k-NN precision and recall of one run, exactly as ``evaluate_arrays`` computes them.
 
     The evaluation CNN comes from ``cache_dir`` (``run_sweep`` trained it on the same reference split),
@@ -115,37 +123,66 @@ def precision_recall(out_root: Path, tag: str, real_table: pd.DataFrame, real_im
     sizes = {c.name: domain_size(c) for c in schema.synthesized_columns()}
     real = encode_table(real_table, schema)
     ref, held = split_real(real_table, schema, heldout_fraction=config.heldout_fraction, seed=config.seed)
-    clf = features.train_attribute_classifier(real_images[ref], {k: v[ref] for k, v in real.items()}, sizes,
-                                              config=config.features or features.DEFAULT_FEATURE_CONFIG,
-                                              cache_dir=cache_dir)
+    clf = features.train_attribute_classifier(
+        real_images[ref],
+        {k: v[ref] for k, v in real.items()},
+        sizes,
+        config=config.features or features.DEFAULT_FEATURE_CONFIG,
+        cache_dir=cache_dir,
+    )
     return image_metrics.knn_precision_recall(clf.embed(real_images[held]), clf.embed(syn_images), k=config.knn_k)
 
 
-def bench_dataset(name: str, spec: SynthSpec, *, epsilons: list[float], methods: list[str], out_root: Path,
-                  config: EvalConfig, with_audit: bool) -> list[dict]:
+def bench_dataset(
+    name: str,
+    spec: SynthSpec,
+    *,
+    epsilons: list[float],
+    methods: list[str],
+    out_root: Path,
+    config: EvalConfig,
+    with_audit: bool,
+) -> list[dict]:
     """Sweep one dataset, then add precision and (optionally) the audit to its rows."""
     from dptab_core.data.ingest import load_paired_dataset
 
     real = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), Schema.from_dict(spec.schema))
     cache_dir = out_root / "eval_cache"
     _log(f"{name}: {len(real.table)} real rows; sweeping {methods} at ε = {epsilons}")
-    rows = run_sweep(spec, epsilons=epsilons, baselines=methods, out_root=out_root, real_table=real.table,
-                     real_images=real.images, config=config, cache_dir=cache_dir,
-                     progress=lambda stage, fraction, message: _log(f"{name}: {message}"))
+    rows = run_sweep(
+        spec,
+        epsilons=epsilons,
+        baselines=methods,
+        out_root=out_root,
+        real_table=real.table,
+        real_images=real.images,
+        config=config,
+        cache_dir=cache_dir,
+        progress=lambda stage, fraction, message: _log(f"{name}: {message}"),
+    )
     for row in rows:
         row["dataset"] = name
         if row["method"] != "table-only":
             source = "dp-tabimage" if BASELINES[row["method"]].shuffle_pairs else row["method"]
-            row.update({f"image.{k}": v for k, v in precision_recall(
-                out_root, run_tag(source, row["epsilon"]), real.table, real.images, config, cache_dir).items()})
+            row.update(
+                {
+                    f"image.{k}": v
+                    for k, v in precision_recall(
+                        out_root, run_tag(source, row["epsilon"]), real.table, real.images, config, cache_dir
+                    ).items()
+                }
+            )
     if with_audit:
         from dptab_core.pipeline.audit import audit_pipeline
 
         for eps in epsilons:
             _log(f"{name}: canary audit of dp-tabimage at ε = {eps:g}")
-            audit = audit_pipeline(baseline_spec(spec, BASELINES["dp-tabimage"], epsilon=eps),
-                                   work_root=out_root / "audit" / f"eps{eps:g}", seed=0,
-                                   write_to=out_root / f"dp-tabimage_eps{eps:g}")
+            audit = audit_pipeline(
+                baseline_spec(spec, BASELINES["dp-tabimage"], epsilon=eps),
+                work_root=out_root / "audit" / f"eps{eps:g}",
+                seed=0,
+                write_to=out_root / f"dp-tabimage_eps{eps:g}",
+            )
             for row in rows:
                 if row["method"] == "dp-tabimage" and row["epsilon"] == eps:
                     row["privacy.audit_epsilon_lower_bound"] = audit.get("epsilon_lower_bound")
@@ -154,6 +191,7 @@ def bench_dataset(name: str, spec: SynthSpec, *, epsilons: list[float], methods:
 
 def goal_checks(rows: list[dict], epsilons: list[float]) -> list[tuple[str, str, str]]:
     """(goal, measured, PASS/MISS/n/a) for each goal of issue 9 that these rows can decide."""
+
     def value(method: str, eps: float, key: str) -> float | None:
         return next((r.get(key) for r in rows if r["method"] == method and r["epsilon"] == eps), None)
 
@@ -172,12 +210,21 @@ def goal_checks(rows: list[dict], epsilons: list[float]) -> list[tuple[str, str,
         for key in ("table.tvd_1way", "table.tvd_2way"):
             ours_t, alone = value("dp-tabimage", eps, key), value("table-only", eps, key)
             ok = None if ours_t is None or alone is None else ours_t <= TVD_FACTOR * alone
-            checks.append((f"ε={eps:g}: {key} ≤ {TVD_FACTOR:g} × table-only",
-                           f"{_fmt(ours_t)} vs {_fmt(None if alone is None else TVD_FACTOR * alone)}", judge(ok)))
+            checks.append(
+                (
+                    f"ε={eps:g}: {key} ≤ {TVD_FACTOR:g} × table-only",
+                    f"{_fmt(ours_t)} vs {_fmt(None if alone is None else TVD_FACTOR * alone)}",
+                    judge(ok),
+                )
+            )
         audit = value("dp-tabimage", eps, "privacy.audit_epsilon_lower_bound")
-        checks.append((f"ε={eps:g}: audit ε̂ ≤ claimed ε",
-                       f"{_fmt(audit)} vs {eps:g}" if audit is not None else "not run (--with-audit)",
-                       judge(None if audit is None else audit <= eps)))
+        checks.append(
+            (
+                f"ε={eps:g}: audit ε̂ ≤ claimed ε",
+                f"{_fmt(audit)} vs {eps:g}" if audit is not None else "not run (--with-audit)",
+                judge(None if audit is None else audit <= eps),
+            )
+        )
     return checks
 
 
@@ -192,11 +239,16 @@ def print_report(name: str, rows: list[dict], epsilons: list[float]) -> None:
     private = [r for r in rows if r["epsilon"] is not None]
     for row in sorted(private, key=lambda r: (r["epsilon"], list(BASELINES).index(r["method"]))):
         spent = row.get("epsilon_spent")
-        print(f"{row['method']:<13}{row['epsilon']:>5g}{_fmt(spent) if spent is not None else '—':>9}"
-              + "".join(f"{_fmt(row.get(key)):>10}" for key, _ in COLUMNS))
+        print(
+            f"{row['method']:<13}{row['epsilon']:>5g}{_fmt(spent) if spent is not None else '—':>9}"
+            + "".join(f"{_fmt(row.get(key)):>10}" for key, _ in COLUMNS)
+        )
     for row in (r for r in rows if r["epsilon"] is None):  # the upper bound: once, never as a private result
-        print(f"{row['method']:<13}{'∞':>5}{'none':>9}" + "".join(f"{_fmt(row.get(key)):>10}" for key, _ in COLUMNS)
-              + f"   <- {row.get('guarantee', NO_GUARANTEE)}: reference only")
+        print(
+            f"{row['method']:<13}{'∞':>5}{'none':>9}"
+            + "".join(f"{_fmt(row.get(key)):>10}" for key, _ in COLUMNS)
+            + f"   <- {row.get('guarantee', NO_GUARANTEE)}: reference only"
+        )
     print("\ngoal (issue 9)                                   measured (ours vs reference)    result")
     for goal, measured, result in goal_checks(rows, epsilons):
         print(f"{goal:<49}{measured:<32}{result}")
@@ -208,16 +260,22 @@ def main() -> int:
     parser.add_argument("--epsilons", default="1,10", help="comma-separated ε values (default 1,10)")
     parser.add_argument("--methods", default=",".join(BASELINES), help=f"comma-separated, from {list(BASELINES)}")
     parser.add_argument("--preset", default="quick")
-    parser.add_argument("--preset-override", action="append", default=[], metavar="FIELD=NUMBER",
-                        help="shrink the image preset, e.g. dpsgd_steps=20 (repeatable)")
+    parser.add_argument(
+        "--preset-override",
+        action="append",
+        default=[],
+        metavar="FIELD=NUMBER",
+        help="shrink the image preset, e.g. dpsgd_steps=20 (repeatable)",
+    )
     parser.add_argument("--table-settings", default="default", help="table synthesizer preset (default|fast)")
     parser.add_argument("--eval-epochs", type=int, help="epochs of the evaluation CNN (default: its config's)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_utility"))
     parser.add_argument("--with-audit", action="store_true", help="also run the canary audit of dp-tabimage")
     parser.add_argument("--skip-ham", action="store_true", help="do not run on HAM10000 even when present")
     parser.add_argument("--skip-demo", action="store_true", help="run on HAM10000 only")
-    parser.add_argument("--ham-rows", type=int, default=2000,
-                        help="HAM10000 rows to sample by lesion (default 2000; 0 = all 10,015)")
+    parser.add_argument(
+        "--ham-rows", type=int, default=2000, help="HAM10000 rows to sample by lesion (default 2000; 0 = all 10,015)"
+    )
     args = parser.parse_args()
 
     epsilons = [float(e) for e in args.epsilons.split(",")]
@@ -226,6 +284,7 @@ def main() -> int:
     config = EvalConfig()
     if args.eval_epochs:
         from dptab_core.eval.features import FeatureConfig
+
         config = EvalConfig(features=FeatureConfig(epochs=args.eval_epochs))
     args.out.mkdir(parents=True, exist_ok=True)
     load_before, started = os.getloadavg(), time.perf_counter()
@@ -239,28 +298,60 @@ def main() -> int:
     results = {}
     for name, (csv, images, schema, public) in datasets:
         n_rows = len(pd.read_csv(csv))
-        spec = SynthSpec(csv_path=str(csv), images_path=str(images), schema=schema.to_dict(),
-                         plan_options={"delta": default_delta(n_rows)}, preset=args.preset,
-                         public_dir=str(public) if public else None, seed=0, evaluate=False,
-                         preset_overrides=overrides, table_settings=args.table_settings)
-        results[name] = bench_dataset(name, spec, epsilons=epsilons, methods=methods, out_root=args.out / name,
-                                      config=config, with_audit=args.with_audit)
+        spec = SynthSpec(
+            csv_path=str(csv),
+            images_path=str(images),
+            schema=schema.to_dict(),
+            plan_options={"delta": default_delta(n_rows)},
+            preset=args.preset,
+            public_dir=str(public) if public else None,
+            seed=0,
+            evaluate=False,
+            preset_overrides=overrides,
+            table_settings=args.table_settings,
+        )
+        results[name] = bench_dataset(
+            name,
+            spec,
+            epsilons=epsilons,
+            methods=methods,
+            out_root=args.out / name,
+            config=config,
+            with_audit=args.with_audit,
+        )
 
     load_after = os.getloadavg()
-    print(f"bench_utility: preset {args.preset}, overrides {overrides or 'none'}, table settings "
-          f"{args.table_settings}, demo rows {args.rows}, ε {epsilons}, audit {'on' if args.with_audit else 'off'}")
-    print("columns: " + ", ".join(f"{short} = {key}" for key, short in COLUMNS)
-          + "; xmodal: 0 = shuffled pairs, 1 = real pairs (data owner's view: reads real data)")
+    print(
+        f"bench_utility: preset {args.preset}, overrides {overrides or 'none'}, table settings "
+        f"{args.table_settings}, demo rows {args.rows}, ε {epsilons}, audit {'on' if args.with_audit else 'off'}"
+    )
+    print(
+        "columns: "
+        + ", ".join(f"{short} = {key}" for key, short in COLUMNS)
+        + "; xmodal: 0 = shuffled pairs, 1 = real pairs (data owner's view: reads real data)"
+    )
     for name, rows in results.items():
         print_report(name, rows, epsilons)
     total = time.perf_counter() - started
-    print(f"\nwall {total / 60:.1f} min on {os.cpu_count()} cores; load average (1/5/15 min) before "
-          f"{load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, after "
-          f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}")
-    (args.out / "bench_utility.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
-         "goals": {n: goal_checks(r, epsilons) for n, r in results.items()},
-         "wall_s": total, "load_before": load_before, "load_after": load_after}, indent=2), encoding="utf-8")
+    print(
+        f"\nwall {total / 60:.1f} min on {os.cpu_count()} cores; load average (1/5/15 min) before "
+        f"{load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, after "
+        f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}"
+    )
+    (args.out / "bench_utility.json").write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "results": results,
+                "goals": {n: goal_checks(r, epsilons) for n, r in results.items()},
+                "wall_s": total,
+                "load_before": load_before,
+                "load_after": load_after,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     return 0
 
 

@@ -22,9 +22,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 GOAL_SECONDS = 8 * 60
-DRY_RUN_OVERRIDES = {"width": 8, "latent_dim": 4, "pretrain_steps": 4, "pretrain_batch": 16, "public_per_label": 12,
-                     "classifier_steps": 4, "classifier_width": 8, "dpsgd_batch": 64, "dpsgd_steps": 3,
-                     "sample_batch": 64}
+DRY_RUN_OVERRIDES = {
+    "width": 8,
+    "latent_dim": 4,
+    "pretrain_steps": 4,
+    "pretrain_batch": 16,
+    "public_per_label": 12,
+    "classifier_steps": 4,
+    "classifier_width": 8,
+    "dpsgd_batch": 64,
+    "dpsgd_steps": 3,
+    "sample_batch": 64,
+}
 """Tiny sizes for the CPU dry run: the gpu preset's code path (64x64 latent family), not its cost."""
 
 
@@ -54,12 +63,23 @@ def main() -> int:
         if data is None or data.public is None:
             print("needs ../shared/data/ham10000 and ../shared/data/cifar10-test", file=sys.stderr)
             return 2
-    print(f"# gpu_check: preset gpu on {data.name}, device {device}"
-          + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else "") + f", ε = {args.epsilon:g}")
-    spec = SynthSpec(csv_path=str(data.csv), images_path=str(data.images),
-                     schema=Schema.load(data.schema_file).to_dict(), plan_options={"epsilon": args.epsilon},
-                     preset="gpu", public_dir=str(data.public), device=device, evaluate=False,
-                     preset_overrides=overrides, table_settings="fast" if args.dry_run else "default")
+    print(
+        f"# gpu_check: preset gpu on {data.name}, device {device}"
+        + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else "")
+        + f", ε = {args.epsilon:g}"
+    )
+    spec = SynthSpec(
+        csv_path=str(data.csv),
+        images_path=str(data.images),
+        schema=Schema.load(data.schema_file).to_dict(),
+        plan_options={"epsilon": args.epsilon},
+        preset="gpu",
+        public_dir=str(data.public),
+        device=device,
+        evaluate=False,
+        preset_overrides=overrides,
+        table_settings="fast" if args.dry_run else "default",
+    )
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -68,8 +88,10 @@ def main() -> int:
     print("\nstage            seconds")
     for stage, seconds in summary["timings"].items():
         print(f"{stage:<16}{seconds:>8.1f}")
-    print(f"{'total':<16}{total:>8.1f}   goal < {GOAL_SECONDS} s: "
-          f"{'PASS' if total < GOAL_SECONDS else 'MISS'}{' (dry run: sizes are tiny)' if args.dry_run else ''}")
+    print(
+        f"{'total':<16}{total:>8.1f}   goal < {GOAL_SECONDS} s: "
+        f"{'PASS' if total < GOAL_SECONDS else 'MISS'}{' (dry run: sizes are tiny)' if args.dry_run else ''}"
+    )
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
     print(f"peak GPU memory: {'n/a (CPU)' if peak is None else f'{peak:.2f} GiB'}")
     spent = summary.get("epsilon_spent")

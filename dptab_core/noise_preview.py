@@ -26,8 +26,9 @@ from dptab_core.table.settings import TableSettings
 MECHANISMS = ("aim", "mst")
 
 
-def table_one_way_sigma(rho: float, *, n_columns: int, mechanism: str, settings: TableSettings | str = "default"
-                        ) -> float:
+def table_one_way_sigma(
+    rho: float, *, n_columns: int, mechanism: str, settings: TableSettings | str = "default"
+) -> float:
     """Noise std (in rows) on one count of a 1-way marginal, as ``mechanism`` first measures it with ``rho``.
 
     MST: ρ·f₁ split evenly over the d columns (σ = √(d / (2ρf₁))). AIM: ρ over its planned round units
@@ -41,12 +42,15 @@ def table_one_way_sigma(rho: float, *, n_columns: int, mechanism: str, settings:
         fraction = cfg.mst.budget_fractions[0] if d > 1 else 1.0
         return math.sqrt(d / (2.0 * rho * fraction))
     aim = cfg.aim
-    planned = aim.rounds_per_column * d if aim.max_rounds is None else min(aim.rounds_per_column * d, d + aim.max_rounds)
+    planned = (
+        aim.rounds_per_column * d if aim.max_rounds is None else min(aim.rounds_per_column * d, d + aim.max_rounds)
+    )
     return math.sqrt(planned / (2.0 * aim.measure_fraction * rho))
 
 
-def mean_pixel_sigma(mean_pairs_params: dict[str, Any], *, cell_rows: float, n_columns: int, count_weight: float
-                     ) -> float:
+def mean_pixel_sigma(
+    mean_pairs_params: dict[str, Any], *, cell_rows: float, n_columns: int, count_weight: float
+) -> float:
     """Noise std per pixel (in [0, 1]) of one released mean image averaging ``cell_rows`` rows.
 
     Each release adds noise of std z·S per coordinate, where S is the release's L2 sensitivity: a
@@ -55,21 +59,31 @@ def mean_pixel_sigma(mean_pairs_params: dict[str, Any], *, cell_rows: float, n_c
     """
     from dptab_core.image.mean_pairs import mean_pair_sensitivity
 
-    sensitivity = mean_pair_sensitivity(clip_norm=mean_pairs_params["clip_norm"], n_attributes=max(n_columns, 1),
-                                        count_weight=count_weight)
+    sensitivity = mean_pair_sensitivity(
+        clip_norm=mean_pairs_params["clip_norm"], n_attributes=max(n_columns, 1), count_weight=count_weight
+    )
     return mean_pairs_params["noise_multiplier"] * sensitivity / (2 * max(cell_rows, 1.0))
 
 
-def plan_previews(plan: Any, *, n_columns: int, mechanism: str, cell_rows: float, count_weight: float,
-                  table_settings: TableSettings | str = "default") -> dict[str, float]:
+def plan_previews(
+    plan: Any,
+    *,
+    n_columns: int,
+    mechanism: str,
+    cell_rows: float,
+    count_weight: float,
+    table_settings: TableSettings | str = "default",
+) -> dict[str, float]:
     """Every enabled stage's preview number: table σ (rows per count), mean-image σ (per pixel), DP-SGD z."""
     out: dict[str, float] = {}
     if plan.stages["table"].enabled:
-        out["table"] = table_one_way_sigma(plan.stages["table"].params["rho"], n_columns=n_columns,
-                                           mechanism=mechanism, settings=table_settings)
+        out["table"] = table_one_way_sigma(
+            plan.stages["table"].params["rho"], n_columns=n_columns, mechanism=mechanism, settings=table_settings
+        )
     if plan.stages["mean_pairs"].enabled:
-        out["mean_pairs"] = mean_pixel_sigma(plan.stages["mean_pairs"].params, cell_rows=cell_rows,
-                                             n_columns=n_columns, count_weight=count_weight)
+        out["mean_pairs"] = mean_pixel_sigma(
+            plan.stages["mean_pairs"].params, cell_rows=cell_rows, n_columns=n_columns, count_weight=count_weight
+        )
     if plan.stages["dpsgd"].enabled:
         out["dpsgd"] = float(plan.stages["dpsgd"].params["noise_multiplier"])
     return out

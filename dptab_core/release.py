@@ -32,21 +32,44 @@ BUNDLE_NAME = "bundle.zip"
 RELEASE_FILES = ("synthetic.csv", "schema.json", "privacy_report.json", "privacy_report.md")
 
 
-def write_release(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray | None, image_column: str,
-                  schema_dict: dict[str, Any], privacy_report: dict[str, Any], privacy_report_md: str) -> dict[str, Path]:
+def write_release(
+    out_dir: Path,
+    *,
+    table: pd.DataFrame,
+    images: np.ndarray | None,
+    image_column: str,
+    schema_dict: dict[str, Any],
+    privacy_report: dict[str, Any],
+    privacy_report_md: str,
+) -> dict[str, Path]:
     """Write every release file into ``out_dir`` and zip them into ``bundle.zip``; return their paths.
 
     ``images`` (uint8, (n, H, W, C)) gives one PNG per row, named in row order; the image column of
     ``synthetic.csv`` holds each row's relative path. ``images=None`` writes a table-only release.
     """
-    write_output_files(out_dir, table=table, images=images, image_column=image_column, schema_dict=schema_dict,
-                       privacy_report=privacy_report, privacy_report_md=privacy_report_md)
+    write_output_files(
+        out_dir,
+        table=table,
+        images=images,
+        image_column=image_column,
+        schema_dict=schema_dict,
+        privacy_report=privacy_report,
+        privacy_report_md=privacy_report_md,
+    )
     bundle = _zip_release(out_dir, with_images=images is not None)
     return {name: out_dir / name for name in RELEASE_FILES} | {"bundle": bundle}
 
 
-def write_output_files(out_dir: Path, *, table: pd.DataFrame, images: np.ndarray | None, image_column: str,
-                       schema_dict: dict[str, Any], privacy_report: dict[str, Any], privacy_report_md: str) -> None:
+def write_output_files(
+    out_dir: Path,
+    *,
+    table: pd.DataFrame,
+    images: np.ndarray | None,
+    image_column: str,
+    schema_dict: dict[str, Any],
+    privacy_report: dict[str, Any],
+    privacy_report_md: str,
+) -> None:
     """The release layout without its bundle: what the evaluation reads, also for non-releases.
 
     The non-private baseline writes through here so its folder loads like a run's, but never gets a

@@ -63,17 +63,25 @@ def check_table_size(path: Path, *, limits: UploadLimits = LIMITS) -> tuple[int,
         delimiter = max(",;\t|", key=header.count)
         columns = len(next(csv.reader([header], delimiter=delimiter), []))
         if columns > limits.max_columns:
-            raise DataError(f"the table has {columns:,} columns; the app takes at most {limits.max_columns:,}",
-                            where=path.name, hint="Keep only the columns to synthesize (and the image column), "
-                                                  "then upload again.")
+            raise DataError(
+                f"the table has {columns:,} columns; the app takes at most {limits.max_columns:,}",
+                where=path.name,
+                hint="Keep only the columns to synthesize (and the image column), then upload again.",
+            )
         rows = 0
         for _ in csv.reader(text, delimiter=delimiter):
             rows += 1
             if rows > limits.max_rows or rows * columns > limits.max_cells:
-                what = (f"more than {limits.max_rows:,} rows" if rows > limits.max_rows
-                        else f"more than {limits.max_cells:,} cells ({columns:,} columns × {rows:,}+ rows)")
-                raise DataError(f"the table has {what}: the app's cap", where=path.name,
-                                hint="Take a random sample of the rows (or fewer columns) and upload that.")
+                what = (
+                    f"more than {limits.max_rows:,} rows"
+                    if rows > limits.max_rows
+                    else f"more than {limits.max_cells:,} cells ({columns:,} columns × {rows:,}+ rows)"
+                )
+                raise DataError(
+                    f"the table has {what}: the app's cap",
+                    where=path.name,
+                    hint="Take a random sample of the rows (or fewer columns) and upload that.",
+                )
     return rows, columns
 
 
@@ -114,7 +122,9 @@ def _copy(upload: BinaryIO, out: BinaryIO, digest) -> None:
         out.write(block)
 
 
-def save_folder_stream(files: Iterable[tuple[str, BinaryIO]], *, kind: str = "images") -> tuple[Path, str, int, list[str]]:
+def save_folder_stream(
+    files: Iterable[tuple[str, BinaryIO]], *, kind: str = "images"
+) -> tuple[Path, str, int, list[str]]:
     """A directory upload written file by file: (root, the user's folder name, files written, refused names).
 
     Same layout and name rules as :func:`dptab_core.user_data.save_folder_upload`, without holding
@@ -171,7 +181,11 @@ def list_uploads() -> list[StoredUpload]:
     found = []
     for folder in folders:
         files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
-        label = files[0].name if folder.parent.name == "files" and len(files) == 1 else f"{folder.name}/ ({len(files)} files)"
+        label = (
+            files[0].name
+            if folder.parent.name == "files" and len(files) == 1
+            else f"{folder.name}/ ({len(files)} files)"
+        )
         users = tuple(sorted(job for job, paths in active.items() if any(is_inside(p, folder) for p in paths)))
         found.append(StoredUpload(folder, label, sum(p.stat().st_size for p in files), users))
     return sorted(found, key=lambda u: u.path.stat().st_mtime, reverse=True)
@@ -185,8 +199,11 @@ def delete_upload(path: Path) -> None:
         raise InputError("only an upload inside the workspace's uploads/ folder can be deleted here", where=str(path))
     users = [u for u in list_uploads() if u.path.resolve() == path.resolve()]
     if users and users[0].used_by:
-        raise InputError(f"job(s) {', '.join(users[0].used_by)} still read this upload", where=users[0].label,
-                         hint="Wait for them to finish or cancel them, then delete it.")
+        raise InputError(
+            f"job(s) {', '.join(users[0].used_by)} still read this upload",
+            where=users[0].label,
+            hint="Wait for them to finish or cancel them, then delete it.",
+        )
     shutil.rmtree(path)
 
 

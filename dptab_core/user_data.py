@@ -158,8 +158,13 @@ def check_public_folder(path: Path | str) -> PublicFolderCheck:
         return PublicFolderCheck(None, problems=[f"{path}: no such folder or zip. Check the path."])
     if path.is_file():
         if not zipfile.is_zipfile(path):
-            return PublicFolderCheck(None, problems=[f"{path.name}: neither a folder nor a zip. Give a folder "
-                                                     "laid out as <label>/<image files>, or a zip of one."])
+            return PublicFolderCheck(
+                None,
+                problems=[
+                    f"{path.name}: neither a folder nor a zip. Give a folder "
+                    "laid out as <label>/<image files>, or a zip of one."
+                ],
+            )
         try:
             path = extract_zip_safely(path, workspace_dir("uploads") / f"public-{zip_digest(path)}")
         except DataError as exc:
@@ -178,15 +183,21 @@ def check_public_folder(path: Path | str) -> PublicFolderCheck:
             if len(check.previews) < PREVIEW_LABELS:
                 check.previews.append((sub.name, images[0]))
     if loose:
-        check.warnings.append(f"{len(loose)} image(s) lie directly in the folder, not in a label folder: they are "
-                              "ignored. Put each image in the folder named after its label.")
+        check.warnings.append(
+            f"{len(loose)} image(s) lie directly in the folder, not in a label folder: they are "
+            "ignored. Put each image in the folder named after its label."
+        )
     if len(check.counts) < MIN_PUBLIC_LABELS:
-        check.problems.append(f"found {len(check.counts)} label folder(s) with images; at least {MIN_PUBLIC_LABELS} "
-                              "are needed. Lay the set out as <label>/<image files>, one folder per label.")
+        check.problems.append(
+            f"found {len(check.counts)} label folder(s) with images; at least {MIN_PUBLIC_LABELS} "
+            "are needed. Lay the set out as <label>/<image files>, one folder per label."
+        )
     small = [label for label, n in check.counts.items() if n < MIN_PUBLIC_PER_LABEL]
     if small:
-        check.warnings.append(f"{len(small)} label(s) have fewer than {MIN_PUBLIC_PER_LABEL} images "
-                              f"({', '.join(small[:5])}{'…' if len(small) > 5 else ''}): they will rarely be chosen.")
+        check.warnings.append(
+            f"{len(small)} label(s) have fewer than {MIN_PUBLIC_PER_LABEL} images "
+            f"({', '.join(small[:5])}{'…' if len(small) > 5 else ''}): they will rarely be chosen."
+        )
     return check
 
 

@@ -35,8 +35,10 @@ if source == SOURCES[0]:
         with st.spinner("Preparing the demo dataset (first launch only)…"), plain_errors("preparing the demo dataset"):
             use_demo(state)
     if state.dataset_name == DEMO_NAME:
-        st.success(f"Using **{DEMO_NAME}**: {state.n_rows:,} patients, one row and one skin photo each. Its "
-                   "domains are public by design, and every row is a different patient.")
+        st.success(
+            f"Using **{DEMO_NAME}**: {state.n_rows:,} patients, one row and one skin photo each. Its "
+            "domains are public by design, and every row is a different patient."
+        )
         st.dataframe(dv.schema_frame(state.schema), hide_index=True)
         dv.folder_grid(state.images_path)
         next_button("Next: budget →", "budget", ready=True)
@@ -69,33 +71,52 @@ policy = IngestPolicy(
     drop_corrupt_images=left.checkbox("Drop rows whose image is broken or not an image", key="drop_corrupt"),
     drop_ragged_rows=right.checkbox("Drop rows with the wrong number of fields", key="drop_ragged"),
     drop_duplicate_image_refs=right.checkbox(
-        "Drop every row whose image file another row also names", key="drop_dupes",
+        "Drop every row whose image file another row also names",
+        key="drop_dupes",
         help="All rows sharing one image file are dropped, the first one too: keeping one would let an added "
-             "person's row push out another person's."),
-    keep_one_row_per_person=right.checkbox("Keep one row per person (recommended)", value=True, key="one_per_person",
-                                           help=f"With a person column, {KEPT_ROW_RULE}."))
+        "person's row push out another person's.",
+    ),
+    keep_one_row_per_person=right.checkbox(
+        "Keep one row per person (recommended)",
+        value=True,
+        key="one_per_person",
+        help=f"With a person column, {KEPT_ROW_RULE}.",
+    ),
+)
 known = st.session_state.get("_data_columns", [])
 image_choice = left.selectbox("Image column", ["(detect)", *known], key="image_column")
-person_choice = left.selectbox("Person column (one person may own several rows)", [PROPOSED, NO_PERSON, *known],
-                               key="person_column",
-                               help="The guarantee protects one value of this column. If it names less than a person "
-                                    "(HAM10000's lesion_id is a lesion: a patient can have several), a person with k "
-                                    "of them is protected only at about k·ε.")
+person_choice = left.selectbox(
+    "Person column (one person may own several rows)",
+    [PROPOSED, NO_PERSON, *known],
+    key="person_column",
+    help="The guarantee protects one value of this column. If it names less than a person "
+    "(HAM10000's lesion_id is a lesion: a patient can have several), a person with k "
+    "of them is protected only at about k·ε.",
+)
 confirmed = person_choice == NO_PERSON and st.checkbox(
-    "I confirm that every row belongs to a different person", key="confirm_one_per_person")
+    "I confirm that every row belongs to a different person", key="confirm_one_per_person"
+)
 person = None if person_choice == PROPOSED else NO_PERSON_COLUMN if person_choice == NO_PERSON else person_choice
 
-args = dict(image_column=None if image_choice == "(detect)" else image_choice, person_column=person, policy=policy,
-            confirm_one_row_per_person=confirmed)
+args = dict(
+    image_column=None if image_choice == "(detect)" else image_choice,
+    person_column=person,
+    policy=policy,
+    confirm_one_row_per_person=confirmed,
+)
 cache = st.session_state.setdefault(CACHE_KEY, {})
 cache_key = (str(csv_path), str(images_path), repr(sorted(args.items())), dv.mtime(csv_path), dv.mtime(images_path))
 report = cache.get(cache_key)
 if report is None:
     with plain_errors("checking the data"):
         bar = st.progress(0.0, text="Checking the images…")
-        report = inspect_dataset(csv_path, images_path, workspace=workspace_root(),
-                                 progress=lambda done, total: bar.progress(done / total, text=f"Checked {done:,}/{total:,} images"),
-                                 **args)
+        report = inspect_dataset(
+            csv_path,
+            images_path,
+            workspace=workspace_root(),
+            progress=lambda done, total: bar.progress(done / total, text=f"Checked {done:,}/{total:,} images"),
+            **args,
+        )
         bar.empty()
         cache.clear()
         cache[cache_key] = report
@@ -108,14 +129,18 @@ if report is None:
 st.subheader("Validation report")
 dv.validation_report(report)
 if report.person_column:
-    st.info(f"Person column **{md(report.person_column)}**: one row per person is kept — {KEPT_ROW_RULE} "
-            f"({report.rows_dropped_per_person:,} rows dropped), so one person = one row + its image.")
+    st.info(
+        f"Person column **{md(report.person_column)}**: one row per person is kept — {KEPT_ROW_RULE} "
+        f"({report.rows_dropped_per_person:,} rows dropped), so one person = one row + its image."
+    )
     if proxy_hint(report.person_column):
         st.warning(md(proxy_hint(report.person_column)))
 elif report.needs_person_confirmation and report.ok():  # a broken file gets no person warning
-    st.warning("No person column: differential privacy here protects one *row*. Confirm above that every row is a "
-               "different person, or pick the column that identifies people"
-               + (f" (candidates: {', '.join(report.person_column_candidates)})." if report.person_column_candidates else "."))
+    st.warning(
+        "No person column: differential privacy here protects one *row*. Confirm above that every row is a "
+        "different person, or pick the column that identifies people"
+        + (f" (candidates: {', '.join(report.person_column_candidates)})." if report.person_column_candidates else ".")
+    )
 if report.schema is None:
     st.stop()
 
@@ -140,7 +165,13 @@ if st.button("Use this dataset", type="primary", disabled=not ready, key="use_da
     remember_dataset(state)
     st.rerun()
 if state.has_dataset and state.dataset_name == csv_name and state.csv_path == csv_path:
-    st.success(f"Using **{md(state.dataset_name)}**: {state.n_rows:,} rows with images"
-               + (f", public images from {md(state.public_label)}." if state.public_dir else "."))
-next_button("Next: budget →", "budget", ready=state.has_dataset and state.dataset_name != DEMO_NAME and ready,
-            why_not=why if not ready else "Press “Use this dataset” first.")
+    st.success(
+        f"Using **{md(state.dataset_name)}**: {state.n_rows:,} rows with images"
+        + (f", public images from {md(state.public_label)}." if state.public_dir else ".")
+    )
+next_button(
+    "Next: budget →",
+    "budget",
+    ready=state.has_dataset and state.dataset_name != DEMO_NAME and ready,
+    why_not=why if not ready else "Press “Use this dataset” first.",
+)

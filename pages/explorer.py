@@ -36,28 +36,40 @@ with plain_errors("planning the ε scale"):
     st.dataframe(ev.as_table(rows), hide_index=True)
 
 st.subheader("Measured quality against ε (evaluation sweep) — data owner's view")
-st.caption("Measured on your real data: each point is a separate run that reads the data again. Use it to "
-           "understand the trade-off, not as part of any release's budget.")
+st.caption(
+    "Measured on your real data: each point is a separate run that reads the data again. Use it to "
+    "understand the trade-off, not as part of any release's budget."
+)
 sweep = ev.latest_sweep()
 if sweep is None:
     st.info("No ε sweep has run in this workspace yet: start one below; its results appear here when it finishes.")
 else:
     metric = st.selectbox("Metric", ev.sweep_metrics(sweep), key="explorer_metric", format_func=ev.metric_label)
-    st.plotly_chart(metric_vs_epsilon_figure(sweep, metric=metric, metric_label=ev.metric_label(metric),
-                                             current_epsilon=current), key="explorer_sweep")
+    st.plotly_chart(
+        metric_vs_epsilon_figure(sweep, metric=metric, metric_label=ev.metric_label(metric), current_epsilon=current),
+        key="explorer_sweep",
+    )
 
 running = ev.running_sweep()
 if running is not None:
     status = running.status()
-    st.progress(min(1.0, max(0.0, status.fraction or 0.0)),
-                text=f"Sweep `{running.id}` on {md(job_view.job_dataset(running.spec))}: "
-                     f"{status.state}" + (f" — {status.message}" if status.message else ""))
+    st.progress(
+        min(1.0, max(0.0, status.fraction or 0.0)),
+        text=f"Sweep `{running.id}` on {md(job_view.job_dataset(running.spec))}: "
+        f"{status.state}" + (f" — {status.message}" if status.message else ""),
+    )
 else:
     with st.expander("Start an ε sweep on this dataset", expanded=sweep is None):
         with plain_errors("preparing the sweep"):
-            spec = ev.sweep_form(state, lambda: job_view.synth_spec(
-                state, preset=state.preset or "quick", device="auto",
-                table_mechanism=st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM)))
+            spec = ev.sweep_form(
+                state,
+                lambda: job_view.synth_spec(
+                    state,
+                    preset=state.preset or "quick",
+                    device="auto",
+                    table_mechanism=st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM),
+                ),
+            )
             if spec is not None:
                 job = jobs.submit(spec)
                 st.success(f"Sweep `{job.id}` started.")

@@ -33,8 +33,9 @@ def show_evaluation_progress(job) -> None:
     if progress is None or job.status().state != "running":
         st.rerun(scope="app")
     fraction, message = progress
-    st.progress(min(1.0, fraction), text=f"The release is ready. Comparing it with your data (data owner's view): "
-                                          f"{message}")
+    st.progress(
+        min(1.0, fraction), text=f"The release is ready. Comparing it with your data (data owner's view): {message}"
+    )
 
 
 state = get_state()
@@ -58,22 +59,37 @@ if job.id != state.job_id:
 
 owner = owner_view_dir(job)
 evaluating = job.status().state == "running"
-st.warning("**Data owner's view.** This page shows your real data next to the synthetic copy to help you "
-           "judge it. Only the bundle below is the differentially private release.")
+st.warning(
+    "**Data owner's view.** This page shows your real data next to the synthetic copy to help you "
+    "judge it. Only the bundle below is the differentially private release."
+)
 if evaluating:
     show_evaluation_progress(job)
 
 left, right = st.columns(2)
 bundle, html_report = out / "bundle.zip", comparison_report(job)
 if bundle.is_file():
-    left.download_button("Download the release (bundle.zip)", bundle.read_bytes(), file_name=f"{job.id}-bundle.zip",
-                         mime="application/zip", type="primary", key="dl_bundle")
+    left.download_button(
+        "Download the release (bundle.zip)",
+        bundle.read_bytes(),
+        file_name=f"{job.id}-bundle.zip",
+        mime="application/zip",
+        type="primary",
+        key="dl_bundle",
+    )
     left.caption("Synthetic table + images, schema, privacy report — safe to share.")
 if html_report is not None and not evaluating:
-    right.download_button("Download the comparison report (HTML)", html_report.read_bytes(),
-                          file_name=f"{job.id}-comparison.html", mime="text/html", key="dl_html")
-    right.caption("One self-contained page with every plot, for people who will not open the app. "
-                  "It shows real data: keep it with the data owner.")
+    right.download_button(
+        "Download the comparison report (HTML)",
+        html_report.read_bytes(),
+        file_name=f"{job.id}-comparison.html",
+        mime="text/html",
+        key="dl_html",
+    )
+    right.caption(
+        "One self-contained page with every plot, for people who will not open the app. "
+        "It shows real data: keep it with the data owner."
+    )
 
 spec = job.spec
 summary, table_tab, image_tab, report_tab = st.tabs(["Summary", "Table", "Images", "Privacy report"])
@@ -83,16 +99,19 @@ with plain_errors("loading the data to compare"):
     with summary:
         metrics = read_optional_json(owner / "evaluation.json") if owner and not evaluating else None
         shown = len(cmp.real_codes[next(iter(cmp.sizes))])
-        st.caption(f"{cmp.n_real:,} real rows, {cmp.n_synthetic:,} synthetic rows"
-                   + (f" (figures use a sample of {shown:,} per side)"
-                      if max(cmp.n_real, cmp.n_synthetic) > shown else ""))
+        st.caption(
+            f"{cmp.n_real:,} real rows, {cmp.n_synthetic:,} synthetic rows"
+            + (f" (figures use a sample of {shown:,} per side)" if max(cmp.n_real, cmp.n_synthetic) > shown else "")
+        )
         if metrics and metrics.get("warning"):
             st.warning(f"No quality numbers for this run: {metrics['warning']}.")
         elif metrics:
             show_collapse_warning(metrics)
             st.subheader("Quality, in numbers — data owner's view")
-            st.caption("Each card: the number, a verdict, and what a useless release (the baseline) and the real "
-                       "data score on the same scale.")
+            st.caption(
+                "Each card: the number, a verdict, and what a useless release (the baseline) and the real "
+                "data score on the same scale."
+            )
             show_cards(metrics)
         elif evaluating:
             st.info("The quality numbers appear when the comparison with your data (above) has finished.")
@@ -102,17 +121,30 @@ with plain_errors("loading the data to compare"):
     with table_tab:
         names = list(cmp.sizes)
         column = st.selectbox("Column", names, key="res_col")
-        st.plotly_chart(figures.marginal_1way_figure(cmp.real_codes[column], cmp.synthetic_codes[column],
-                                                     cmp.labels[column], column=column), key="res_1way")
+        st.plotly_chart(
+            figures.marginal_1way_figure(
+                cmp.real_codes[column], cmp.synthetic_codes[column], cmp.labels[column], column=column
+            ),
+            key="res_1way",
+        )
         a, b = st.columns(2)
         first = a.selectbox("Pair: first column", names, index=0, key="res_pair_a")
         second = b.selectbox("Pair: second column", [n for n in names if n != first], key="res_pair_b")
-        st.plotly_chart(figures.marginal_2way_figure(
-            (cmp.real_codes[first], cmp.real_codes[second]), (cmp.synthetic_codes[first], cmp.synthetic_codes[second]),
-            (cmp.labels[first], cmp.labels[second]), columns=(first, second)), key="res_2way")
-        st.plotly_chart(figures.association_figure(association_matrix(cmp.real_codes, cmp.sizes),
-                                                   association_matrix(cmp.synthetic_codes, cmp.sizes), names),
-                        key="res_assoc")
+        st.plotly_chart(
+            figures.marginal_2way_figure(
+                (cmp.real_codes[first], cmp.real_codes[second]),
+                (cmp.synthetic_codes[first], cmp.synthetic_codes[second]),
+                (cmp.labels[first], cmp.labels[second]),
+                columns=(first, second),
+            ),
+            key="res_2way",
+        )
+        st.plotly_chart(
+            figures.association_figure(
+                association_matrix(cmp.real_codes, cmp.sizes), association_matrix(cmp.synthetic_codes, cmp.sizes), names
+            ),
+            key="res_assoc",
+        )
 
     with image_tab:
         if cmp.synthetic_images is None:
@@ -120,22 +152,36 @@ with plain_errors("loading the data to compare"):
         else:
             attribute = st.selectbox("Show images by", list(cmp.sizes), key="res_attr")
             labels = cmp.labels[attribute]
-            chosen = st.multiselect("Values", labels, default=labels[: min(4, len(labels))], key=f"res_vals_{attribute}")
+            chosen = st.multiselect(
+                "Values", labels, default=labels[: min(4, len(labels))], key=f"res_vals_{attribute}"
+            )
             codes = [labels.index(v) for v in chosen]
-            st.plotly_chart(figures.sample_grid_figure(
-                cmp.real_images, only_values(cmp.real_codes[attribute], codes), cmp.synthetic_images,
-                only_values(cmp.synthetic_codes[attribute], codes), labels, column=attribute), key="res_grid")
+            st.plotly_chart(
+                figures.sample_grid_figure(
+                    cmp.real_images,
+                    only_values(cmp.real_codes[attribute], codes),
+                    cmp.synthetic_images,
+                    only_values(cmp.synthetic_codes[attribute], codes),
+                    labels,
+                    column=attribute,
+                ),
+                key="res_grid",
+            )
             size = cmp.sizes[attribute]
             real_means, _ = conditioned_mean_images(cmp.real_images, cmp.real_codes[attribute], size)
             syn_means, _ = conditioned_mean_images(cmp.synthetic_images, cmp.synthetic_codes[attribute], size)
-            st.plotly_chart(figures.conditioned_means_figure(real_means, syn_means, labels, column=attribute),
-                            key="res_means")
+            st.plotly_chart(
+                figures.conditioned_means_figure(real_means, syn_means, labels, column=attribute), key="res_means"
+            )
 
     with report_tab:
         report_md = out / "privacy_report.md"
         extra = (read_optional_json(out / "privacy_report.json") or {}).get("extra") or {}
         if extra.get("public_pretraining"):
             labels = extra["public_pretraining"].get("labels") or []
-            st.info(f"**Public pre-training** on {len(labels)} public label(s) ({md(', '.join(labels))}): "
-                    + extra["public_pretraining"]["words"] + ".")
+            st.info(
+                f"**Public pre-training** on {len(labels)} public label(s) ({md(', '.join(labels))}): "
+                + extra["public_pretraining"]["words"]
+                + "."
+            )
         st.markdown(report_md.read_text(encoding="utf-8") if report_md.is_file() else "No privacy report found.")

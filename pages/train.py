@@ -31,12 +31,15 @@ if state.job_id is None:
     preset = job_view.preset_picker(state, device)
     mechanism = job_view.table_mechanism_picker()
     gpus = job_view.gpus_picker(device)
-    st.caption("Training runs in the background: you can leave this page, refresh the browser or close it. "
-               "Every run is a new release and spends its own ε.")
+    st.caption(
+        "Training runs in the background: you can leave this page, refresh the browser or close it. "
+        "Every run is a new release and spends its own ε."
+    )
     if st.button("Start training", type="primary", key="launch"):
         with plain_errors("starting the training job"):
-            job = jobs.submit(job_view.synth_spec(state, preset=preset, device=device.kind,
-                                                    table_mechanism=mechanism, gpus=gpus))
+            job = jobs.submit(
+                job_view.synth_spec(state, preset=preset, device=device.kind, table_mechanism=mechanism, gpus=gpus)
+            )
             state.job_id = job.id
             st.query_params["job"] = job.id
             st.rerun()
@@ -74,8 +77,12 @@ if job_view.is_active(job):
 else:
     left, right = st.columns(2)
     with left:
-        next_button("See the results →", "results", ready=status.state == "succeeded",
-                    why_not="Results appear once a run has finished successfully.")
+        next_button(
+            "See the results →",
+            "results",
+            ready=status.state == "succeeded",
+            why_not="Results appear once a run has finished successfully.",
+        )
     if right.button("Start a new run", key="new_run"):
         job_view.forget(state)
 job_view.past_jobs(state)

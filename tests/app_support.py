@@ -72,8 +72,13 @@ def page(path: str, state: StudioState | None = None) -> AppTest:
 def fake_job(state: str, *, events: list[dict] = (), epsilon_planned: float = 3.0, **status: object):
     """A job folder in ``state`` with these progress events; a 'running' one is owned by this process."""
     demo = demo_state()
-    spec = make_synth_spec(csv_path=demo.csv_path, images_path=demo.images_path, schema=demo.schema,
-                           plan_options={"epsilon": epsilon_planned}, public_dir=None)
+    spec = make_synth_spec(
+        csv_path=demo.csv_path,
+        images_path=demo.images_path,
+        schema=demo.schema,
+        plan_options={"epsilon": epsilon_planned},
+        public_dir=None,
+    )
     job = JobStore().create({**spec, "epsilon_planned": epsilon_planned})
     for event in events:
         job.append_progress(event)
@@ -82,8 +87,11 @@ def fake_job(state: str, *, events: list[dict] = (), epsilon_planned: float = 3.
     return job
 
 
-METRICS = {"table": {"tvd_1way": 0.02, "tvd_2way": 0.08, "tstr": {"synthetic": 0.61, "real": 0.7}},
-           "image": {"precision": 0.5, "recall": 0.4}, "privacy": {"nn_distance_ratio": 1.02}}
+METRICS = {
+    "table": {"tvd_1way": 0.02, "tvd_2way": 0.08, "tstr": {"synthetic": 0.61, "real": 0.7}},
+    "image": {"precision": 0.5, "recall": 0.4},
+    "privacy": {"nn_distance_ratio": 1.02},
+}
 
 
 def finished_job_with_release():
@@ -93,9 +101,15 @@ def finished_job_with_release():
     pick = np.random.default_rng(0).permutation(len(real.table))[:300]
     job = fake_job("succeeded")
     out = job.output_path
-    write_release(out, table=real.table.iloc[pick].reset_index(drop=True), images=real.images[pick],
-                  image_column="image", schema_dict=state.schema.to_dict(),
-                  privacy_report={"target": {"epsilon": 3.0, "delta": 1e-5}}, privacy_report_md="# Privacy report\nε = 3")
+    write_release(
+        out,
+        table=real.table.iloc[pick].reset_index(drop=True),
+        images=real.images[pick],
+        image_column="image",
+        schema_dict=state.schema.to_dict(),
+        privacy_report={"target": {"epsilon": 3.0, "delta": 1e-5}},
+        privacy_report_md="# Privacy report\nε = 3",
+    )
     owner = job.owner_view_path  # next to the job, outside the release
     owner.mkdir()
     (owner / "evaluation.json").write_text(json.dumps(METRICS))

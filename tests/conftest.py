@@ -30,8 +30,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if IN_CI and item.get_closest_marker("browser") and not CHROMIUM.exists():
-        pytest.fail(f"CI is set and {CHROMIUM} is missing: the browser tests must run in CI "
-                    "(./studio test installs Debian's chromium as root)", pytrace=False)
+        pytest.fail(
+            f"CI is set and {CHROMIUM} is missing: the browser tests must run in CI "
+            "(./studio test installs Debian's chromium as root)",
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -41,7 +44,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         if "shared" not in reason.lower():
             report.outcome = "failed"
-            report.longrepr = (f"skipped under CI ({reason}): in CI only tests that need ../shared/data may skip")
+            report.longrepr = f"skipped under CI ({reason}): in CI only tests that need ../shared/data may skip"
     return report  # type: ignore[return-value]
 
 
@@ -76,8 +79,11 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     planned = test._hypothesis_internal_use_settings.max_examples  # type: ignore[union-attr]
     needed = marker.args[0] if marker else planned
     if ran < needed:
-        pytest.fail(f"hypothesis ran {ran} examples, fewer than the {needed} planned (max_examples={planned}): "
-                    "a strategy filters too much, or a settings profile cut the run", pytrace=False)
+        pytest.fail(
+            f"hypothesis ran {ran} examples, fewer than the {needed} planned (max_examples={planned}): "
+            "a strategy filters too much, or a settings profile cut the run",
+            pytrace=False,
+        )
     return outcome
 
 

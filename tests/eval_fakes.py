@@ -20,19 +20,29 @@ IMAGE_SIZE = 16
 
 
 def fake_schema() -> Schema:
-    return Schema(columns=(
-        Column(name="colour", kind="categorical", categories=tuple(COLOURS), public=True),
-        Column(name="size", kind="numeric", dtype="int", bounds=(0, 8), bins=2, public=True),
-        Column(name="group", kind="categorical", categories=("a", "b"), public=True),
-        Column(name="image", kind="image"),
-    ), image_column="image", one_row_per_person_confirmed=True, image_size=IMAGE_SIZE)
+    return Schema(
+        columns=(
+            Column(name="colour", kind="categorical", categories=tuple(COLOURS), public=True),
+            Column(name="size", kind="numeric", dtype="int", bounds=(0, 8), bins=2, public=True),
+            Column(name="group", kind="categorical", categories=("a", "b"), public=True),
+            Column(name="image", kind="image"),
+        ),
+        image_column="image",
+        one_row_per_person_confirmed=True,
+        image_size=IMAGE_SIZE,
+    )
 
 
 def fake_pairs(n: int, *, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """``n`` rows and their images (uint8, (n, 16, 16, 3)), the images drawn from the rows."""
     rng = np.random.default_rng(seed)
-    table = pd.DataFrame({"colour": rng.choice(list(COLOURS), size=n), "size": rng.choice([2, 7], size=n),
-                          "group": rng.choice(["a", "b"], size=n)})
+    table = pd.DataFrame(
+        {
+            "colour": rng.choice(list(COLOURS), size=n),
+            "size": rng.choice([2, 7], size=n),
+            "group": rng.choice(["a", "b"], size=n),
+        }
+    )
     table["image"] = [f"img_{i:04d}.png" for i in range(n)]
     return table, draw_images(table, rng)
 
@@ -55,8 +65,15 @@ def write_real(folder: Path, table: pd.DataFrame, images: np.ndarray) -> tuple[P
     return folder / "table.csv", folder / "images"
 
 
-def write_synthetic_run(out: Path, table: pd.DataFrame, images: np.ndarray, schema: Schema, *,
-                        epsilon: float = 1.0, audit: dict | None = None) -> Path:
+def write_synthetic_run(
+    out: Path,
+    table: pd.DataFrame,
+    images: np.ndarray,
+    schema: Schema,
+    *,
+    epsilon: float = 1.0,
+    audit: dict | None = None,
+) -> Path:
     """A run folder in the pipeline's output format."""
     (out / "images").mkdir(parents=True)
     table = table.copy()
@@ -65,8 +82,9 @@ def write_synthetic_run(out: Path, table: pd.DataFrame, images: np.ndarray, sche
         Image.fromarray(pixels).save(out / name)
     table.to_csv(out / "synthetic.csv", index=False)
     schema.save(out / "schema.json")
-    (out / "privacy_report.json").write_text(json.dumps({"target": {"epsilon": epsilon, "delta": 1e-5},
-                                                         "spent": {"epsilon": epsilon * 0.99, "delta": 1e-5}}))
+    (out / "privacy_report.json").write_text(
+        json.dumps({"target": {"epsilon": epsilon, "delta": 1e-5}, "spent": {"epsilon": epsilon * 0.99, "delta": 1e-5}})
+    )
     if audit is not None:
         (out / "audit.json").write_text(json.dumps(audit))
     return out

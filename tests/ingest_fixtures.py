@@ -13,8 +13,14 @@ import numpy as np
 from PIL import Image
 
 
-def write_image(path: Path, *, size: tuple[int, int] = (8, 6), color: tuple[int, int, int] = (200, 30, 30),
-                mode: str = "RGB", fmt: str | None = None) -> Path:
+def write_image(
+    path: Path,
+    *,
+    size: tuple[int, int] = (8, 6),
+    color: tuple[int, int, int] = (200, 30, 30),
+    mode: str = "RGB",
+    fmt: str | None = None,
+) -> Path:
     """A solid-colour image at ``path`` (format from the extension unless ``fmt``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.new("RGB", size, color)
@@ -23,15 +29,18 @@ def write_image(path: Path, *, size: tuple[int, int] = (8, 6), color: tuple[int,
     return path
 
 
-def write_dataset(root: Path, rows: list[dict[str, str]] | None = None, *, images: list[str] | None = None,
-                  delimiter: str = ",") -> tuple[Path, Path]:
+def write_dataset(
+    root: Path, rows: list[dict[str, str]] | None = None, *, images: list[str] | None = None, delimiter: str = ","
+) -> tuple[Path, Path]:
     """``root/table.csv`` from ``rows`` and ``root/images/<name>`` for every name in ``images``.
 
     Defaults: 4 patients with distinct images, columns patient_id, age, site, image.
     """
     if rows is None:
-        rows = [{"patient_id": f"P{i}", "age": str(30 + 10 * i), "site": ["arm", "leg"][i % 2], "image": f"p{i}.png"}
-                for i in range(4)]
+        rows = [
+            {"patient_id": f"P{i}", "age": str(30 + 10 * i), "site": ["arm", "leg"][i % 2], "image": f"p{i}.png"}
+            for i in range(4)
+        ]
     if images is None:
         images = sorted({r["image"] for r in rows if r.get("image")})
     header = list(rows[0])

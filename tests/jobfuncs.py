@@ -67,8 +67,9 @@ def resumable(spec: dict, ctx: JobContext) -> None:
         raise RuntimeError("simulated crash after step 1")
     step = json.loads(checkpoint.read_text(encoding="utf-8"))["step"]
     ctx.progress("train", 1.0, f"continued after step {step}")
-    (ctx.output_dir / "resumed.json").write_text(json.dumps({"resuming": ctx.resuming, "from_step": step}),
-                                                 encoding="utf-8")
+    (ctx.output_dir / "resumed.json").write_text(
+        json.dumps({"resuming": ctx.resuming, "from_step": step}), encoding="utf-8"
+    )
 
 
 def rapid_progress(spec: dict, ctx: JobContext) -> None:
@@ -110,12 +111,18 @@ def wait_until(predicate, *, timeout_s: float = 30.0, what: str = "the condition
 
 def wait_for_state(job: Job, *states: str, timeout_s: float = 30.0) -> JobStatus:
     """Wait until the job is in one of ``states`` and return its status."""
-    wait_until(lambda: job.status().state in states, timeout_s=timeout_s,
-               what=f"job {job.id} to reach {states} (it is {job.status().state}; log: {job.log_tail(5)!r})")
+    wait_until(
+        lambda: job.status().state in states,
+        timeout_s=timeout_s,
+        what=f"job {job.id} to reach {states} (it is {job.status().state}; log: {job.log_tail(5)!r})",
+    )
     return job.status()
 
 
 def wait_for_stage(job: Job, stage: str, timeout_s: float = 30.0) -> JobStatus:
-    wait_until(lambda: job.status().stage == stage, timeout_s=timeout_s,
-               what=f"job {job.id} to reach stage {stage!r} (log: {job.log_tail(5)!r})")
+    wait_until(
+        lambda: job.status().stage == stage,
+        timeout_s=timeout_s,
+        what=f"job {job.id} to reach stage {stage!r} (log: {job.log_tail(5)!r})",
+    )
     return job.status()

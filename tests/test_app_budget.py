@@ -65,8 +65,14 @@ def test_the_public_image_query_is_off_without_a_public_folder():
 
 def test_the_planning_call_behind_each_redraw_takes_under_100_ms():
     state = demo_state()
-    options = bv.plan_options(epsilon=DEFAULT_EPSILON, delta=default_delta(state.n_rows), shares={},
-                              epochs=bv.preset_dpsgd(state).epochs, batch_size=256, semantic_query=True)
+    options = bv.plan_options(
+        epsilon=DEFAULT_EPSILON,
+        delta=default_delta(state.n_rows),
+        shares={},
+        epochs=bv.preset_dpsgd(state).epochs,
+        batch_size=256,
+        semantic_query=True,
+    )
     bv.make_plan(options, state)  # warm-up (imports, caches)
     times = []
     for _ in range(7):
@@ -79,5 +85,6 @@ def test_the_planning_call_behind_each_redraw_takes_under_100_ms():
 def test_the_mean_image_picture_says_how_the_latent_family_releases_it_and_why_it_stays_on_at_small_epsilon():
     at = page(BUDGET, demo_state()).run()
     assert not at.exception, at.exception
-    assert any(c.value == bv.LATENT_MEAN_PAIRS_WORDS for c in at.caption), \
+    assert any(c.value == bv.LATENT_MEAN_PAIRS_WORDS for c in at.caption), (
         "the default (latent) preset's mean-image stage is not explained under its noise picture"
+    )

@@ -19,8 +19,15 @@ def test_a_tiny_demo_run_reaches_results_with_marginals_grids_and_downloads(tmp_
 
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
     demo = make_demo(tmp_path / "demo")
-    state = StudioState(dataset_name="tiny demo", csv_path=demo / "table.csv", images_path=demo / "images",
-                        image_column="image", public_dir=None, schema=demo_schema(), n_rows=ROWS)
+    state = StudioState(
+        dataset_name="tiny demo",
+        csv_path=demo / "table.csv",
+        images_path=demo / "images",
+        image_column="image",
+        public_dir=None,
+        schema=demo_schema(),
+        n_rows=ROWS,
+    )
 
     budget = page("pages/budget.py", state).run()
     assert not budget.exception and not budget.error, budget.exception or [e.value for e in budget.error]

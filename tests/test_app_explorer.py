@@ -36,19 +36,31 @@ def test_a_finished_sweep_job_is_charted_with_a_utility_metric_first(tmp_path):
 
     def stand_in_pipeline(spec, *, out_dir, work_dir, progress, should_stop):
         table, images = fake_pairs(80, seed=int(spec.plan_options["epsilon"]))
-        write_synthetic_run(out_dir, table.drop(columns="image"), images, fake_schema(),
-                            epsilon=spec.plan_options["epsilon"])
+        write_synthetic_run(
+            out_dir, table.drop(columns="image"), images, fake_schema(), epsilon=spec.plan_options["epsilon"]
+        )
 
     job = fake_job("succeeded")
     spec = json.loads(job.spec_path.read_text())
     job.spec_path.write_text(json.dumps({**spec, "kind": "sweep"}))
     real_table, real_images = fake_pairs(160, seed=0)
-    synth = SynthSpec(csv_path="real.csv", images_path="images", schema=fake_schema().to_dict(),
-                      plan_options={"epsilon": 3.0, "delta": 1e-5})
-    run_sweep(synth, epsilons=[1.0, 10.0], baselines=["dp-tabimage", "independent"], out_root=job.output_path,
-              real_table=real_table, real_images=real_images, run_fn=stand_in_pipeline,
-              config=EvalConfig(features=FeatureConfig(epochs=3, batch_size=64, image_size=16, width=16)),
-              cache_dir=tmp_path / "cache")
+    synth = SynthSpec(
+        csv_path="real.csv",
+        images_path="images",
+        schema=fake_schema().to_dict(),
+        plan_options={"epsilon": 3.0, "delta": 1e-5},
+    )
+    run_sweep(
+        synth,
+        epsilons=[1.0, 10.0],
+        baselines=["dp-tabimage", "independent"],
+        out_root=job.output_path,
+        real_table=real_table,
+        real_images=real_images,
+        run_fn=stand_in_pipeline,
+        config=EvalConfig(features=FeatureConfig(epochs=3, batch_size=64, image_size=16, width=16)),
+        cache_dir=tmp_path / "cache",
+    )
     at = page(EXPLORER, demo_state()).run()
     assert not at.exception, at.exception
     metric = at.selectbox(key="explorer_metric")

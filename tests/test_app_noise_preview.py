@@ -29,10 +29,17 @@ def test_the_table_noise_preview_matches_the_ledger_sigma_of_a_real_table_run(me
     plan = bv.make_plan(OPTIONS, state)
     preview = bv.one_way_sigma(plan, n_columns=len(state.schema.synthesized_columns()), mechanism=mechanism)
 
-    spec = SynthSpec.from_job_spec({**synth_spec(state, preset="quick", device="cpu", table_mechanism=mechanism),
-                                    "plan_options": OPTIONS, "evaluate": False})
+    spec = SynthSpec.from_job_spec(
+        {
+            **synth_spec(state, preset="quick", device="cpu", table_mechanism=mechanism),
+            "plan_options": OPTIONS,
+            "evaluate": False,
+        }
+    )
     first_steps = [(n, f) for n, f in dp_tabimage.steps(spec) if n in ("load", "schema", "table")]
-    run_stages(Run.start(spec, out_dir=tmp_path / "out", work_dir=tmp_path / "work"), first_steps)  # the full run's plan
+    run_stages(
+        Run.start(spec, out_dir=tmp_path / "out", work_dir=tmp_path / "work"), first_steps
+    )  # the full run's plan
 
     run_plan = json.loads((tmp_path / "work" / "plan.json").read_text())
     assert run_plan["stages"]["table"]["params"]["rho"] == pytest.approx(plan.stages["table"].params["rho"])

@@ -16,8 +16,11 @@ DATA, BUDGET, TRAIN = "pages/data.py", "pages/budget.py", "pages/train.py"
 
 
 def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "info", "success", "error", "warning", "caption")
-                    for e in getattr(at, kind))
+    return " ".join(
+        str(e.value)
+        for kind in ("markdown", "info", "success", "error", "warning", "caption")
+        for e in getattr(at, kind)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +29,10 @@ def own(tmp_path_factory):
 
 
 def folder_files(folder, top):
-    return [(f"{top}/{p.relative_to(folder).as_posix()}", p.read_bytes(), "image/png")
-            for p in sorted(folder.rglob("*.png"))]
+    return [
+        (f"{top}/{p.relative_to(folder).as_posix()}", p.read_bytes(), "image/png")
+        for p in sorted(folder.rglob("*.png"))
+    ]
 
 
 def test_directory_upload_and_a_public_folder_make_the_dataset_that_later_sessions_remember(own):

@@ -9,6 +9,8 @@ from app_support import demo_home, demo_state, finished_job_with_release, home, 
 
 pytestmark = pytest.mark.usefixtures("home")
 RESULTS = "pages/results.py"
+
+
 def test_without_a_finished_job_the_page_points_to_training():
     at = page(RESULTS, demo_state()).run()
     assert not at.exception, at.exception
@@ -54,16 +56,29 @@ def test_the_release_shows_while_the_owner_view_evaluation_still_runs():
     from dptab_core.release import write_release
 
     state = demo_state()
-    events = [{"t": "2026-01-01T00:00:00+00:00", "stage": "release", "fraction": 0.8, "stage_fraction": 1.0},
-              {"t": "2026-01-01T00:00:01+00:00", "stage": "evaluate", "fraction": 0.85, "stage_fraction": 0.2,
-               "message": "training the data owner's attribute classifier"}]
+    events = [
+        {"t": "2026-01-01T00:00:00+00:00", "stage": "release", "fraction": 0.8, "stage_fraction": 1.0},
+        {
+            "t": "2026-01-01T00:00:01+00:00",
+            "stage": "evaluate",
+            "fraction": 0.85,
+            "stage_fraction": 0.2,
+            "message": "training the data owner's attribute classifier",
+        },
+    ]
     job = fake_job("running", events=events)
     from dptab_core.data.ingest import load_paired_dataset
 
     real = load_paired_dataset(state.csv_path, state.images_path, state.schema)
-    write_release(job.partial_output_path, table=real.table.head(120), images=real.images[:120], image_column="image",
-                  schema_dict=state.schema.to_dict(), privacy_report={"target": {"epsilon": 3.0}},
-                  privacy_report_md="# Privacy report")
+    write_release(
+        job.partial_output_path,
+        table=real.table.head(120),
+        images=real.images[:120],
+        image_column="image",
+        schema_dict=state.schema.to_dict(),
+        privacy_report={"target": {"epsilon": 3.0}},
+        privacy_report_md="# Privacy report",
+    )
     at = page(RESULTS, demo_state(job_id=job.id)).run(timeout=60)
     assert not at.exception, at.exception
     assert any("bundle.zip" in d.proto.label for d in at.get("download_button")), "the release must be downloadable"

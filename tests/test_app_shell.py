@@ -60,7 +60,8 @@ def test_the_app_process_never_imports_torch_jax_or_opacus():
             assert not at.exception, (path, at.exception)
         print(sorted(m for m in ("torch", "jax", "opacus", "mbi") if m in sys.modules))
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ))  # DPTAB_HOME: the fixture workspace
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ)
+    )  # DPTAB_HOME: the fixture workspace
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", f"heavy modules imported: {done.stdout}"

@@ -14,16 +14,30 @@ TRAIN = "pages/train.py"
 PLAN = plan_options(epsilon=3.0, delta=1e-5, shares={}, epochs=2, batch_size=256, semantic_query=False)
 EVENTS = [
     {"t": "2026-01-01T10:00:00.000+00:00", "stage": "load", "fraction": 1.0, "message": "done", "epsilon_spent": 0.0},
-    {"t": "2026-01-01T10:00:30.000+00:00", "stage": "mean_pairs", "fraction": 1.0, "message": "done",
-     "epsilon_spent": 0.9},
-    {"t": "2026-01-01T10:01:00.000+00:00", "stage": "table", "fraction": 0.6, "stage_fraction": 0.5, "message": "MST: measuring",
-     "epsilon_spent": 1.4},
+    {
+        "t": "2026-01-01T10:00:30.000+00:00",
+        "stage": "mean_pairs",
+        "fraction": 1.0,
+        "message": "done",
+        "epsilon_spent": 0.9,
+    },
+    {
+        "t": "2026-01-01T10:01:00.000+00:00",
+        "stage": "table",
+        "fraction": 0.6,
+        "stage_fraction": 0.5,
+        "message": "MST: measuring",
+        "epsilon_spent": 1.4,
+    },
 ]
 
 
 def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "info", "success", "error", "warning", "caption")
-                    for e in getattr(at, kind))
+    return " ".join(
+        str(e.value)
+        for kind in ("markdown", "info", "success", "error", "warning", "caption")
+        for e in getattr(at, kind)
+    )
 
 
 def test_without_a_dataset_the_page_offers_the_demo_in_one_click():

@@ -34,8 +34,9 @@ def test_the_app_preselects_the_same_table_synthesizer_as_the_engine_and_the_cli
     parser = argparse.ArgumentParser()
     register(parser)
     cli_default = parser.get_default("mechanism")
-    assert DEFAULT_TABLE_MECHANISM == SynthSpec.__dataclass_fields__["table_mechanism"].default == cli_default, \
+    assert DEFAULT_TABLE_MECHANISM == SynthSpec.__dataclass_fields__["table_mechanism"].default == cli_default, (
         f"defaults differ: app {DEFAULT_TABLE_MECHANISM!r}, CLI {cli_default!r}"
+    )
 
 
 def test_the_table_synthesizer_is_offered_with_the_default_and_one_plain_words_line_each():
@@ -43,10 +44,13 @@ def test_the_table_synthesizer_is_offered_with_the_default_and_one_plain_words_l
     assert not at.exception, at.exception
     radio = at.radio(key="table_mechanism")
     assert sorted(radio.options) == ["AIM", "MST"], f"unexpected table synthesizers: {radio.options}"
-    assert radio.value == DEFAULT_TABLE_MECHANISM, f"preselected {radio.value!r}, engine default {DEFAULT_TABLE_MECHANISM!r}"
+    assert radio.value == DEFAULT_TABLE_MECHANISM, (
+        f"preselected {radio.value!r}, engine default {DEFAULT_TABLE_MECHANISM!r}"
+    )
     captions = list(radio.proto.captions)
-    assert len(captions) == 2 and all("Time:" in c and "Best for" in c for c in captions), \
+    assert len(captions) == 2 and all("Time:" in c and "Best for" in c for c in captions), (
         f"each choice needs a plain-words line with its time and what it is best for: {captions}"
+    )
 
 
 @pytest.mark.parametrize("mechanism", ["aim", "mst"])
@@ -70,8 +74,19 @@ def test_a_table_synthesizer_chosen_earlier_in_the_session_is_preselected():
 
 
 def test_a_jobs_table_stage_names_its_synthesizer():
-    job = fake_job("running", events=[{"t": "2026-01-01T10:00:00.000+00:00", "stage": "table", "fraction": 0.6,
-                                       "stage_fraction": 0.5, "message": "round 3", "epsilon_spent": 1.0}])
+    job = fake_job(
+        "running",
+        events=[
+            {
+                "t": "2026-01-01T10:00:00.000+00:00",
+                "stage": "table",
+                "fraction": 0.6,
+                "stage_fraction": 0.5,
+                "message": "round 3",
+                "epsilon_spent": 1.0,
+            }
+        ],
+    )
     at = page(TRAIN, demo_state(plan_options=PLAN, job_id=job.id)).run()
     bars = [p.proto.text for p in at.get("progress")]
     expected = f"Synthetic table ({job.spec['table_mechanism'].upper()})"

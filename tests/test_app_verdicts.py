@@ -24,8 +24,9 @@ NEAR_COPIES = "near-copies of an average"
 
 
 def summary_texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "error", "warning", "caption", "info")
-                    for e in getattr(at, kind))
+    return " ".join(
+        str(e.value) for kind in ("markdown", "error", "warning", "caption", "info") for e in getattr(at, kind)
+    )
 
 
 def table_only_job_guessing_the_majority():
@@ -37,9 +38,15 @@ def table_only_job_guessing_the_majority():
     synthetic[target] = real.table[target].mode()[0]
     columns = [c.name for c in state.schema.synthesized_columns()]
     job = fake_job("succeeded")
-    write_release(job.output_path, table=synthetic[columns], images=None, image_column="image",
-                  schema_dict=state.schema.to_dict(), privacy_report={"target": {"epsilon": 3.0, "delta": 1e-5}},
-                  privacy_report_md="# Privacy report")
+    write_release(
+        job.output_path,
+        table=synthetic[columns],
+        images=None,
+        image_column="image",
+        schema_dict=state.schema.to_dict(),
+        privacy_report={"target": {"epsilon": 3.0, "delta": 1e-5}},
+        privacy_report_md="# Privacy report",
+    )
     metrics = evaluate_table_only(real.table, synthetic, state.schema, claimed={"epsilon": 3.0})
     job.owner_view_path.mkdir()
     (job.owner_view_path / "evaluation.json").write_text(json.dumps(metrics))
@@ -64,13 +71,22 @@ def test_a_table_only_release_that_only_guesses_the_majority_is_called_no_better
 @pytest.mark.usefixtures("home")
 def test_every_card_shows_a_baseline_and_a_verdict():
     job = finished_job_with_release()
-    metrics = {"table": {"tvd_1way": 0.02, "tvd_2way": 0.3, "baselines": {"tvd_1way_uniform": 0.3,
-                                                                          "tvd_2way_independent": 0.2},
-                         "tstr": {"target": "diagnosis", "synthetic": 0.6, "real": 0.7, "majority": 0.4,
-                                  "majority_label": "nevus"}},
-               "image": {"precision": 0.5, "recall": 0.05, "variety": 0.35, "real_reference": {"precision": 0.8,
-                                                                                               "recall": 0.8}},
-               "cross_modal": {"agreement_normalised": 1.197}, "privacy": {"nn_distance_ratio": 0.794}}
+    metrics = {
+        "table": {
+            "tvd_1way": 0.02,
+            "tvd_2way": 0.3,
+            "baselines": {"tvd_1way_uniform": 0.3, "tvd_2way_independent": 0.2},
+            "tstr": {"target": "diagnosis", "synthetic": 0.6, "real": 0.7, "majority": 0.4, "majority_label": "nevus"},
+        },
+        "image": {
+            "precision": 0.5,
+            "recall": 0.05,
+            "variety": 0.35,
+            "real_reference": {"precision": 0.8, "recall": 0.8},
+        },
+        "cross_modal": {"agreement_normalised": 1.197},
+        "privacy": {"nn_distance_ratio": 0.794},
+    }
     (job.owner_view_path / "evaluation.json").write_text(json.dumps(metrics))
     verdicts = metric_verdicts(metrics)
     assert len(verdicts) == 8 and all(v.baseline and v.level in LEVELS and v.meaning for v in verdicts)
@@ -94,8 +110,9 @@ def collapsed_evaluation(tmp_path_factory):
     collapsed = images.copy()
     for _, rows in table.groupby(["colour", "size"]).groups.items():
         collapsed[np.asarray(rows)] = images[np.asarray(rows)[0]]
-    return evaluate_arrays(table, images, table, collapsed, fake_schema(), config=CONFIG,
-                           cache_dir=tmp_path_factory.mktemp("cache"))
+    return evaluate_arrays(
+        table, images, table, collapsed, fake_schema(), config=CONFIG, cache_dir=tmp_path_factory.mktemp("cache")
+    )
 
 
 @pytest.mark.slow
@@ -132,11 +149,13 @@ def test_the_images_tab_shows_at_least_eight_synthetic_images_per_value():
 def test_a_target_real_rows_cannot_predict_is_cannot_judge_not_a_verdict():
     from dptab_core.eval.verdicts import tstr_verdict
 
-    barely = tstr_verdict({"target": "sex", "synthetic": 0.52, "real": 0.52, "majority": 0.50,
-                           "majority_label": "female"}, n_test=60)
+    barely = tstr_verdict(
+        {"target": "sex", "synthetic": 0.52, "real": 0.52, "majority": 0.50, "majority_label": "female"}, n_test=60
+    )
     assert barely.headline == "cannot judge" and barely.level == "weak", barely
-    clear = tstr_verdict({"target": "dx", "synthetic": 0.73, "real": 0.85, "majority": 0.73,
-                          "majority_label": "nv"}, n_test=400)
+    clear = tstr_verdict(
+        {"target": "dx", "synthetic": 0.73, "real": 0.85, "majority": 0.73, "majority_label": "nv"}, n_test=400
+    )
     assert clear.headline == "no better than guessing" and clear.level == "red flag", clear
 
 

@@ -1,4 +1,4 @@
-""""Your files" (in the sidebar) lets the user delete an upload and a finished job (issue 15, finding 7).
+""" "Your files" (in the sidebar) lets the user delete an upload and a finished job (issue 15, finding 7).
 
 The panel runs on its own here: AppTest's reruns of ``app.py`` (under ``st.navigation``) come back
 with an empty sidebar, so widget clicks there cannot be followed.

@@ -21,16 +21,27 @@ from app_support import ROOT, finished_job_with_release
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("DPTAB_SHOTS", "/tmp/shots"))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PAGE_TIMEOUT_MS = 90_000
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 """In CI the browser test must run: a missing chromium fails it there instead of skipping it."""
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
-                                 reason="Debian's chromium is not installed (./studio test installs it as root)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not IN_CI,
+        reason="Debian's chromium is not installed (./studio test installs it as root)",
+    ),
+]
 
 
 def free_port() -> int:
@@ -45,9 +56,26 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("browser_home")
     port = free_port()
     env = {**os.environ, "DPTAB_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -74,8 +102,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
     profile = tmp_path_factory.mktemp("chromium_profile")
     with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
-                                                        args=ARGS, viewport={"width": 1400, "height": 2000})
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS, viewport={"width": 1400, "height": 2000}
+        )
         yield context
         context.close()
 

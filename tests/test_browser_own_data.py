@@ -35,9 +35,14 @@ TRAINING_TIMEOUT_S = 45 * 60
 """The quick preset on 240 rows with a public set: about 17 min measured on 2 cores shared with other
 heavy work (≈ 6 min idle); then the owner-view evaluation (its own wait below)."""
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
-                                 reason="Debian's chromium is not installed (./studio test installs it as root)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not IN_CI,
+        reason="Debian's chromium is not installed (./studio test installs it as root)",
+    ),
+]
 
 
 def names_the_dataset(page) -> None:
@@ -113,8 +118,9 @@ def test_own_data_from_upload_to_results_with_a_reload_mid_run(server, browser, 
     assert release_done(job) or job.status().state == "succeeded", f"no release after {TRAINING_TIMEOUT_S} s"
     page.goto(f"{url}/train?job={job_id}")
     drawn(page, job_id)
-    page.get_by_text("See the release now →").or_(page.get_by_text("Finished: the synthetic dataset is ready")) \
-        .first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    page.get_by_text("See the release now →").or_(
+        page.get_by_text("Finished: the synthetic dataset is ready")
+    ).first.wait_for(timeout=PAGE_TIMEOUT_MS)
     names_the_dataset(page)
     page.goto(f"{url}/results?job={job_id}")  # 6. Results
     drawn_or_shot(page, "own-results", "4 · Results", "Download the release")

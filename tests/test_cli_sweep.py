@@ -8,8 +8,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dptab_core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={"DPTAB_HOME": str(home), "PATH": "/usr/bin:/bin"}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dptab_core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DPTAB_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
 
 
 def test_an_unknown_method_is_refused_with_the_known_ones_listed(tmp_path):

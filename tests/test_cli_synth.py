@@ -34,8 +34,20 @@ def demo(tmp_path_factory):
 
 
 def _synth(demo, out, home, *extra: str):
-    return cli("synth", "--csv", str(demo / "table.csv"), "--images", str(demo / "images"), "--out", str(out),
-               "--table-settings", "fast", "--reproducible-noise", *extra, home=home)
+    return cli(
+        "synth",
+        "--csv",
+        str(demo / "table.csv"),
+        "--images",
+        str(demo / "images"),
+        "--out",
+        str(out),
+        "--table-settings",
+        "fast",
+        "--reproducible-noise",
+        *extra,
+        home=home,
+    )
 
 
 @pytest.mark.slow
@@ -91,12 +103,22 @@ def test_killed_background_worker_reads_failed_with_its_stage(demo, tmp_path):
     home = tmp_path / "home"
     out = tmp_path / "out"
     slow = ["--preset-override", "dpsgd_steps=400"]  # after the tiny flags: DP-SGD outlasts the kill
-    result = _synth(demo, out, home, "--schema", str(save_demo_schema(tmp_path / "schema.json")), "--no-evaluate",
-                    *tiny_overrides(), *slow, "--background")
+    result = _synth(
+        demo,
+        out,
+        home,
+        "--schema",
+        str(save_demo_schema(tmp_path / "schema.json")),
+        "--no-evaluate",
+        *tiny_overrides(),
+        *slow,
+        "--background",
+    )
     assert result.returncode == 0, f"submit failed:\n{result.stderr[-2000:]}"
     (job,) = job_dirs(home)
-    status = wait_for(job, lambda s: s.get("state") == "running" and s.get("stage") not in (None, "load"),
-                      what="running past load")
+    status = wait_for(
+        job, lambda s: s.get("state") == "running" and s.get("stage") not in (None, "load"), what="running past load"
+    )
     stage = status["stage"]
     os.kill(status["pid"], signal.SIGKILL)
     _wait_until_gone(status["pid"])

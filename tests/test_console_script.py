@@ -20,7 +20,13 @@ def test_dptab_help_works_outside_the_checkout(tmp_path):
 
 def test_dptab_plans_a_budget_outside_the_checkout(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(DPTAB), "plan", "--epsilon", "1", "--delta", "1e-5", "--rows", "2000", "--json"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(DPTAB), "plan", "--epsilon", "1", "--delta", "1e-5", "--rows", "2000", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"epsilon"' in done.stdout

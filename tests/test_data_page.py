@@ -110,8 +110,10 @@ def test_unreadable_csv_shows_a_plain_error_not_a_traceback(tmp_path):
 
 
 def test_schema_edits_set_public_domains_and_name_the_column_at_fault():
-    schema = Schema(columns=(Column(name="img", kind="image"), Column(name="site", kind="categorical",
-                                                                       categories=("arm", "leg"))), image_column="img")
+    schema = Schema(
+        columns=(Column(name="img", kind="image"), Column(name="site", kind="categorical", categories=("arm", "leg"))),
+        image_column="img",
+    )
     frame = schema_frame(schema)
     frame.loc[1, ["domain", "public"]] = ["arm | leg | trunk", True]
     assert apply_edits(schema, frame).column("site").categories == ("arm", "leg", "trunk")

@@ -16,11 +16,17 @@ PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "data.py")
 
 
 def _schema() -> Schema:
-    return Schema(columns=(Column(name="img", kind="image"),
-                           Column(name="size", kind="numeric", dtype="int", bounds=(0, 100), binning="quantile",
-                                  missing="learn"),
-                           Column(name="site", kind="categorical", categories=("arm", "leg"), missing="learn")),
-                  image_column="img", image_mode="L", encoding="utf-8", delimiter=",")
+    return Schema(
+        columns=(
+            Column(name="img", kind="image"),
+            Column(name="size", kind="numeric", dtype="int", bounds=(0, 100), binning="quantile", missing="learn"),
+            Column(name="site", kind="categorical", categories=("arm", "leg"), missing="learn"),
+        ),
+        image_column="img",
+        image_mode="L",
+        encoding="utf-8",
+        delimiter=",",
+    )
 
 
 def test_type_blanks_and_bins_are_edited_per_column():
@@ -55,8 +61,9 @@ def test_unreadable_bins_and_encodings_name_the_fault():
 def test_facts_pre_filled_from_the_data_are_marked_until_declared():
     frame = schema_frame(_schema())
     assert frame["from data"].tolist() == [False, True, True]
-    declared = _schema().replace_column(Column(name="site", kind="categorical", categories=("arm", "leg"),
-                                               public=True, missing="never"))
+    declared = _schema().replace_column(
+        Column(name="site", kind="categorical", categories=("arm", "leg"), public=True, missing="never")
+    )
     assert schema_frame(declared)["from data"].tolist() == [False, True, False]
 
 

@@ -30,8 +30,13 @@ def data(tmp_path, monkeypatch) -> tuple[Path, Path]:
 
 def _synth(data, epsilon: float, **extra) -> dict:
     csv, images = data
-    return {"kind": "synth", "csv_path": str(csv), "images_path": str(images),
-            "plan_options": {"epsilon": epsilon, "delta": 1e-6}, **extra}
+    return {
+        "kind": "synth",
+        "csv_path": str(csv),
+        "images_path": str(images),
+        "plan_options": {"epsilon": epsilon, "delta": 1e-6},
+        **extra,
+    }
 
 
 def _charge(spec: dict, job_id: str) -> None:
@@ -51,8 +56,12 @@ def test_the_fingerprint_follows_the_content_not_the_path(data, tmp_path):
 def test_two_runs_and_a_sweep_add_up_under_the_confirmed_name(data):
     _charge(_synth(data, 5.0, dataset_name="Clinic A"), "job-1")
     _charge(_synth(data, 3.0), "job-2")
-    sweep = {"kind": "sweep", "synth": _synth(data, 1.0), "epsilons": [1.0, 2.0],
-             "baselines": ["dp-tabimage", "independent", "non-private"]}
+    sweep = {
+        "kind": "sweep",
+        "synth": _synth(data, 1.0),
+        "epsilons": [1.0, 2.0],
+        "baselines": ["dp-tabimage", "independent", "non-private"],
+    }
     _charge(sweep, "job-3")
     spent = db.spend_of(*data)
     assert (spent.name, spent.jobs, spent.runs) == ("Clinic A", 3, 4), spent
@@ -86,8 +95,9 @@ def test_settled_runs_compose_in_renyi_dp_tighter_than_adding_epsilons(data, tmp
     from dptab_core.privacy.accountant import compose_entries
     from dptab_core.privacy.ledger import LedgerEntry
 
-    single = compose_entries([LedgerEntry(stage="table", mechanism="gaussian", label="x", sensitivity=1.0,
-                                          sigma=2.0)], delta=1e-6)
+    single = compose_entries(
+        [LedgerEntry(stage="table", mechanism="gaussian", label="x", sensitivity=1.0, sigma=2.0)], delta=1e-6
+    )
     for i in range(3):
         _charge(_synth(data, single), f"job-{i}")
         _finished_run(tmp_path / f"job-{i}" / "checkpoints", epsilon=single, sigma=2.0)
@@ -102,8 +112,9 @@ def test_cancelling_a_queued_job_voids_its_charge_but_a_started_one_keeps_it(dat
     store = isolated_store(tmp_path, monkeypatch)
     release = tmp_path / "release"
     try:
-        first = submit({"entry": "jobfuncs:wait_for_release", "release": str(release),
-                        **_synth(data, 2.0)}, store=store)
+        first = submit(
+            {"entry": "jobfuncs:wait_for_release", "release": str(release), **_synth(data, 2.0)}, store=store
+        )
         wait_for_stage(first, "waiting")
         queued = submit({"entry": "jobfuncs:write_outputs", **_synth(data, 3.0)}, store=store)
         cancel(queued.id, store=store)

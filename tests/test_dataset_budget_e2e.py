@@ -23,17 +23,40 @@ def spent(tmp_path_factory):
     demo, home = make_demo(root / "demo", rows=203), root / "home"
     schema = save_demo_schema(root / "schema.json")
     for i, eps in enumerate(("3", "2")):
-        cli("synth", "--csv", str(demo / "table.csv"), "--images", str(demo / "images"), "--schema", str(schema),
-            "--epsilon", eps, "--table-only", "--table-settings", "fast", "--no-evaluate", "--dataset", NAME,
-            "--out", str(root / f"out{i}"), home=home, check=True)
+        cli(
+            "synth",
+            "--csv",
+            str(demo / "table.csv"),
+            "--images",
+            str(demo / "images"),
+            "--schema",
+            str(schema),
+            "--epsilon",
+            eps,
+            "--table-only",
+            "--table-settings",
+            "fast",
+            "--no-evaluate",
+            "--dataset",
+            NAME,
+            "--out",
+            str(root / f"out{i}"),
+            home=home,
+            check=True,
+        )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DPTAB_HOME", str(home))
         from dptab_core.jobs import submit
         from dptab_core.pipeline import make_synth_spec
         from dptab_core.pipeline.sweep import sweep_job_spec
 
-        synth = make_synth_spec(csv_path=demo / "table.csv", images_path=demo / "images", schema=demo_schema(),
-                                plan_options={}, table_settings="fast")
+        synth = make_synth_spec(
+            csv_path=demo / "table.csv",
+            images_path=demo / "images",
+            schema=demo_schema(),
+            plan_options={},
+            table_settings="fast",
+        )
         job = submit(sweep_job_spec(synth, epsilons=[1.0], baselines=["table-only"]))
     wait_for(job.dir, lambda s: s["state"] in ("succeeded", "failed"), what="the sweep to end", timeout=600)
     assert job.status().state == "succeeded", f"the sweep failed: {job.status().error}\n{job.log_tail(30)}"
@@ -60,8 +83,14 @@ def test_the_budget_page_and_the_sidebar_show_the_same_spend(spent, monkeypatch)
     demo, home, _ = spent
     monkeypatch.setenv("DPTAB_HOME", str(home))
     sentence = f"this dataset: ε = {_book(home)['epsilon']:.3g} (no cap set) spent over 3 runs"
-    state = StudioState(dataset_name=NAME, csv_path=demo / "table.csv", images_path=demo / "images",
-                        schema=demo_schema(), n_rows=203, plan_options={"epsilon": 1.0, "delta": 1e-5})
+    state = StudioState(
+        dataset_name=NAME,
+        csv_path=demo / "table.csv",
+        images_path=demo / "images",
+        schema=demo_schema(),
+        n_rows=203,
+        plan_options={"epsilon": 1.0, "delta": 1e-5},
+    )
     at = page("pages/budget.py", state).run()
     assert not at.exception, at.exception
     assert any(sentence in m.value for m in at.markdown), [m.value for m in at.markdown]
@@ -75,9 +104,23 @@ def test_a_third_run_over_the_cap_is_refused_before_any_job_exists(spent):
     total = _book(home)["epsilon"]
     cli("budget", "--dataset", NAME, "--cap", f"{total + 1:.4f}", home=home, check=True)
     jobs_before = sorted((home / "jobs").iterdir())
-    result = cli("synth", "--csv", str(demo / "table.csv"), "--images", str(demo / "images"), "--schema",
-                 str(root / "schema.json"), "--epsilon", "3", "--table-only", "--table-settings", "fast",
-                 "--out", str(root / "out-refused"), home=home)
+    result = cli(
+        "synth",
+        "--csv",
+        str(demo / "table.csv"),
+        "--images",
+        str(demo / "images"),
+        "--schema",
+        str(root / "schema.json"),
+        "--epsilon",
+        "3",
+        "--table-only",
+        "--table-settings",
+        "fast",
+        "--out",
+        str(root / "out-refused"),
+        home=home,
+    )
     assert result.returncode == 2, f"exit {result.returncode}: {result.stderr[-2000:]}"
     for part in ("would spend ε = 3", f"cap {total + 1:.4g}", "Lower ε to at most", "raise the cap"):
         assert part in result.stderr, f"{part!r} missing from the refusal: {result.stderr}"

@@ -74,7 +74,9 @@ def image_features(x: np.ndarray) -> np.ndarray:
 
     gray = x.mean(-1)
     dx, dy = np.abs(np.diff(gray, axis=2)), np.abs(np.diff(gray, axis=1))
-    lap = np.abs(4 * gray[:, 1:-1, 1:-1] - gray[:, :-2, 1:-1] - gray[:, 2:, 1:-1] - gray[:, 1:-1, :-2] - gray[:, 1:-1, 2:])
+    lap = np.abs(
+        4 * gray[:, 1:-1, 1:-1] - gray[:, :-2, 1:-1] - gray[:, 2:, 1:-1] - gray[:, 1:-1, :-2] - gray[:, 1:-1, 2:]
+    )
     skin = np.median(np.concatenate([x[:, :3].reshape(n, -1, 3), x[:, -3:].reshape(n, -1, 3)], 1), axis=1)
     diff = ndimage.median_filter(np.sqrt(((x - skin[:, None, None, :]) ** 2).sum(-1)), size=(1, 3, 3))
     areas = np.zeros((n, 3))
@@ -119,6 +121,7 @@ def read_back(table: pd.DataFrame, features: np.ndarray, column: str) -> tuple[f
 
 # --- the table -------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_default_demo_has_2000_patients_with_the_documented_columns_and_types(table):
     assert len(table) == 2000, f"expected 2,000 patients by default, got {len(table)}"
@@ -126,8 +129,12 @@ def test_default_demo_has_2000_patients_with_the_documented_columns_and_types(ta
     ages = table["age"].dropna()
     assert (ages == ages.round()).all() and ages.between(18, 90).all(), "age must be whole years 18–90"
     assert table["lesion_diameter_mm"].dtype == float and table["lesion_diameter_mm"].between(1.5, 30).all()
-    for column, allowed in [("skin_type", SKIN_TYPES), ("body_site", BODY_SITES), ("diagnosis", DIAGNOSES),
-                            ("clinic", CLINICS)]:
+    for column, allowed in [
+        ("skin_type", SKIN_TYPES),
+        ("body_site", BODY_SITES),
+        ("diagnosis", DIAGNOSES),
+        ("clinic", CLINICS),
+    ]:
         assert set(table[column]) == set(allowed), f"{column} has values {sorted(set(table[column]))}"
 
 
@@ -166,6 +173,7 @@ def test_columns_depend_on_each_other_as_documented(table):
 
 
 # --- determinism, layout, CLI ------------------------------------------------------------------------
+
 
 def _all_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -235,6 +243,7 @@ def test_an_impossible_row_count_is_refused_with_exit_code_2(tmp_path, capsys):
 
 # --- schema and ground truth -------------------------------------------------------------------------
 
+
 def test_ground_truth_covers_every_column_with_three_drawn_and_two_not():
     assert set(DEMO_GROUND_TRUTH) == set(DEMO_COLUMNS) - {"image"}
     assert len(IMAGE_EXPRESSED_COLUMNS) >= 3 and len(NOT_EXPRESSED_COLUMNS) >= 2
@@ -254,8 +263,9 @@ def test_demo_schema_declares_every_domain_public_and_excludes_the_identifier(tm
     for column in schema.synthesized_columns():
         recorded = table[column.name].notna().to_numpy()
         outside = recorded & (codes[column.name] == domain_size(column) - 1)
-        assert not outside.any(), f"{column.name}: values outside the declared domain, e.g. " \
-                                  f"{table[column.name][outside].iloc[:3].tolist()}"
+        assert not outside.any(), (
+            f"{column.name}: values outside the declared domain, e.g. {table[column.name][outside].iloc[:3].tolist()}"
+        )
 
 
 def test_demo_schema_refuses_a_table_that_is_not_the_demo():
@@ -264,6 +274,7 @@ def test_demo_schema_refuses_a_table_that_is_not_the_demo():
 
 
 # --- what the photos carry ---------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("column", IMAGE_EXPRESSED_COLUMNS)
@@ -292,4 +303,3 @@ def test_a_classifier_of_public_labels_votes_for_the_close_labels(demo, features
     close = np.isin(np.array(PUBLIC_LABELS)[votes], CLOSE_LABELS).mean()
     print(f"\nshare of sensitive photos voting for a close public label: {close:.3f}")
     assert close > 0.8, f"only {close:.0%} of the lesion photos look like a close public label"
-

@@ -41,10 +41,31 @@ def _submit_on_two_gloo_processes(tmp_path: Path, *extra: str) -> tuple[Path, Pa
     """A tiny background ``synth --gpus 2 --device cpu`` job (latent family: a public folder is given)."""
     demo = make_demo(tmp_path / "demo")
     home, out = tmp_path / "home", tmp_path / "out"
-    result = cli("synth", "--csv", str(demo / "table.csv"), "--images", str(demo / "images"), "--out", str(out),
-                 "--schema", str(save_demo_schema(tmp_path / "schema.json")), "--table-settings", "fast",
-                 "--reproducible-noise", "--no-evaluate", "--public", str(demo / "public"), *tiny_overrides(),
-                 "--gpus", "2", "--device", "cpu", *extra, "--background", home=home)
+    result = cli(
+        "synth",
+        "--csv",
+        str(demo / "table.csv"),
+        "--images",
+        str(demo / "images"),
+        "--out",
+        str(out),
+        "--schema",
+        str(save_demo_schema(tmp_path / "schema.json")),
+        "--table-settings",
+        "fast",
+        "--reproducible-noise",
+        "--no-evaluate",
+        "--public",
+        str(demo / "public"),
+        *tiny_overrides(),
+        "--gpus",
+        "2",
+        "--device",
+        "cpu",
+        *extra,
+        "--background",
+        home=home,
+    )
     assert result.returncode == 0, f"submit failed:\n{result.stderr[-2000:]}"
     (job,) = job_dirs(home)
     return home, job, out
@@ -57,10 +78,12 @@ def test_synth_gpus_2_on_cpu_runs_dpsgd_under_torchrun_and_its_ledger_equals_the
 
     _gloo()
     home, job, out = _submit_on_two_gloo_processes(tmp_path)
-    status = wait_for(job, lambda s: s.get("state") in ("succeeded", "failed", "cancelled"), what="the job's end",
-                      timeout=300)
+    status = wait_for(
+        job, lambda s: s.get("state") in ("succeeded", "failed", "cancelled"), what="the job's end", timeout=300
+    )
     assert status["state"] == "succeeded", f"job {status['state']}: {status.get('error')}\n" + (
-        (job / "job.log").read_text()[-3000:] if (job / "job.log").exists() else "")
+        (job / "job.log").read_text()[-3000:] if (job / "job.log").exists() else ""
+    )
 
     work = job / "checkpoints"
     plan = json.loads((work / "plan.json").read_text())["stages"]["dpsgd"]["params"]
@@ -68,14 +91,16 @@ def test_synth_gpus_2_on_cpu_runs_dpsgd_under_torchrun_and_its_ledger_equals_the
     released = [e for e in report["ledger"] if e["stage"] == "dpsgd"]
     assert len(released) == 1 and released[0]["calls"] == 1, f"the privacy report's DP-SGD entries: {released}"
     assert released[0]["parameters"] == {k: plan[k] for k in ("sampling_rate", "noise_multiplier", "steps")}, (
-        f"the privacy report's DP-SGD parameters {released[0]['parameters']} differ from the plan's {plan}")
+        f"the privacy report's DP-SGD parameters {released[0]['parameters']} differ from the plan's {plan}"
+    )
     ledger = [json.loads(line) for line in (work / "ledger.jsonl").read_text().splitlines()]
     dpsgd = [e for e in ledger if e["stage"] == "dpsgd"]
     assert len(dpsgd) == 1, f"expected one DP-SGD ledger entry, got {dpsgd}"
     (entry,) = dpsgd
     got = (entry["noise_multiplier"], entry["sampling_rate"], entry["steps"])
     assert got == (plan["noise_multiplier"], plan["sampling_rate"], plan["steps"]), (
-        f"DP-SGD entry (σ, q, steps) {got} differs from the plan's {plan}")
+        f"DP-SGD entry (σ, q, steps) {got} differs from the plan's {plan}"
+    )
     assert entry["details"]["world_size"] == 2 and entry["details"]["backend"] == "gloo", entry["details"]
     assert entry["details"]["engine"] == "vmap", f"the latent family should run on vmap: {entry['details']}"
     assert report["spent"]["epsilon"] <= report["target"]["epsilon"] + 1e-9, f"overspent: {report['spent']}"
@@ -86,16 +111,21 @@ def test_synth_gpus_2_on_cpu_runs_dpsgd_under_torchrun_and_its_ledger_equals_the
     assert changed, "no parameter changed in DP-SGD on 2 processes"
     assert not any(k.startswith("autoencoder.") for k in changed), f"the frozen autoencoder moved: {changed}"
     assert not (work / distributed_stage.JOB_SUBDIR / "dpsgd_inputs").exists(), (
-        "the copy of the sensitive pairs written for the ranks was not deleted")
+        "the copy of the sensitive pairs written for the ranks was not deleted"
+    )
 
 
 @pytest.mark.slow
 def test_cancel_during_distributed_dpsgd_ends_the_ranks(tmp_path):
     _gloo()
     home, job, out = _submit_on_two_gloo_processes(tmp_path, "--preset-override", "dpsgd_steps=2000")
-    wait_for(job, lambda s: s.get("stage") == "dpsgd" and any(
-        "DP-SGD step" in e["message"] for e in progress_events(job) if e["stage"] == "dpsgd"),
-        what="a DP-SGD step on 2 processes", timeout=300)
+    wait_for(
+        job,
+        lambda s: s.get("stage") == "dpsgd"
+        and any("DP-SGD step" in e["message"] for e in progress_events(job) if e["stage"] == "dpsgd"),
+        what="a DP-SGD step on 2 processes",
+        timeout=300,
+    )
     ranks = _processes_naming(str(job / "checkpoints" / distributed_stage.JOB_SUBDIR))
     assert ranks, "no torchrun process names the job's folder while DP-SGD runs"
     cancelled = cli("jobs", "cancel", job.name, home=home)
@@ -140,13 +170,21 @@ class _FakeRun:
 
 
 def _stand_in(monkeypatch, code: str) -> None:
-    monkeypatch.setattr(distributed_stage, "torchrun_command",
-                        lambda job, *, nproc, backend: [sys.executable, "-c", code])
+    monkeypatch.setattr(
+        distributed_stage, "torchrun_command", lambda job, *, nproc, backend: [sys.executable, "-c", code]
+    )
 
 
 def _follow(run, job: Path) -> int:
-    return distributed_stage._launch_and_follow(run, job, nproc=2, backend="gloo", params={
-        "sampling_rate": 0.25, "noise_multiplier": 1.0, "steps": 4}, steps=4, read_progress=lambda _job: 0)
+    return distributed_stage._launch_and_follow(
+        run,
+        job,
+        nproc=2,
+        backend="gloo",
+        params={"sampling_rate": 0.25, "noise_multiplier": 1.0, "steps": 4},
+        steps=4,
+        read_progress=lambda _job: 0,
+    )
 
 
 def test_failed_ranks_return_their_exit_code_and_leave_their_log(tmp_path, monkeypatch):
@@ -158,9 +196,12 @@ def test_failed_ranks_return_their_exit_code_and_leave_their_log(tmp_path, monke
 def test_cancel_kills_the_launcher_process_group(tmp_path, monkeypatch):
     pid_file = tmp_path / "child.pid"
     # The launcher starts a child (as torchrun starts ranks); both must be gone after the cancel.
-    _stand_in(monkeypatch, "import subprocess, sys, time; "
-                           "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-                           f"open({str(pid_file)!r}, 'w').write(str(c.pid)); time.sleep(60)")
+    _stand_in(
+        monkeypatch,
+        "import subprocess, sys, time; "
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(c.pid)); time.sleep(60)",
+    )
     with pytest.raises(JobCancelled):
         _follow(_FakeRun(stop_after=1.5), tmp_path)
     child = int(pid_file.read_text())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SCRIPT = r'''
+SCRIPT = r"""
 import importlib, pkgutil, sys
 
 class NoStreamlit:
@@ -27,7 +27,7 @@ for command in ("demo-data", "inspect", "plan", "synth", "jobs", "evaluate", "de
     except SystemExit as done:
         assert done.code == 0, (command, done.code)
 print("imported", len(names), "modules")
-'''
+"""
 
 
 def test_every_engine_module_and_cli_command_works_without_streamlit():

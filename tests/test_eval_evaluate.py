@@ -14,9 +14,12 @@ from dptab_core.eval.features import FeatureConfig
 from dptab_core.eval.report_html import render_report
 
 CONFIG = EvalConfig(features=FeatureConfig(epochs=5, batch_size=64, image_size=16, width=16))
-REQUIRED_KEYS = {"table": ["tvd_1way", "tvd_2way"], "image": ["fd", "tstr_accuracy"],
-                 "cross_modal": ["agreement", "agreement_normalised"],
-                 "privacy": ["nn_distance_ratio", "audit_epsilon_lower_bound"]}
+REQUIRED_KEYS = {
+    "table": ["tvd_1way", "tvd_2way"],
+    "image": ["fd", "tstr_accuracy"],
+    "cross_modal": ["agreement", "agreement_normalised"],
+    "privacy": ["nn_distance_ratio", "audit_epsilon_lower_bound"],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +45,16 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def copy_evaluation(real, cache):
     table, images = real
-    return evaluate_arrays(table, images, table, images, fake_schema(), config=CONFIG, cache_dir=cache,
-                           claimed={"epsilon": 1.0, "delta": 1e-5})
+    return evaluate_arrays(
+        table,
+        images,
+        table,
+        images,
+        fake_schema(),
+        config=CONFIG,
+        cache_dir=cache,
+        claimed={"epsilon": 1.0, "delta": 1e-5},
+    )
 
 
 @pytest.mark.slow
@@ -83,10 +94,27 @@ def test_evaluate_cli_prints_every_required_key_and_writes_the_report(real, tmp_
     table, images = real
     csv, folder = write_real(tmp_path / "real", table.iloc[:80], images[:80])
     syn_table, syn_images = fake_pairs(60, seed=9)
-    run = write_synthetic_run(tmp_path / "run", syn_table.drop(columns="image"), syn_images, fake_schema(),
-                              audit={"epsilon_lower_bound": 0.2, "confidence": 0.95})
-    code = main(["evaluate", "--real-csv", str(csv), "--real-images", str(folder), "--synthetic", str(run),
-                 "--json", "--html", str(tmp_path / "report.html")])
+    run = write_synthetic_run(
+        tmp_path / "run",
+        syn_table.drop(columns="image"),
+        syn_images,
+        fake_schema(),
+        audit={"epsilon_lower_bound": 0.2, "confidence": 0.95},
+    )
+    code = main(
+        [
+            "evaluate",
+            "--real-csv",
+            str(csv),
+            "--real-images",
+            str(folder),
+            "--synthetic",
+            str(run),
+            "--json",
+            "--html",
+            str(tmp_path / "report.html"),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     for section, keys in REQUIRED_KEYS.items():
@@ -99,8 +127,17 @@ def test_evaluate_cli_prints_every_required_key_and_writes_the_report(real, tmp_
 
 def test_evaluate_cli_names_the_folder_when_it_is_not_a_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "ws"))
-    code = main(["evaluate", "--real-csv", str(tmp_path / "t.csv"), "--real-images", str(tmp_path),
-                 "--synthetic", str(tmp_path)])
+    code = main(
+        [
+            "evaluate",
+            "--real-csv",
+            str(tmp_path / "t.csv"),
+            "--real-images",
+            str(tmp_path),
+            "--synthetic",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "synthetic.csv" in err and str(tmp_path) in err, err
@@ -122,12 +159,27 @@ def test_evaluate_cli_runs_baselines_through_the_pipeline_and_charts_them(real, 
     def fake_pipeline(spec, *, out_dir, work_dir, progress, should_stop):
         specs.append(spec)
         syn_table, syn_images = fake_pairs(60, seed=len(specs))
-        write_synthetic_run(out_dir, syn_table.drop(columns="image"), syn_images, fake_schema(),
-                            epsilon=spec.plan_options["epsilon"])
+        write_synthetic_run(
+            out_dir, syn_table.drop(columns="image"), syn_images, fake_schema(), epsilon=spec.plan_options["epsilon"]
+        )
 
     monkeypatch.setitem(METHODS, "dp-tabimage", dataclasses.replace(METHODS["dp-tabimage"], run=fake_pipeline))
-    code = main(["evaluate", "--real-csv", str(csv), "--real-images", str(folder), "--synthetic", str(run),
-                 "--json", "--baselines", "dp-tabimage,independent", "--html", str(tmp_path / "r.html")])
+    code = main(
+        [
+            "evaluate",
+            "--real-csv",
+            str(csv),
+            "--real-images",
+            str(folder),
+            "--synthetic",
+            str(run),
+            "--json",
+            "--baselines",
+            "dp-tabimage,independent",
+            "--html",
+            str(tmp_path / "r.html"),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert [(r["method"], r["epsilon"]) for r in out["baselines"]] == [("dp-tabimage", 2.0), ("independent", 2.0)]

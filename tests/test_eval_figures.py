@@ -33,8 +33,9 @@ def test_association_figure_has_real_and_synthetic_heatmaps():
 
 def test_sample_grid_shows_one_row_per_value_on_both_sides():
     codes = np.array([0, 0, 1, 1])
-    fig = figures.sample_grid_figure(_images(4, 50), codes, _images(4, 200), codes, ["a", "b", "c"], column="x",
-                                     per_value=2)
+    fig = figures.sample_grid_figure(
+        _images(4, 50), codes, _images(4, 200), codes, ["a", "b", "c"], column="x", per_value=2
+    )
     assert [type(t).__name__ for t in fig.data] == ["Image", "Image"]
     assert list(fig.layout.yaxis.ticktext) == ["a", "b"], "values with no image on either side are left out"
     assert np.array(fig.data[0].z).shape == (4 + 2 + 4, 4 + 2 + 4, 3)
@@ -55,8 +56,10 @@ def test_mosaic_turns_grayscale_into_rgb_with_gaps():
 
 
 def test_metric_vs_epsilon_has_one_line_per_method_sorted_by_epsilon():
-    rows = [{"method": m, "epsilon": e, "tvd": v} for m, e, v in
-            [("ours", 10, 0.1), ("ours", 1, 0.3), ("independent", 1, 0.5), ("independent", 10, 0.4)]]
+    rows = [
+        {"method": m, "epsilon": e, "tvd": v}
+        for m, e, v in [("ours", 10, 0.1), ("ours", 1, 0.3), ("independent", 1, 0.5), ("independent", 10, 0.4)]
+    ]
     fig = figures.metric_vs_epsilon_figure(rows, metric="tvd")
     assert [t.name for t in fig.data] == ["ours", "independent"]
     assert list(fig.data[0].x) == [1, 10] and list(fig.data[0].y) == [0.3, 0.1]

@@ -18,7 +18,7 @@ def _tail(r: int, v: int, eps: float) -> float:
 
 def test_all_ten_guesses_right_give_the_closed_form_bound():
     # q^10 = β  ⇒  ε̂ = ln(q / (1 − q)) with q = 0.05^(1/10)
-    q = 0.05 ** 0.1
+    q = 0.05**0.1
     got = pc.epsilon_lower_bound(n_canaries=10, n_guesses=10, n_correct=10, beta=0.05)
     assert got == pytest.approx(math.log(q / (1 - q)), abs=1e-5)
 
@@ -51,7 +51,8 @@ def test_audit_from_perfect_scores_counts_every_guess_right():
     result = pc.audit_from_scores(included.astype(float), included, k_in=10, k_out=10)
     assert (result["n_guesses"], result["n_correct"]) == (20, 20)
     assert result["epsilon_lower_bound"] == pytest.approx(
-        pc.epsilon_lower_bound(n_canaries=40, n_guesses=20, n_correct=20), abs=1e-9)
+        pc.epsilon_lower_bound(n_canaries=40, n_guesses=20, n_correct=20), abs=1e-9
+    )
 
 
 def test_audit_of_a_run_that_copies_its_training_images_finds_a_large_epsilon():

@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_gpu_check_dry_run_prints_stage_times_epsilon_and_the_quality_row(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "DPTAB_HOME": str(tmp_path / "home")}
-    done = subprocess.run([str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run", "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, timeout=900)
+    done = subprocess.run(
+        [str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert done.returncode == 0, f"gpu_check --dry-run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     out = done.stdout
     for stage in ("semantic_query", "pretrain", "mean_pairs", "table", "dpsgd", "sample", "release"):

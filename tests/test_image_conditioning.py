@@ -30,8 +30,18 @@ def test_a_non_private_model_draws_the_skin_type_it_is_conditioned_on():
     encoder = RecordEncoder(schema)
     cond = encoder.encode(table)
     model = build_model(preset, encoder.dim, (32, 32, 3))
-    fit(model, model, encode_images(images, 8), cond, steps=250, batch_size=64, lr=3e-3, seed=0,
-        device=torch.device("cpu"), label="test")
+    fit(
+        model,
+        model,
+        encode_images(images, 8),
+        cond,
+        steps=250,
+        batch_size=64,
+        lr=3e-3,
+        seed=0,
+        device=torch.device("cpu"),
+        label="test",
+    )
 
     skin = encode_table(table, schema)["skin_type"]
     reader = train_classifier(encode_images(images, 8), skin, 7, width=8, steps=150, seed=0, device="cpu")

@@ -12,8 +12,16 @@ import torch
 from dptab_core.image.models import build_model  # noqa: E402
 from dptab_core.image.presets import get_preset  # noqa: E402
 
-TINY = dataclasses.replace(get_preset("quick"), family="diffusion", resolution=8, width=8, channel_mult=(1, 2),
-                           unet_blocks=1, attention_resolution=4, sample_steps=4)
+TINY = dataclasses.replace(
+    get_preset("quick"),
+    family="diffusion",
+    resolution=8,
+    width=8,
+    channel_mult=(1, 2),
+    unet_blocks=1,
+    attention_resolution=4,
+    sample_steps=4,
+)
 
 
 def test_diffusion_models_of_every_size_pass_opacus_module_validation():
@@ -72,8 +80,7 @@ def test_a_non_private_diffusion_draws_the_colour_its_class_asks_for(one_torch_t
     preset = dataclasses.replace(TINY, attention_resolution=0, cond_dropout=0.0)
     torch.manual_seed(0)
     model = build_model(preset, 3, (8, 8, 3))
-    fit(model, model, images, cond, steps=150, batch_size=32, lr=3e-3, seed=0, device=torch.device("cpu"),
-        label="toy")
+    fit(model, model, images, cond, steps=150, batch_size=32, lr=3e-3, seed=0, device=torch.device("cpu"), label="toy")
     model.eval()
     want = np.repeat(np.arange(3), 8)
     drawn = model.generate(torch.eye(3)[want], temperature=1.0, generator=torch.Generator().manual_seed(0))
@@ -89,13 +96,24 @@ def test_the_whole_pipeline_runs_with_the_diffusion_family(tmp_path, monkeypatch
     from dptab_core.jobs import JobStore, run_in_foreground
     from dptab_core.pipeline import make_synth_spec
 
-    assert get_preset("gpu", has_public=False).family == "diffusion", "this test runs the diffusion family through the gpu preset"
+    assert get_preset("gpu", has_public=False).family == "diffusion", (
+        "this test runs the diffusion family through the gpu preset"
+    )
     demo = make_demo(tmp_path / "demo", rows=120)
     monkeypatch.setenv("DPTAB_HOME", str(tmp_path / "home"))
     overrides = {k: v for k, v in TINY_PRESET.items() if k != "latent_dim"} | {"sample_steps": 2, "mean_pair_rounds": 1}
-    spec = make_synth_spec(csv_path=demo / "table.csv", images_path=demo / "images", schema=demo_schema(),
-                           plan_options={"epsilon": 10.0}, preset="gpu", seed=1, device="cpu",
-                           preset_overrides=overrides, table_settings="fast", reproducible_noise=True)
+    spec = make_synth_spec(
+        csv_path=demo / "table.csv",
+        images_path=demo / "images",
+        schema=demo_schema(),
+        plan_options={"epsilon": 10.0},
+        preset="gpu",
+        seed=1,
+        device="cpu",
+        preset_overrides=overrides,
+        table_settings="fast",
+        reproducible_noise=True,
+    )
     spec["output_dir"] = str(tmp_path / "out")
     job = run_in_foreground(spec, store=JobStore(tmp_path / "home" / "jobs"))
     status = job.status()
@@ -126,8 +144,9 @@ def test_the_default_dp_sgd_engine_clips_the_diffusion_unet_exactly_as_opacus(on
     gsm(x, c).mean().backward()
     norms = torch.stack([p.grad_sample.flatten(1).norm(dim=1) for p in gsm.parameters()], 1).norm(dim=1)
     clip = float(norms.median())  # half the samples clipped, half not: both branches of the rule checked
-    opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=1.0), noise_multiplier=0.0, max_grad_norm=clip,
-                      expected_batch_size=len(x))
+    opt = DPOptimizer(
+        torch.optim.SGD(gsm.parameters(), lr=1.0), noise_multiplier=0.0, max_grad_norm=clip, expected_batch_size=len(x)
+    )
     opt.clip_and_accumulate()
     torch.manual_seed(3)
     ours, _ = clipped_grad_sum_bookkeeping(model, x, c, max_grad_norm=clip)

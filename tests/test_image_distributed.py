@@ -18,9 +18,13 @@ import pytest
 import torch
 import torch.distributed as dist  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
-                                 reason="torch.distributed with the gloo backend is not available")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (dist.is_available() and dist.is_gloo_available()),
+        reason="torch.distributed with the gloo backend is not available",
+    ),
+]
 
 N_ROWS, COND_DIM, STEPS, RATE, SIGMA, CLIP, SEED = 64, 5, 3, 1 / 32, 1.1, 1.0, 3
 TIMEOUT_S = 120
@@ -51,18 +55,29 @@ def finished_job(tmp_path_factory, request) -> Path:
     conditions = rng.random((N_ROWS, COND_DIM)).astype(np.float32)
     torch.manual_seed(0)
     torch.save(build_model(preset, COND_DIM, (16, 16, 3)).state_dict(), job / "model_warmup.pt")
-    plan = {"stages": {"dpsgd": {"params": {"noise_multiplier": SIGMA, "sampling_rate": RATE, "steps": STEPS,
-                                            "max_grad_norm": CLIP}}}}
+    plan = {
+        "stages": {
+            "dpsgd": {
+                "params": {"noise_multiplier": SIGMA, "sampling_rate": RATE, "steps": STEPS, "max_grad_norm": CLIP}
+            }
+        }
+    }
     (job / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     export_inputs(job, images, conditions, preset=preset, lr=1e-2, seed=SEED)
     sizes = []
     for rank in (0, 1):
         generator = rank_generators(SEED, rank)[0]
-        sizes.append([len(poisson_shard_batch(N_ROWS, rank=rank, world_size=2, sampling_rate=RATE,
-                                              generator=generator)) for _ in range(STEPS)])
+        sizes.append(
+            [
+                len(poisson_shard_batch(N_ROWS, rank=rank, world_size=2, sampling_rate=RATE, generator=generator))
+                for _ in range(STEPS)
+            ]
+        )
     assert [s.index(0) for s in sizes if 0 in s] == [0, 1], f"the seed no longer gives the empty batches: {sizes}"
-    done = _torchrun(["-m", "dptab_core.image.distributed", "--job-dir", str(job), "--backend", "gloo",
-                      "--engine", request.param], cwd=job)
+    done = _torchrun(
+        ["-m", "dptab_core.image.distributed", "--job-dir", str(job), "--backend", "gloo", "--engine", request.param],
+        cwd=job,
+    )
     assert done.returncode == 0, f"torchrun failed (rc {done.returncode}):\n{done.stderr[-3000:]}"
     return job
 

@@ -22,11 +22,19 @@ def _run(ledger, **kw):
     torch.manual_seed(0)
     model = build_model(TINY, 5, (8, 8, 3))
     rng = np.random.default_rng(0)
-    args = dict(noise_multiplier=1.3, sampling_rate=0.25, steps=6, max_grad_norm=1.0, ledger=ledger,
-                device=torch.device("cpu"), lr=1e-3)
+    args = dict(
+        noise_multiplier=1.3,
+        sampling_rate=0.25,
+        steps=6,
+        max_grad_norm=1.0,
+        ledger=ledger,
+        device=torch.device("cpu"),
+        lr=1e-3,
+    )
     args.update(kw)
-    return finetune_dpsgd(model, rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8),
-                          rng.random((64, 5)).astype(np.float32), **args)
+    return finetune_dpsgd(
+        model, rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8), rng.random((64, 5)).astype(np.float32), **args
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -38,8 +46,11 @@ def test_opacus_epsilon_equals_the_ledger_entry_composed_by_dp_accounting(engine
     (entry,) = ledger.entries
     assert (entry.stage, entry.mechanism, entry.steps) == ("dpsgd", "subsampled_gaussian", 6)
     acc = dpa.rdp.RdpAccountant()
-    acc.compose(dpa.SelfComposedDpEvent(
-        dpa.PoissonSampledDpEvent(entry.sampling_rate, dpa.GaussianDpEvent(entry.noise_multiplier)), entry.steps))
+    acc.compose(
+        dpa.SelfComposedDpEvent(
+            dpa.PoissonSampledDpEvent(entry.sampling_rate, dpa.GaussianDpEvent(entry.noise_multiplier)), entry.steps
+        )
+    )
     ours, theirs = acc.get_epsilon(1e-5), result.accountant.get_epsilon(1e-5)
     assert theirs == pytest.approx(ours, rel=1e-3), f"Opacus says ε={theirs}, the ledger entry composes to ε={ours}"
 
@@ -47,8 +58,13 @@ def test_opacus_epsilon_equals_the_ledger_entry_composed_by_dp_accounting(engine
 def test_a_cancelled_run_records_the_steps_taken_and_resumes_from_its_checkpoint(tmp_path):
     ledger = Ledger()
     calls = []
-    first = _run(ledger, steps=8, checkpoint_dir=tmp_path, should_stop=lambda: len(calls) >= 3,
-                 progress=lambda f, m, s: calls.append(s))
+    first = _run(
+        ledger,
+        steps=8,
+        checkpoint_dir=tmp_path,
+        should_stop=lambda: len(calls) >= 3,
+        progress=lambda f, m, s: calls.append(s),
+    )
     assert first.steps_done == 3 and ledger.entries[0].steps == 3, "cancel must stop and account the steps taken"
     second = _run(ledger, steps=8, checkpoint_dir=tmp_path)
     assert second.steps_done == 8 and second.steps_this_call == 5, "resume must continue from the checkpoint"

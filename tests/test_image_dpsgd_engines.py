@@ -61,8 +61,9 @@ def _opacus_clipped_sum(model, x, c, *, seed: int, clip: float | None = None):
     if clip is None:
         norms = torch.stack([p.grad_sample.flatten(1).norm(dim=1) for p in gsm.parameters()], 1).norm(dim=1)
         clip = float(norms.median())
-    opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=1.0), noise_multiplier=0.0, max_grad_norm=clip,
-                      expected_batch_size=len(x))
+    opt = DPOptimizer(
+        torch.optim.SGD(gsm.parameters(), lr=1.0), noise_multiplier=0.0, max_grad_norm=clip, expected_batch_size=len(x)
+    )
     opt.clip_and_accumulate()
     return [p.summed_grad for p in gsm.parameters()], clip
 
@@ -105,8 +106,9 @@ def test_every_clipped_gradient_is_at_most_the_clip_norm(one_torch_thread):
 
 def test_the_noise_std_is_sigma_times_clip_over_the_expected_batch():
     generator = torch.Generator().manual_seed(0)
-    noisy = noisy_mean_gradient(torch.zeros(200_000), noise_multiplier=1.3, max_grad_norm=0.7, expected_batch=50,
-                                generator=generator)
+    noisy = noisy_mean_gradient(
+        torch.zeros(200_000), noise_multiplier=1.3, max_grad_norm=0.7, expected_batch=50, generator=generator
+    )
     assert float(noisy.std()) == pytest.approx(1.3 * 0.7 / 50, rel=0.01), "noise std is not σ·C / expected batch"
     assert abs(float(noisy.mean())) < 3 * 1.3 * 0.7 / 50 / 200_000**0.5, "noise is not centred"
 
@@ -120,16 +122,43 @@ def test_the_same_noise_seed_makes_the_bookkeeping_engine_take_opacus_steps(one_
     for engine in ("opacus", "bookkeeping"):
         torch.manual_seed(0)
         model = build_model(TINY, 5, (8, 8, 3))
-        finetune_dpsgd(model, images, conditions, noise_multiplier=0.8, sampling_rate=1 / 8, steps=6,
-                       max_grad_norm=1.0, ledger=Ledger(), device=torch.device("cpu"), lr=1e-2, seed=0,
-                       noise_seed=11, engine=engine)
+        finetune_dpsgd(
+            model,
+            images,
+            conditions,
+            noise_multiplier=0.8,
+            sampling_rate=1 / 8,
+            steps=6,
+            max_grad_norm=1.0,
+            ledger=Ledger(),
+            device=torch.device("cpu"),
+            lr=1e-2,
+            seed=0,
+            noise_seed=11,
+            engine=engine,
+        )
         trained[engine] = torch.cat([p.detach().flatten() for p in model.parameters()])
-    torch.testing.assert_close(trained["bookkeeping"], trained["opacus"], rtol=1e-4, atol=1e-5,
-                               msg=lambda m: f"engines diverged under the same noise seed: {m}")
+    torch.testing.assert_close(
+        trained["bookkeeping"],
+        trained["opacus"],
+        rtol=1e-4,
+        atol=1e-5,
+        msg=lambda m: f"engines diverged under the same noise seed: {m}",
+    )
 
 
 def test_an_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="bookkeeping"):
-        finetune_dpsgd(build_model(TINY, 5, (8, 8, 3)), np.zeros((4, 8, 8, 3), np.uint8), np.zeros((4, 5)),
-                       noise_multiplier=1.0, sampling_rate=0.5, steps=1, max_grad_norm=1.0, ledger=Ledger(),
-                       device=torch.device("cpu"), lr=1e-3, engine="fast")
+        finetune_dpsgd(
+            build_model(TINY, 5, (8, 8, 3)),
+            np.zeros((4, 8, 8, 3), np.uint8),
+            np.zeros((4, 5)),
+            noise_multiplier=1.0,
+            sampling_rate=0.5,
+            steps=1,
+            max_grad_norm=1.0,
+            ledger=Ledger(),
+            device=torch.device("cpu"),
+            lr=1e-3,
+            engine="fast",
+        )

@@ -26,9 +26,20 @@ def _train(pairs, *, noise_seed, steps=12):
     torch.manual_seed(0)
     model = build_model(get_preset("quick", has_public=False), 4, (16, 16, 3))
     ledger = Ledger()
-    finetune_dpsgd(model, images, conditions, noise_multiplier=1.0, sampling_rate=1 / ROWS, steps=steps,
-                   max_grad_norm=1.0, ledger=ledger, device=torch.device("cpu"), lr=1e-3, seed=0,
-                   noise_seed=noise_seed)
+    finetune_dpsgd(
+        model,
+        images,
+        conditions,
+        noise_multiplier=1.0,
+        sampling_rate=1 / ROWS,
+        steps=steps,
+        max_grad_norm=1.0,
+        ledger=ledger,
+        device=torch.device("cpu"),
+        lr=1e-3,
+        seed=0,
+        noise_seed=noise_seed,
+    )
     return torch.cat([p.detach().flatten() for p in model.parameters()]), ledger
 
 

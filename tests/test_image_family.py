@@ -53,10 +53,14 @@ def test_the_hooks_default_to_the_generic_loops():
 def test_every_preset_builds_a_family_and_the_latent_one_overrides_its_hooks():
     for name in ("quick", "standard", "gpu"):  # cvae, diffusion (gpu without public images) and latent
         for has_public in (False, True):
-            assert isinstance(build_model(get_preset(name, has_public=has_public), 5, (32, 32, 3)),
-                              RecordConditionedModel)
-    latent = [m for m in (build_model(get_preset(n, has_public=True), 5, (32, 32, 3)) for n in ("quick", "standard"))
-              if isinstance(m, LatentGaussian)]
+            assert isinstance(
+                build_model(get_preset(name, has_public=has_public), 5, (32, 32, 3)), RecordConditionedModel
+            )
+    latent = [
+        m
+        for m in (build_model(get_preset(n, has_public=True), 5, (32, 32, 3)) for n in ("quick", "standard"))
+        if isinstance(m, LatentGaussian)
+    ]
     assert latent, "the presets with public images use the latent family"
     for model in latent:
         assert model.dpsgd_engine == "vmap" and len(model.dpsgd_param_groups(1e-3)) == 2

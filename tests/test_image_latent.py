@@ -34,7 +34,8 @@ def test_nll_is_the_low_rank_gaussians_negative_log_likelihood_per_latent_number
     cond = torch.as_tensor(np.tile(encoder.unspecified(), (5, 1)))
     z = torch.randn(5, model.latent_size) * 0.3
     reference = torch.distributions.LowRankMultivariateNormal(
-        model.mean(cond), cov_factor=model.factor, cov_diag=torch.exp(2 * model.log_std))
+        model.mean(cond), cov_factor=model.factor, cov_diag=torch.exp(2 * model.log_std)
+    )
     expected = -reference.log_prob(z) / model.latent_size
     assert torch.allclose(model(z, cond), expected, atol=1e-4), "forward must be the Gaussian's NLL per latent number"
 
@@ -43,13 +44,26 @@ def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_comp
     model, encoder = _model()
     codes = {c: np.random.default_rng(1).integers(0, size, 400) for c, size in encoder.sizes.items()}
     latents = np.random.default_rng(2).uniform(-0.5, 0.5, (400, model.latent_size))
-    pairs = dp_mean_pairs_of(model.project(latents), codes, demo_schema(), noise_multiplier=1.0, sampling_rate=1.0,
-                             rounds=1, clip_norm=5.0, rng=np.random.default_rng(3), ledger=Ledger(), count_weight=0.5,
-                             min_cell_count=1.0, shrink=True, bounded=False)
+    pairs = dp_mean_pairs_of(
+        model.project(latents),
+        codes,
+        demo_schema(),
+        noise_multiplier=1.0,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=5.0,
+        rng=np.random.default_rng(3),
+        ledger=Ledger(),
+        count_weight=0.5,
+        min_cell_count=1.0,
+        shrink=True,
+        bounded=False,
+    )
     model.warm_start(pairs, encoder)
     record = {c: np.array([0]) for c in encoder.sizes}
     composite = pairs.overall.flatten() + sum(
-        (pairs.means[c][0].flatten() - pairs.overall.flatten()) for c in encoder.sizes if pairs.usable[c][0])
+        (pairs.means[c][0].flatten() - pairs.overall.flatten()) for c in encoder.sizes if pairs.usable[c][0]
+    )
     expected = model.public_mean.numpy() + model.public_basis.numpy() @ composite
     with torch.no_grad():
         got = model.mean(torch.as_tensor(encoder.encode_codes(record))).numpy()[0]
@@ -59,11 +73,13 @@ def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_comp
 def test_public_autoencoder_is_cached_and_reused_without_training(tmp_path):
     public = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
     first, _ = _model(seed=0)
-    history = first.fit_public(public, steps=3, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"),
-                               cache_dir=tmp_path)
+    history = first.fit_public(
+        public, steps=3, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"), cache_dir=tmp_path
+    )
     second, _ = _model(seed=1)
-    again = second.fit_public(public, steps=3, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"),
-                              cache_dir=tmp_path)
+    again = second.fit_public(
+        public, steps=3, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"), cache_dir=tmp_path
+    )
     assert len(history) == 3 and again == [], "the second job should load the cached autoencoder, not train"
     for a, b in zip(first.autoencoder.parameters(), second.autoencoder.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -79,8 +95,19 @@ def test_dpsgd_fine_tunes_the_latent_gaussian_and_never_the_public_autoencoder()
     images = np.random.default_rng(1).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8)
     conditions = np.tile(encoder.unspecified(), (64, 1))
     ledger = Ledger()
-    result = finetune_dpsgd(model, images, conditions, noise_multiplier=1.0, sampling_rate=0.25, steps=4,
-                            max_grad_norm=1.0, ledger=ledger, device=torch.device("cpu"), lr=1e-2, noise_seed=0)
+    result = finetune_dpsgd(
+        model,
+        images,
+        conditions,
+        noise_multiplier=1.0,
+        sampling_rate=0.25,
+        steps=4,
+        max_grad_norm=1.0,
+        ledger=ledger,
+        device=torch.device("cpu"),
+        lr=1e-2,
+        noise_seed=0,
+    )
     assert result.steps_done == 4
     assert ledger.entries[-1].details["engine"] == "vmap", "the latent model's likelihood needs the vmap engine"
     assert not torch.equal(before, model.factor), "DP-SGD should move the covariance factor"
@@ -119,12 +146,23 @@ def test_warm_start_turns_the_released_spread_into_the_factor_in_the_public_basi
     model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
     isotropic = float(torch.exp(2 * model.log_std.detach()).mean())
     directions = np.linalg.qr(np.random.default_rng(4).normal(size=(model.basis_size, model.rank)))[0]
-    variances = isotropic + np.array([0.5, 0.2, 0.1])[:model.rank]
+    variances = isotropic + np.array([0.5, 0.2, 0.1])[: model.rank]
     spread = (directions * variances) @ directions.T
     codes = {c: np.zeros(10, dtype=int) for c in encoder.sizes}
-    pairs = dp_mean_pairs_of(np.zeros((10, model.basis_size)), codes, demo_schema(), noise_multiplier=1.0,
-                             sampling_rate=1.0, rounds=1, clip_norm=1.0, rng=np.random.default_rng(3),
-                             ledger=Ledger(), count_weight=0.5, min_cell_count=1.0, bounded=False)
+    pairs = dp_mean_pairs_of(
+        np.zeros((10, model.basis_size)),
+        codes,
+        demo_schema(),
+        noise_multiplier=1.0,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=1.0,
+        rng=np.random.default_rng(3),
+        ledger=Ledger(),
+        count_weight=0.5,
+        min_cell_count=1.0,
+        bounded=False,
+    )
     model.warm_start(dataclasses.replace(pairs, spread=spread), encoder)
     basis, factor = model.public_basis.double(), model.factor.detach().double()
     inside = basis.T @ factor @ factor.T @ basis + isotropic * torch.eye(model.basis_size, dtype=torch.float64)

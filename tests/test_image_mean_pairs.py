@@ -10,9 +10,14 @@ from dptab_core.image import mean_pairs as mp
 from dptab_core.image.encoder import RecordEncoder, encode_images
 from dptab_core.privacy.ledger import Ledger
 
-SCHEMA = Schema(columns=(Column("tone", "categorical", categories=("light", "dark"), public=True),
-                         Column("size", "numeric", dtype="float", bounds=(0.0, 1.0), bins=3, public=True),
-                         Column("img", "image")), image_column="img")
+SCHEMA = Schema(
+    columns=(
+        Column("tone", "categorical", categories=("light", "dark"), public=True),
+        Column("size", "numeric", dtype="float", bounds=(0.0, 1.0), bins=3, public=True),
+        Column("img", "image"),
+    ),
+    image_column="img",
+)
 SIZES = {"tone": 3, "size": 4}
 
 
@@ -24,8 +29,17 @@ def _data(n: int = 40, seed: int = 0):
 
 
 def _release(images, codes, **kw):
-    args = dict(noise_multiplier=1.0, sampling_rate=1.0, rounds=1, clip_norm=2.0, rng=np.random.default_rng(0),
-                ledger=Ledger(), resolution=4, count_weight=0.5, min_cell_count=1.0)
+    args = dict(
+        noise_multiplier=1.0,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=2.0,
+        rng=np.random.default_rng(0),
+        ledger=Ledger(),
+        resolution=4,
+        count_weight=0.5,
+        min_cell_count=1.0,
+    )
     args.update(kw)
     return mp.dp_mean_pairs(images, codes, SCHEMA, **args), args
 
@@ -40,7 +54,9 @@ def test_removing_one_individual_moves_the_released_vector_by_at_most_the_sensit
     moved = np.linalg.norm(full - less)
     bound = mp.mean_pair_sensitivity(clip_norm=2.0, count_weight=0.5, n_attributes=2)
     assert moved <= bound + 1e-9, f"one individual moved the sums by {moved}, above the sensitivity {bound}"
-    assert moved >= 0.999 * bound, f"random images exceed the clip bound, so the bound should be tight: {moved} < {bound}"
+    assert moved >= 0.999 * bound, (
+        f"random images exceed the clip bound, so the bound should be tight: {moved} < {bound}"
+    )
 
 
 def test_each_round_is_one_ledger_entry_with_the_plans_noise_multiplier():
@@ -49,8 +65,9 @@ def test_each_round_is_one_ledger_entry_with_the_plans_noise_multiplier():
     entries = args["ledger"].entries
     assert [e.mechanism for e in entries] == ["subsampled_gaussian"] * 2
     assert all(e.noise_multiplier == pytest.approx(3.0) and e.sampling_rate == 0.5 for e in entries)
-    assert entries[0].sensitivity == pytest.approx(mp.mean_pair_sensitivity(clip_norm=2.0, count_weight=0.5,
-                                                                            n_attributes=2))
+    assert entries[0].sensitivity == pytest.approx(
+        mp.mean_pair_sensitivity(clip_norm=2.0, count_weight=0.5, n_attributes=2)
+    )
 
 
 def test_the_drawn_noise_has_the_planned_std(monkeypatch):
@@ -107,16 +124,30 @@ def test_with_the_spread_one_individual_still_moves_the_release_by_at_most_the_s
     moved = np.linalg.norm(full - less)
     bound = mp.mean_pair_sensitivity(clip_norm=2.0, count_weight=0.5, n_attributes=2, second_moment=True)
     assert moved <= bound + 1e-9, f"one individual moved the release by {moved}, above the sensitivity {bound}"
-    assert moved >= 0.999 * bound, f"random images exceed the clip bound, so the bound should be tight: {moved} < {bound}"
+    assert moved >= 0.999 * bound, (
+        f"random images exceed the clip bound, so the bound should be tight: {moved} < {bound}"
+    )
 
 
 def test_the_spread_release_records_its_larger_sensitivity_in_one_ledger_entry():
     rng = np.random.default_rng(0)
     units, codes = rng.normal(size=(50, 6)) * 0.1, {"tone": rng.integers(0, 3, 50), "size": rng.integers(0, 4, 50)}
     ledger = Ledger()
-    mp.dp_mean_pairs_of(units, codes, SCHEMA, noise_multiplier=2.0, sampling_rate=1.0, rounds=1, clip_norm=1.0,
-                        rng=rng, ledger=ledger, count_weight=0.5, min_cell_count=1.0, second_moment=True,
-                        bounded=False)
+    mp.dp_mean_pairs_of(
+        units,
+        codes,
+        SCHEMA,
+        noise_multiplier=2.0,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=1.0,
+        rng=rng,
+        ledger=ledger,
+        count_weight=0.5,
+        min_cell_count=1.0,
+        second_moment=True,
+        bounded=False,
+    )
     (entry,) = ledger.entries
     want = mp.mean_pair_sensitivity(clip_norm=1.0, count_weight=0.5, n_attributes=2, second_moment=True)
     assert entry.sensitivity == pytest.approx(want) and entry.noise_multiplier == pytest.approx(2.0)
@@ -129,9 +160,21 @@ def test_with_negligible_noise_the_spread_is_the_covariance_around_the_record_me
     codes = {"tone": rng.integers(0, 3, n), "size": rng.integers(0, 4, n)}
     covariance = np.array([[0.04, 0.02, 0.0], [0.02, 0.05, 0.0], [0.0, 0.0, 0.01]])
     units = shift[codes["tone"]] + rng.multivariate_normal(np.zeros(3), covariance, size=n)
-    pairs = mp.dp_mean_pairs_of(units, codes, SCHEMA, noise_multiplier=1e-6, sampling_rate=1.0, rounds=1,
-                                clip_norm=100.0, rng=rng, ledger=Ledger(), count_weight=0.5, min_cell_count=1.0,
-                                second_moment=True, bounded=False)
+    pairs = mp.dp_mean_pairs_of(
+        units,
+        codes,
+        SCHEMA,
+        noise_multiplier=1e-6,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=100.0,
+        rng=rng,
+        ledger=Ledger(),
+        count_weight=0.5,
+        min_cell_count=1.0,
+        second_moment=True,
+        bounded=False,
+    )
     assert pairs.spread is not None
     assert np.allclose(pairs.spread, covariance, atol=0.005), f"spread {pairs.spread.round(3)} is not {covariance}"
 
@@ -141,9 +184,21 @@ def test_a_spread_only_noise_supports_is_floored_to_nothing():
     rng = np.random.default_rng(2)
     codes = {"tone": rng.integers(0, 3, 400), "size": rng.integers(0, 4, 400)}
     units = np.zeros((400, 8))
-    pairs = mp.dp_mean_pairs_of(units, codes, SCHEMA, noise_multiplier=1.0, sampling_rate=1.0, rounds=1,
-                                clip_norm=1.0, rng=rng, ledger=Ledger(), count_weight=0.5, min_cell_count=1.0,
-                                second_moment=True, bounded=False)
+    pairs = mp.dp_mean_pairs_of(
+        units,
+        codes,
+        SCHEMA,
+        noise_multiplier=1.0,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=1.0,
+        rng=rng,
+        ledger=Ledger(),
+        count_weight=0.5,
+        min_cell_count=1.0,
+        second_moment=True,
+        bounded=False,
+    )
     assert pairs.spread is not None
     top = np.linalg.eigvalsh(pairs.spread).max()
     assert top < 1e-3, f"the noise became a spread direction of variance {top:.4f}"

@@ -28,8 +28,11 @@ def test_every_reason_names_a_preset_setting(name):
 
 def test_standard_gives_a_reason_for_every_setting_it_changes_from_quick():
     quick, standard = get_preset("quick"), get_preset("standard")
-    changed = [f.name for f in dataclasses.fields(ImagePreset)
-               if f.name not in ("name", "reasons") and getattr(quick, f.name) != getattr(standard, f.name)]
+    changed = [
+        f.name
+        for f in dataclasses.fields(ImagePreset)
+        if f.name not in ("name", "reasons") and getattr(quick, f.name) != getattr(standard, f.name)
+    ]
     missing = [name for name in changed if name not in standard.reasons]
     assert not missing, f"standard changes {missing} from quick without saying why"
 
@@ -74,7 +77,8 @@ def test_standard_fallback_model_stays_near_one_million_parameters_on_the_demo()
     params = sum(p.numel() for p in model.parameters())
     assert 0.5e6 < params < 1.5e6, (
         f"standard's model has {params / 1e6:.2f} M parameters; its ~30-minute budget was measured at 1.1 M "
-        "(width 48 = 3.5 M made it ~3 CPU hours): re-run benchmarks/bench_preset_cost.py --preset standard")
+        "(width 48 = 3.5 M made it ~3 CPU hours): re-run benchmarks/bench_preset_cost.py --preset standard"
+    )
 
 
 def test_standard_plans_exactly_its_dpsgd_steps_and_batch_on_the_demo():
@@ -83,4 +87,5 @@ def test_standard_plans_exactly_its_dpsgd_steps_and_batch_on_the_demo():
     steps = dpsgd.epochs * math.ceil(DEMO_ROWS / dpsgd.batch_size)
     assert dpsgd.batch_size == preset.dpsgd_batch, f"planned batch {dpsgd.batch_size}, preset {preset.dpsgd_batch}"
     assert steps == preset.dpsgd_steps, (
-        f"the plan runs {steps} DP-SGD steps on the demo, the preset (and its timing) says {preset.dpsgd_steps}")
+        f"the plan runs {steps} DP-SGD steps on the demo, the preset (and its timing) says {preset.dpsgd_steps}"
+    )

@@ -43,9 +43,21 @@ def test_the_query_releases_noisy_votes_once_and_selects_the_labels_red_images_v
     monkeypatch.setattr(semantic, "gaussian_release", spy)
     red = np.broadcast_to(np.array(COLOURS["red"], dtype=np.uint8), (40, 8, 8, 3)).copy()
     ledger = Ledger()
-    result = semantic.semantic_query(red, _public(tmp_path), sigma=0.5, top_k=1, n_select=1,
-                                     rng=np.random.default_rng(0), ledger=ledger, cache_dir=tmp_path / "cache",
-                                     device="cpu", resolution=8, per_label=12, width=8, steps=60)
+    result = semantic.semantic_query(
+        red,
+        _public(tmp_path),
+        sigma=0.5,
+        top_k=1,
+        n_select=1,
+        rng=np.random.default_rng(0),
+        ledger=ledger,
+        cache_dir=tmp_path / "cache",
+        device="cpu",
+        resolution=8,
+        per_label=12,
+        width=8,
+        steps=60,
+    )
     (entry,) = ledger.entries
     assert (entry.stage, entry.sensitivity, entry.sigma) == ("semantic_query", 1.0, 0.5)
     votes, noisy, _ = seen[0]

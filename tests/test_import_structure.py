@@ -42,7 +42,8 @@ MODULES = _modules()
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _targets(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
@@ -52,7 +53,7 @@ def _targets(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
     base = node.module or ""
     if node.level:  # relative: from the module's package, one level up per extra dot
         package = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
-        package = package[:len(package) - (node.level - 1)]
+        package = package[: len(package) - (node.level - 1)]
         base = ".".join(package + ([base] if base else []))
     out = set()
     for alias in node.names:
@@ -77,8 +78,9 @@ def imports_of(module: str, *, module_level_only: bool, type_checking: bool) -> 
                 continue
             if isinstance(child, ast.Import | ast.ImportFrom) and not (in_function and module_level_only):
                 found.update(_targets(module, child))
-            visit(child, in_function=in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef |
-                                                                          ast.Lambda))
+            visit(
+                child, in_function=in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            )
 
     visit(ast.parse(MODULES[module].read_text(encoding="utf-8")), in_function=False)
     found.discard(module)
@@ -101,7 +103,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -121,9 +123,13 @@ def test_the_walk_sees_the_packages_modules_and_their_imports():
 
 
 def test_eval_imports_nothing_from_the_pipeline():
-    leaks = sorted(f"{module} imports {target}" for module in MODULES if module.startswith(f"{PACKAGE}.eval")
-                   for target in imports_of(module, module_level_only=False, type_checking=True)
-                   if target == f"{PACKAGE}.pipeline" or target.startswith(f"{PACKAGE}.pipeline."))
+    leaks = sorted(
+        f"{module} imports {target}"
+        for module in MODULES
+        if module.startswith(f"{PACKAGE}.eval")
+        for target in imports_of(module, module_level_only=False, type_checking=True)
+        if target == f"{PACKAGE}.pipeline" or target.startswith(f"{PACKAGE}.pipeline.")
+    )
     assert not leaks, "dptab_core.eval must not import the pipeline (pass data in instead):\n" + "\n".join(leaks)
 
 

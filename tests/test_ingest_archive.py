@@ -89,7 +89,7 @@ def test_member_inflating_beyond_its_declared_size_is_refused(tmp_path):
     data = bytearray(zip_path.read_bytes())
     # Shrink the declared size (central directory) so the real content exceeds it.
     cd = data.rfind(b"PK\x01\x02")
-    data[cd + 24: cd + 28] = (100).to_bytes(4, "little")
+    data[cd + 24 : cd + 28] = (100).to_bytes(4, "little")
     zip_path.write_bytes(bytes(data))
     with pytest.raises(DataError):
         extract_zip_safely(zip_path, tmp_path / "out")

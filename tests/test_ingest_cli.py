@@ -19,8 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_clean_data_exits_0_and_writes_the_schema(tmp_path, capsys):
     csv_path, image_dir = write_dataset(tmp_path)
-    code = main(["inspect", "--csv", str(csv_path), "--images", str(image_dir), "--json",
-                 "--schema-out", str(tmp_path / "schema.json"), "--workspace", str(tmp_path / "ws")])
+    code = main(
+        [
+            "inspect",
+            "--csv",
+            str(csv_path),
+            "--images",
+            str(image_dir),
+            "--json",
+            "--schema-out",
+            str(tmp_path / "schema.json"),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["ok"] and report["schema"]["image_column"] == "image"
     assert Schema.load(tmp_path / "schema.json").image_column == "image"
@@ -40,8 +52,21 @@ def test_drop_flags_turn_the_same_problems_into_skips(tmp_path, capsys):
     csv_path, image_dir = write_dataset(tmp_path)
     (image_dir / "p1.png").unlink()
     (image_dir / "p2.png").write_text("not an image")
-    code = main(["inspect", "--csv", str(csv_path), "--images", str(image_dir), "--drop-missing", "--drop-corrupt",
-                 "--one-row-per-person", "--json", "--workspace", str(tmp_path / "ws")])
+    code = main(
+        [
+            "inspect",
+            "--csv",
+            str(csv_path),
+            "--images",
+            str(image_dir),
+            "--drop-missing",
+            "--drop-corrupt",
+            "--one-row-per-person",
+            "--json",
+            "--workspace",
+            str(tmp_path / "ws"),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["n_rows_kept"] == 2 and report["counts"]["skipped"] == 2
 
@@ -61,12 +86,20 @@ def test_zip_with_dotdot_entry_exits_2_and_writes_nothing_outside_the_workspace(
 @pytest.mark.slow
 def test_demo_data_round_trip_through_inspect_json(tmp_path):
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "dptab_core", *args], cwd=REPO, capture_output=True, text=True,
-                              env={"DPTAB_HOME": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"}, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "dptab_core", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={"DPTAB_HOME": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"},
+            timeout=300,
+        )
 
     made = cli("demo-data", "--out", str(tmp_path / "d"), "--rows", "200")
     assert made.returncode == 0, made.stderr
-    done = cli("inspect", "--csv", str(tmp_path / "d" / "table.csv"), "--images", str(tmp_path / "d" / "images"), "--json")
+    done = cli(
+        "inspect", "--csv", str(tmp_path / "d" / "table.csv"), "--images", str(tmp_path / "d" / "images"), "--json"
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["schema"]["image_column"] == "image" and report["n_rows_kept"] == 200

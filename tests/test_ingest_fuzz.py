@@ -22,12 +22,37 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 # Bytes biased towards CSV structure: delimiters, quotes, newlines, BOMs, non-UTF-8 and NUL bytes.
 csv_bytes = st.one_of(
     st.binary(max_size=300),
-    st.lists(st.sampled_from([b",", b";", b"\t", b'"', b"\n", b"\r\n", b"a", b"1", b"2.5", b"img.png", b"\xef\xbb\xbf",
-                              b"\xe9", b"\x00", b"NA", b" ", b"image", b"x.png"]), max_size=60).map(b"".join),
+    st.lists(
+        st.sampled_from(
+            [
+                b",",
+                b";",
+                b"\t",
+                b'"',
+                b"\n",
+                b"\r\n",
+                b"a",
+                b"1",
+                b"2.5",
+                b"img.png",
+                b"\xef\xbb\xbf",
+                b"\xe9",
+                b"\x00",
+                b"NA",
+                b" ",
+                b"image",
+                b"x.png",
+            ]
+        ),
+        max_size=60,
+    ).map(b"".join),
 )
 
-member_names = st.lists(st.sampled_from(["a", "b.png", "..", ".", "/", "\\", "C:", "img", "x.zip", "__MACOSX", "é",
-                                         ".hidden"]), min_size=1, max_size=5).map("/".join)
+member_names = st.lists(
+    st.sampled_from(["a", "b.png", "..", ".", "/", "\\", "C:", "img", "x.zip", "__MACOSX", "é", ".hidden"]),
+    min_size=1,
+    max_size=5,
+).map("/".join)
 members = st.lists(st.tuples(member_names, st.binary(max_size=64)), max_size=6)
 
 

@@ -187,6 +187,7 @@ def test_zip_of_images_is_extracted_inside_the_workspace(tmp_path):
 
 def test_unsafe_zip_is_a_fatal_issue_and_writes_nothing_outside_the_workspace(tmp_path):
     import zipfile
+
     csv_path, _ = write_dataset(tmp_path / "data")
     zip_path = tmp_path / "evil.zip"
     with zipfile.ZipFile(zip_path, "w") as archive:

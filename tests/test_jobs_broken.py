@@ -48,8 +48,7 @@ def test_the_broken_job_is_listed_as_broken_with_its_reason_and_skipped(store):
 def test_cli_jobs_list_shows_a_broken_job_and_the_others(store, capsys):
     from dptab_core.cli import main
 
-    good = store.create({"entry": "jobfuncs:wait_for_release", "heavy": True,
-                         "release": str(store.root / "never")})
+    good = store.create({"entry": "jobfuncs:wait_for_release", "heavy": True, "release": str(store.root / "never")})
     bad = store.create({"entry": "jobfuncs:write_outputs"})
     _truncate_status(bad)
     assert main(["jobs", "list", "--json"]) == 0

@@ -43,8 +43,10 @@ def test_an_unknown_job_id_exits_2_with_a_clear_message(store, capsys, action):
 
 
 def test_jobs_show_reports_a_killed_worker_with_its_stage_and_log_tail(store, capsys):
-    job = submit({"entry": "jobfuncs:wait_for_release", "release": str(store.root / "never"),
-                  "epsilon_planned": 1.0}, store=store)
+    job = submit(
+        {"entry": "jobfuncs:wait_for_release", "release": str(store.root / "never"), "epsilon_planned": 1.0},
+        store=store,
+    )
     running = wait_for_stage(job, "waiting")
     wait_until(lambda: "worker is waiting" in job.log_tail(), what="the worker's print in the log")
     os.kill(running.pid, signal.SIGKILL)

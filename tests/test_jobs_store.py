@@ -34,7 +34,9 @@ def test_the_default_store_lives_in_the_workspace(tmp_path, monkeypatch):
     assert JobStore().root == (tmp_path / "ws" / "jobs").resolve()
 
 
-@pytest.mark.parametrize("spec", [{}, {"entry": "module.without_function"}, {"entry": "a/b:c"}, {"entry": "m:f", "epsilon_planned": "x"}])
+@pytest.mark.parametrize(
+    "spec", [{}, {"entry": "module.without_function"}, {"entry": "a/b:c"}, {"entry": "m:f", "epsilon_planned": "x"}]
+)
 def test_a_spec_without_a_valid_entry_is_refused(store, spec):
     with pytest.raises(JobError):
         store.create(spec)

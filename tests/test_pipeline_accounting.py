@@ -21,9 +21,14 @@ def test_ledger_differing_from_plan_stops_the_release_and_writes_nothing(tmp_pat
         run.ledger.record(stage="table", mechanism="zcdp", label="marginals measured twice", rho=2 * rho)
 
     monkeypatch.setitem(stages.STAGES, "table", table_spending_twice_its_plan)
-    spec = SynthSpec(csv_path=str(demo / "table.csv"), images_path=str(demo / "images"),
-                     schema=demo_schema().to_dict(), plan_options={"epsilon": 10.0}, table_only=True,
-                     reproducible_noise=True)
+    spec = SynthSpec(
+        csv_path=str(demo / "table.csv"),
+        images_path=str(demo / "images"),
+        schema=demo_schema().to_dict(),
+        plan_options={"epsilon": 10.0},
+        table_only=True,
+        reproducible_noise=True,
+    )
     out = tmp_path / "out"
     with pytest.raises(PrivacyAccountingError, match="table"):
         run_pipeline(spec, out_dir=out, work_dir=tmp_path / "work")

@@ -24,8 +24,16 @@ from dptab_core.privacy.ledger import Ledger
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CONFIG = EvalConfig(features=FeatureConfig(epochs=5, batch_size=64, image_size=16, width=16))
-TINY = {"resolution": 8, "width": 8, "latent_dim": 4, "warmup_steps": 4, "classifier_width": 8, "dpsgd_batch": 64,
-        "dpsgd_steps": 4, "sample_batch": 64}
+TINY = {
+    "resolution": 8,
+    "width": 8,
+    "latent_dim": 4,
+    "warmup_steps": 4,
+    "classifier_width": 8,
+    "dpsgd_batch": 64,
+    "dpsgd_steps": 4,
+    "sample_batch": 64,
+}
 ROWS = 160
 
 
@@ -35,9 +43,16 @@ def real(tmp_path_factory):
     root = tmp_path_factory.mktemp("baselines")
     table, images = fake_pairs(ROWS, seed=0)
     csv, folder = write_real(root / "real", table, images)
-    spec = SynthSpec(csv_path=str(csv), images_path=str(folder), schema=fake_schema().to_dict(),
-                     plan_options={"epsilon": 5.0, "delta": 1e-5}, preset_overrides=TINY, table_settings="fast",
-                     evaluate=False, reproducible_noise=True)
+    spec = SynthSpec(
+        csv_path=str(csv),
+        images_path=str(folder),
+        schema=fake_schema().to_dict(),
+        plan_options={"epsilon": 5.0, "delta": 1e-5},
+        preset_overrides=TINY,
+        table_settings="fast",
+        evaluate=False,
+        reproducible_noise=True,
+    )
     return root, table, images, spec
 
 
@@ -65,8 +80,9 @@ def test_image_first_plan_drops_mean_pairs_and_doubles_the_dpsgd_epochs(real):
     ours = image_first_plan(spec, schema=schema, n_rows=ROWS, channels=3)
     pipeline = build_plan(spec, schema=schema, n_rows=ROWS, channels=3)
     assert not ours.stages["mean_pairs"].enabled, "image-first has no record-conditioned mean pairs"
-    assert ours.stages["dpsgd"].params["steps"] == 2 * pipeline.stages["dpsgd"].params["steps"], \
+    assert ours.stages["dpsgd"].params["steps"] == 2 * pipeline.stages["dpsgd"].params["steps"], (
         "the DP-SGD stage must hold the generator's and the reader's steps"
+    )
     assert ours.composed_epsilon <= 5.0, f"plan composes to {ours.composed_epsilon} > target 5"
 
 
@@ -89,8 +105,9 @@ def test_image_first_writes_a_release_the_evaluation_scores(real, image_first_ru
     syn_table, syn_images, schema, report, _ = load_synthetic_run(out)
     assert len(syn_table) == len(syn_images) > 0
     assert (out / "bundle.zip").is_file(), "image-first is a private release: it is bundled like the pipeline's"
-    metrics = evaluate_arrays(table, images, syn_table, syn_images, schema, config=CONFIG,
-                              cache_dir=root / "cache").metrics
+    metrics = evaluate_arrays(
+        table, images, syn_table, syn_images, schema, config=CONFIG, cache_dir=root / "cache"
+    ).metrics
     assert 0 <= metrics["table"]["tvd_1way"] <= 1 and metrics["image"]["fd"] >= 0, metrics["table"]
 
 
@@ -100,8 +117,9 @@ def test_image_first_ledger_composes_within_the_target_with_equal_generator_and_
     report = json.loads((out / "privacy_report.json").read_text())
     entries = Ledger.load(work / "ledger.jsonl").entries
     dpsgd = [e for e in entries if e.stage == "dpsgd"]
-    assert len(dpsgd) == 2 and dpsgd[0].steps == dpsgd[1].steps > 0, \
+    assert len(dpsgd) == 2 and dpsgd[0].steps == dpsgd[1].steps > 0, (
         f"expected one generator and one reader DP-SGD entry of equal steps, got {dpsgd}"
+    )
     assert {e.stage for e in entries} == {"table", "dpsgd"}, "no mean pairs and no public data in this run"
     composed = compose_entries(entries, delta=report["target"]["delta"])
     assert composed <= report["target"]["epsilon"] + 1e-9, f"ledger composes to {composed} > target"
@@ -114,13 +132,15 @@ def test_non_private_run_is_scored_and_labelled_not_private_with_no_bundle(real,
     out = non_private_run
     syn_table, syn_images, schema, report, _ = load_synthetic_run(out)
     assert report["private"] is False and report["spent"]["epsilon"] is None and "NOT PRIVATE" in report["guarantee"]
-    assert (out / "NOT_PRIVATE.txt").is_file() and not (out / "bundle.zip").exists(), \
+    assert (out / "NOT_PRIVATE.txt").is_file() and not (out / "bundle.zip").exists(), (
         "real rows must never be packed as a release bundle"
+    )
     assert "NOT PRIVATE" in (out / "privacy_report.md").read_text()
     real_codes, syn_codes = encode_table(table, schema), encode_table(syn_table, schema)
     assert all((real_codes[k] == syn_codes[k]).all() for k in real_codes), "the table must be the real rows"
-    metrics = evaluate_arrays(table, images, syn_table, syn_images, schema, config=CONFIG,
-                              cache_dir=root / "cache").metrics
+    metrics = evaluate_arrays(
+        table, images, syn_table, syn_images, schema, config=CONFIG, cache_dir=root / "cache"
+    ).metrics
     assert metrics["table"]["tvd_1way"] == pytest.approx(0.0, abs=1e-12)
     assert metrics["privacy"]["claimed_epsilon"] is None
 
@@ -135,15 +155,26 @@ def test_sweep_runs_non_private_once_with_no_epsilon_and_image_first_at_every_ep
             epsilon = None if name == "non-private" else run_spec.plan_options["epsilon"]
             calls.append((name, epsilon))
             rows, pics = fake_pairs(80, seed=len(calls))
-            write_synthetic_run(out_dir, rows.drop(columns="image"), pics, Schema.from_dict(run_spec.schema),
-                                epsilon=epsilon or 1.0)
+            write_synthetic_run(
+                out_dir, rows.drop(columns="image"), pics, Schema.from_dict(run_spec.schema), epsilon=epsilon or 1.0
+            )
+
         return run
 
-    rows = run_sweep(spec, epsilons=[1.0, 10.0], baselines=["image-first", "non-private"], out_root=tmp_path,
-                     real_table=table, real_images=images, config=CONFIG, cache_dir=tmp_path / "cache",
-                     runners={"image-first": fake("image-first"), "non-private": fake("non-private")})
-    assert sorted(calls, key=str) == sorted([("image-first", 1.0), ("image-first", 10.0), ("non-private", None)],
-                                            key=str), calls
+    rows = run_sweep(
+        spec,
+        epsilons=[1.0, 10.0],
+        baselines=["image-first", "non-private"],
+        out_root=tmp_path,
+        real_table=table,
+        real_images=images,
+        config=CONFIG,
+        cache_dir=tmp_path / "cache",
+        runners={"image-first": fake("image-first"), "non-private": fake("non-private")},
+    )
+    assert sorted(calls, key=str) == sorted(
+        [("image-first", 1.0), ("image-first", 10.0), ("non-private", None)], key=str
+    ), calls
     reference = [r for r in rows if r["method"] == "non-private"]
     assert len(reference) == 1, "the non-private upper bound is one reference row, not one per ε"
     assert reference[0]["epsilon"] is None and reference[0]["epsilon_spent"] is None

@@ -32,8 +32,9 @@ def test_the_semantic_querys_labels_are_shown_only_after_the_stage_is_marked_don
 
     def fake_query(images, public_dir, *, ledger, **_):
         ledger.record(stage="semantic_query", mechanism="gaussian", label="votes", sensitivity=1.0, sigma=3.0)
-        return semantic.SemanticQueryResult(selected_labels=["lesion_like"], noisy_votes=np.array([5.0]),
-                                            labels=["lesion_like"])
+        return semantic.SemanticQueryResult(
+            selected_labels=["lesion_like"], noisy_votes=np.array([5.0]), labels=["lesion_like"]
+        )
 
     def fake_load(run):
         run.plan = plan_budget(epsilon=5.0, delta=1e-5, n_rows=1000)
@@ -47,10 +48,18 @@ def test_the_semantic_querys_labels_are_shown_only_after_the_stage_is_marked_don
     def progress(stage, fraction, message="", epsilon_spent=None, **_):
         shown.append((message, checkpoints.is_done(work, "semantic_query")))
 
-    spec = SynthSpec(csv_path="-", images_path="-", schema=demo_schema().to_dict(), plan_options={},
-                     public_dir=str(tmp_path), device="cpu")
-    run_stages(Run.start(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress), [
-        ("load", fake_load), ("semantic_query", checkpoints.skip_if_done("semantic_query", stages.semantic_query))])
+    spec = SynthSpec(
+        csv_path="-",
+        images_path="-",
+        schema=demo_schema().to_dict(),
+        plan_options={},
+        public_dir=str(tmp_path),
+        device="cpu",
+    )
+    run_stages(
+        Run.start(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress),
+        [("load", fake_load), ("semantic_query", checkpoints.skip_if_done("semantic_query", stages.semantic_query))],
+    )
     with_labels = [(m, done) for m, done in shown if "lesion_like" in m]
     assert with_labels, f"the chosen labels were never reported: {shown}"
     assert all(done for _, done in with_labels), f"labels shown before the stage was marked done: {with_labels}"
@@ -78,8 +87,16 @@ def test_resuming_rewrites_the_ledger_atomically(tmp_path, monkeypatch):
 
 
 def test_a_fresh_run_in_a_reused_folder_deletes_every_earlier_noisy_result(tmp_path):
-    stale = ["mean_pairs.pkl", "mean_pairs.npz", "semantic_query.json", "synthetic_table.pkl",
-             "synthetic_table.json", "synthetic_images.npy", "plan.json", "model_warmup.pt"]
+    stale = [
+        "mean_pairs.pkl",
+        "mean_pairs.npz",
+        "semantic_query.json",
+        "synthetic_table.pkl",
+        "synthetic_table.json",
+        "synthetic_images.npy",
+        "plan.json",
+        "model_warmup.pt",
+    ]
     for name in stale:
         (tmp_path / name).write_text("from an earlier run")
     checkpoints.resumable_ledger(tmp_path, resuming=False)
@@ -91,10 +108,15 @@ def test_mean_pairs_and_tables_round_trip_without_pickle(tmp_path):
     from dptab_core.image.mean_pairs import MeanPairs
     from dptab_core.pipeline.checkpoints import load_mean_pairs, load_table, save_mean_pairs, save_table
 
-    pairs = MeanPairs(conditions=np.ones((2, 3), np.float32), images=np.zeros((2, 1, 4, 4), np.float32),
-                      cells=[("skin type", 0, 12.5), ("a:b", 1, 3.0)], means={"skin type": np.ones((2, 16))},
-                      marginals={"skin type": np.array([0.4, 0.6])}, usable={"skin type": np.array([True, False])},
-                      overall=np.zeros(16))
+    pairs = MeanPairs(
+        conditions=np.ones((2, 3), np.float32),
+        images=np.zeros((2, 1, 4, 4), np.float32),
+        cells=[("skin type", 0, 12.5), ("a:b", 1, 3.0)],
+        means={"skin type": np.ones((2, 16))},
+        marginals={"skin type": np.array([0.4, 0.6])},
+        usable={"skin type": np.array([True, False])},
+        overall=np.zeros(16),
+    )
     save_mean_pairs(tmp_path / "p.npz", pairs)
     back = load_mean_pairs(tmp_path / "p.npz")  # np.load(allow_pickle=False) inside
     assert back.cells == pairs.cells and np.array_equal(back.usable["skin type"], pairs.usable["skin type"])
@@ -116,16 +138,22 @@ def _calls(name: str):
 
 
 def test_every_torch_load_passes_weights_only_true():
-    loose = [f"{path}:{node.lineno}" for path, node in _calls("load")
-             if ast.unparse(node.func.value) == "torch"
-             and not any(k.arg == "weights_only" and ast.unparse(k.value) == "True" for k in node.keywords)]
+    loose = [
+        f"{path}:{node.lineno}"
+        for path, node in _calls("load")
+        if ast.unparse(node.func.value) == "torch"
+        and not any(k.arg == "weights_only" and ast.unparse(k.value) == "True" for k in node.keywords)
+    ]
     assert not loose, f"torch.load without weights_only=True: {loose}"
 
 
 def test_no_checkpoint_is_pickled():
-    pickled = [f"{path}:{node.lineno}" for name in ("to_pickle", "read_pickle", "dump", "load")
-               for path, node in _calls(name) if name in ("to_pickle", "read_pickle")
-               or ast.unparse(node.func.value) == "pickle"]
+    pickled = [
+        f"{path}:{node.lineno}"
+        for name in ("to_pickle", "read_pickle", "dump", "load")
+        for path, node in _calls(name)
+        if name in ("to_pickle", "read_pickle") or ast.unparse(node.func.value) == "pickle"
+    ]
     assert not pickled, f"pickle still writes or reads checkpoints: {pickled}"
 
 
@@ -153,8 +181,10 @@ def test_the_table_synthesizers_noisy_results_are_shown_only_after_the_stage_is_
         shown.append((message, checkpoints.is_done(work, "table")))
 
     spec = SynthSpec(csv_path="-", images_path="-", schema=demo_schema().to_dict(), plan_options={}, device="cpu")
-    run_stages(Run.start(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress), [
-        ("load", fake_load), ("table", checkpoints.skip_if_done("table", stages.table))])
+    run_stages(
+        Run.start(spec, out_dir=tmp_path / "out", work_dir=work, progress=progress),
+        [("load", fake_load), ("table", checkpoints.skip_if_done("table", stages.table))],
+    )
     early = [m for m, done in shown if not done and ("1987" in m or "round 7" in m)]
     assert not early, f"noisy results shown before the table stage was marked done: {early}"
     assert any("1987" in m for m, done in shown if done), f"the result is never shown: {shown}"

@@ -23,9 +23,17 @@ def finished(tmp_path_factory):
     demo = make_demo(root / "demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DPTAB_HOME", str(root / "home"))
-        spec = make_synth_spec(csv_path=demo / "table.csv", images_path=demo / "images", schema=demo_schema(),
-                               plan_options={"epsilon": 10.0}, public_dir=demo / "public", seed=3,
-                               preset_overrides=TINY_PRESET, table_settings="fast", reproducible_noise=True)
+        spec = make_synth_spec(
+            csv_path=demo / "table.csv",
+            images_path=demo / "images",
+            schema=demo_schema(),
+            plan_options={"epsilon": 10.0},
+            public_dir=demo / "public",
+            seed=3,
+            preset_overrides=TINY_PRESET,
+            table_settings="fast",
+            reproducible_noise=True,
+        )
         spec["output_dir"] = str(root / "out")
         events: list[dict] = []
         job = run_in_foreground(spec, store=JobStore(root / "home" / "jobs"), on_progress=events.append)

@@ -28,15 +28,34 @@ def _dpsgd_steps_done(job) -> int:
 def test_cancel_then_resume_skips_done_stages_and_counts_every_stage_once(tmp_path):
     demo = make_demo(tmp_path / "demo")
     home, out = tmp_path / "home", tmp_path / "out"
-    result = cli("synth", "--csv", str(demo / "table.csv"), "--images", str(demo / "images"), "--out", str(out),
-                 "--schema", str(save_demo_schema(tmp_path / "schema.json")), "--table-settings", "fast",
-                 "--reproducible-noise", "--no-evaluate", "--public", str(demo / "public"), *tiny_overrides(),
-                 "--preset-override", "dpsgd_steps=40", "--background", home=home)
+    result = cli(
+        "synth",
+        "--csv",
+        str(demo / "table.csv"),
+        "--images",
+        str(demo / "images"),
+        "--out",
+        str(out),
+        "--schema",
+        str(save_demo_schema(tmp_path / "schema.json")),
+        "--table-settings",
+        "fast",
+        "--reproducible-noise",
+        "--no-evaluate",
+        "--public",
+        str(demo / "public"),
+        *tiny_overrides(),
+        "--preset-override",
+        "dpsgd_steps=40",
+        "--background",
+        home=home,
+    )
     assert result.returncode == 0, f"submit failed:\n{result.stderr[-2000:]}"
     (job,) = job_dirs(home)
     # Cancel after a DP-SGD checkpoint exists (one per epoch of 4 steps): the resumed run must not reuse it.
-    wait_for(job, lambda s: s.get("stage") == "dpsgd" and _dpsgd_steps_done(job) >= 6, what="6 DP-SGD steps",
-             timeout=900)
+    wait_for(
+        job, lambda s: s.get("stage") == "dpsgd" and _dpsgd_steps_done(job) >= 6, what="6 DP-SGD steps", timeout=900
+    )
     cancelled = cli("jobs", "cancel", job.name, home=home)
     assert cancelled.returncode == 0, f"cancel failed:\n{cancelled.stderr}"
     assert read_status(job)["state"] == "cancelled", f"state after cancel: {read_status(job)}"
@@ -56,6 +75,7 @@ def test_cancel_then_resume_skips_done_stages_and_counts_every_stage_once(tmp_pa
     dpsgd_steps = sum(e["steps"] for e in entries if e["stage"] == "dpsgd")
     assert dpsgd_steps == plan["stages"]["dpsgd"]["params"]["steps"], (
         f"the ledger records {dpsgd_steps} DP-SGD steps, the plan {plan['stages']['dpsgd']['params']['steps']}: "
-        "a resumed run reused a checkpoint whose steps were dropped from the ledger")
+        "a resumed run reused a checkpoint whose steps were dropped from the ledger"
+    )
     report = json.loads((out / "privacy_report.json").read_text())
     assert report["spent"]["epsilon"] <= report["target"]["epsilon"] + 1e-9, f"overspent: {report['spent']}"

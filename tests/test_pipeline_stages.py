@@ -43,8 +43,14 @@ def test_dpsgd_stage_never_continues_from_an_earlier_attempts_checkpoint(tmp_pat
     from dptab_core.pipeline.run import Run
     from dptab_core.privacy import DPSGDSettings, plan_budget
 
-    spec = SynthSpec(csv_path="-", images_path="-", schema=demo_schema().to_dict(), plan_options={},
-                     preset_overrides={"width": 8}, device="cpu")
+    spec = SynthSpec(
+        csv_path="-",
+        images_path="-",
+        schema=demo_schema().to_dict(),
+        plan_options={},
+        preset_overrides={"width": 8},
+        device="cpu",
+    )
     run = Run.start(spec, out_dir=tmp_path / "out", work_dir=tmp_path)
     (tmp_path / "dpsgd").mkdir()
     (tmp_path / "dpsgd" / "dpsgd.pt").write_bytes(b"steps taken but dropped from the ledger")
@@ -65,8 +71,11 @@ def test_failed_evaluation_leaves_a_warning_and_the_release_intact(tmp_path, mon
     monkeypatch.setattr(stages, "_evaluate", broken)
     (tmp_path / "synthetic.csv").write_text("a\n1\n")
     messages: list[str] = []
-    run = SimpleNamespace(out_dir=tmp_path, owner_dir=tmp_path.parent / "owner_view",
-                          report=lambda stage, fraction, message="": messages.append(message))
+    run = SimpleNamespace(
+        out_dir=tmp_path,
+        owner_dir=tmp_path.parent / "owner_view",
+        report=lambda stage, fraction, message="": messages.append(message),
+    )
     stages.evaluate(run)
     warning = json.loads((tmp_path.parent / "owner_view" / "evaluation.json").read_text())["warning"]
     assert "too few rows" in warning, f"the warning does not say why: {warning}"
@@ -83,8 +92,9 @@ def test_cancel_during_evaluation_still_cancels(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stages, "_evaluate", cancelled)
     with pytest.raises(JobCancelled):
-        stages.evaluate(SimpleNamespace(out_dir=tmp_path / "out", owner_dir=tmp_path / "owner_view",
-                                        report=lambda *a, **k: None))
+        stages.evaluate(
+            SimpleNamespace(out_dir=tmp_path / "out", owner_dir=tmp_path / "owner_view", report=lambda *a, **k: None)
+        )
 
 
 def test_unknown_preset_override_is_refused_with_the_field_named():

@@ -17,9 +17,20 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = 200
-TINY_PRESET = {"resolution": 8, "width": 8, "latent_dim": 4, "warmup_steps": 4, "warmup_composites": 64,
-               "pretrain_steps": 2, "public_per_label": 20, "classifier_steps": 2, "classifier_width": 8,
-               "dpsgd_batch": 64, "dpsgd_steps": 4, "sample_batch": 64}
+TINY_PRESET = {
+    "resolution": 8,
+    "width": 8,
+    "latent_dim": 4,
+    "warmup_steps": 4,
+    "warmup_composites": 64,
+    "pretrain_steps": 2,
+    "public_per_label": 20,
+    "classifier_steps": 2,
+    "classifier_width": 8,
+    "dpsgd_batch": 64,
+    "dpsgd_steps": 4,
+    "sample_batch": 64,
+}
 
 
 def make_demo(folder: Path, *, rows: int = ROWS) -> Path:
@@ -43,8 +54,14 @@ def env(home: Path) -> dict[str, str]:
 
 def cli(*args: str, home: Path | None = None, check: bool = False, timeout: float = 900) -> subprocess.CompletedProcess:
     """``python -m dptab_core ARGS`` in a fresh process, its output captured as text."""
-    result = subprocess.run([sys.executable, "-m", "dptab_core", *args], cwd=ROOT, capture_output=True, text=True,
-                            env=env(home) if home else {**os.environ, "PYTHONPATH": str(ROOT)}, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "dptab_core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env(home) if home else {**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout,
+    )
     if check:
         assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
     return result

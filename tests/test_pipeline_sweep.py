@@ -16,8 +16,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _spec() -> SynthSpec:
-    return SynthSpec(csv_path="real.csv", images_path="images", schema=fake_schema().to_dict(),
-                     plan_options={"epsilon": 3.0, "delta": 1e-5}, public_dir="public")
+    return SynthSpec(
+        csv_path="real.csv",
+        images_path="images",
+        schema=fake_schema().to_dict(),
+        plan_options={"epsilon": 3.0, "delta": 1e-5},
+        public_dir="public",
+    )
 
 
 def test_baseline_specs_change_one_ingredient_and_the_epsilon():
@@ -37,15 +42,28 @@ def test_sweep_evaluates_every_method_at_every_epsilon_and_reuses_the_full_run_f
     def fake_pipeline(spec, *, out_dir, work_dir, progress, should_stop):
         calls.append(spec)
         table, images = fake_pairs(80, seed=len(calls))  # a perfectly linked "release"
-        write_synthetic_run(out_dir, table.drop(columns="image"), images, fake_schema(),
-                            epsilon=spec.plan_options["epsilon"])
+        write_synthetic_run(
+            out_dir, table.drop(columns="image"), images, fake_schema(), epsilon=spec.plan_options["epsilon"]
+        )
 
-    rows = run_sweep(_spec(), epsilons=[1.0, 10.0], baselines=["dp-tabimage", "independent"], out_root=tmp_path,
-                     real_table=real_table, real_images=real_images, run_fn=fake_pipeline, config=CONFIG,
-                     cache_dir=tmp_path / "cache")
+    rows = run_sweep(
+        _spec(),
+        epsilons=[1.0, 10.0],
+        baselines=["dp-tabimage", "independent"],
+        out_root=tmp_path,
+        real_table=real_table,
+        real_images=real_images,
+        run_fn=fake_pipeline,
+        config=CONFIG,
+        cache_dir=tmp_path / "cache",
+    )
     assert len(calls) == 2, "the independent baseline must reuse the full run, not run again"
     assert sorted((r["method"], r["epsilon"]) for r in rows) == [
-        ("dp-tabimage", 1.0), ("dp-tabimage", 10.0), ("independent", 1.0), ("independent", 10.0)]
+        ("dp-tabimage", 1.0),
+        ("dp-tabimage", 10.0),
+        ("independent", 1.0),
+        ("independent", 10.0),
+    ]
     by = {(r["method"], r["epsilon"]): r for r in rows}
     linked, unlinked = (by[(m, 1.0)]["cross_modal.agreement_normalised"] for m in ("dp-tabimage", "independent"))
     assert linked > 0.8 and abs(unlinked) < 0.3, f"linked {linked}, re-paired {unlinked}"

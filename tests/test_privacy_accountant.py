@@ -29,8 +29,9 @@ def test_one_gaussian_release_converts_between_the_exact_curve_and_the_zcdp_boun
     rho = 1 / (2 * z * z)
     zcdp_bound = rho + 2 * math.sqrt(rho * math.log(1 / delta))
     orders = acc.orders_around(epsilon=zcdp_bound, delta=delta)
-    eps = acc.epsilon_from_rdp(acc.rdp_curve(acc.stage_event("semantic_query", noise_multiplier=z), orders),
-                               orders, delta=delta)
+    eps = acc.epsilon_from_rdp(
+        acc.rdp_curve(acc.stage_event("semantic_query", noise_multiplier=z), orders), orders, delta=delta
+    )
     assert eps <= zcdp_bound + 1e-12, "above the ρ-zCDP conversion bound"
     assert exact_gaussian_delta(eps, z) <= delta * (1 + 1e-9), "RDP ε is not a valid bound for the exact Gaussian"
 
@@ -62,13 +63,25 @@ def test_the_plans_order_grid_loses_less_than_half_a_percent_against_every_integ
 def test_a_dpsgd_only_plan_matches_opacus_noise_multiplier_within_one_percent(epsilon):
     from opacus.accountants.utils import get_noise_multiplier
 
-    plan = plan_budget(epsilon=epsilon, delta=1e-5, n_rows=6000, shares={"dpsgd": 1.0}, table_enabled=False,
-                       dpsgd=DPSGDSettings(epochs=5, batch_size=250),
-                       semantic_query=SemanticQuerySettings(enabled=False),
-                       mean_pairs=acc_settings_off())
+    plan = plan_budget(
+        epsilon=epsilon,
+        delta=1e-5,
+        n_rows=6000,
+        shares={"dpsgd": 1.0},
+        table_enabled=False,
+        dpsgd=DPSGDSettings(epochs=5, batch_size=250),
+        semantic_query=SemanticQuerySettings(enabled=False),
+        mean_pairs=acc_settings_off(),
+    )
     p = plan.stages["dpsgd"].params
-    theirs = get_noise_multiplier(target_epsilon=epsilon, target_delta=1e-5, sample_rate=p["sampling_rate"],
-                                  steps=p["steps"], accountant="rdp", epsilon_tolerance=1e-4 * epsilon)
+    theirs = get_noise_multiplier(
+        target_epsilon=epsilon,
+        target_delta=1e-5,
+        sample_rate=p["sampling_rate"],
+        steps=p["steps"],
+        accountant="rdp",
+        epsilon_tolerance=1e-4 * epsilon,
+    )
     assert math.isclose(p["noise_multiplier"], theirs, rel_tol=0.01), f"ours {p['noise_multiplier']}, Opacus {theirs}"
 
 
@@ -84,36 +97,63 @@ def record_plan(plan, ledger: Ledger, *, table_pieces: int = 10, dpsgd_runs: int
         p = plan.stages[name].params
         if name == "schema":
             ledger.record(stage=name, mechanism="zcdp", label="bounds", rho=p["rho"] / 2)
-            ledger.record(stage=name, mechanism="gaussian", label="categories", sensitivity=1.0,
-                          sigma=1 / math.sqrt(p["rho"]), details={"partition_delta": p["partition_delta"]})
+            ledger.record(
+                stage=name,
+                mechanism="gaussian",
+                label="categories",
+                sensitivity=1.0,
+                sigma=1 / math.sqrt(p["rho"]),
+                details={"partition_delta": p["partition_delta"]},
+            )
         elif name == "table":
             for i in range(table_pieces):
-                ledger.record(stage=name, mechanism="gaussian", label=f"marginal {i}", sensitivity=1.0,
-                              sigma=math.sqrt(table_pieces / (2 * p["rho"])))
+                ledger.record(
+                    stage=name,
+                    mechanism="gaussian",
+                    label=f"marginal {i}",
+                    sensitivity=1.0,
+                    sigma=math.sqrt(table_pieces / (2 * p["rho"])),
+                )
         elif name == "semantic_query":
-            ledger.record(stage=name, mechanism="gaussian", label="votes", sensitivity=p["sensitivity"], sigma=p["sigma"])
+            ledger.record(
+                stage=name, mechanism="gaussian", label="votes", sensitivity=p["sensitivity"], sigma=p["sigma"]
+            )
         elif name == "mean_pairs":
             for _ in range(p["rounds"]):
-                ledger.record(stage=name, mechanism="subsampled_gaussian", label="round", sampling_rate=p["sampling_rate"],
-                              noise_multiplier=p["noise_multiplier"])
+                ledger.record(
+                    stage=name,
+                    mechanism="subsampled_gaussian",
+                    label="round",
+                    sampling_rate=p["sampling_rate"],
+                    noise_multiplier=p["noise_multiplier"],
+                )
         else:
             first = p["steps"] // dpsgd_runs
             for steps in (first, p["steps"] - first):
-                ledger.record(stage=name, mechanism="subsampled_gaussian", label="dpsgd", steps=steps,
-                              sampling_rate=p["sampling_rate"], noise_multiplier=p["noise_multiplier"])
+                ledger.record(
+                    stage=name,
+                    mechanism="subsampled_gaussian",
+                    label="dpsgd",
+                    steps=steps,
+                    sampling_rate=p["sampling_rate"],
+                    noise_multiplier=p["noise_multiplier"],
+                )
 
 
 @pytest.fixture(scope="module")
 def full_plan():
-    return plan_budget(epsilon=2.0, delta=1e-6, n_rows=4000, n_paid_columns=2,
-                       dpsgd=DPSGDSettings(epochs=4, batch_size=200))
+    return plan_budget(
+        epsilon=2.0, delta=1e-6, n_rows=4000, n_paid_columns=2, dpsgd=DPSGDSettings(epochs=4, batch_size=200)
+    )
 
 
 def test_a_ledger_that_spends_the_plan_composes_to_the_plans_epsilon_and_verifies(full_plan):
     ledger = Ledger()
     record_plan(full_plan, ledger)
     spent = compose_entries(ledger.entries, delta=full_plan.delta, orders=full_plan.orders)
-    assert math.isclose(spent, full_plan.composed_epsilon, rel_tol=1e-6), f"ledger {spent}, plan {full_plan.composed_epsilon}"
+    assert math.isclose(spent, full_plan.composed_epsilon, rel_tol=1e-6), (
+        f"ledger {spent}, plan {full_plan.composed_epsilon}"
+    )
     acc.verify_ledger_matches_plan(ledger, full_plan)
 
 
@@ -141,8 +181,13 @@ def test_a_stage_that_spends_more_than_planned_is_named_in_the_error(full_plan, 
     record_plan(full_plan, ledger)
     p = full_plan.stages[stage].params
     if stage in ("mean_pairs", "dpsgd"):
-        ledger.record(stage=stage, mechanism="subsampled_gaussian", label="extra", sampling_rate=p["sampling_rate"],
-                      noise_multiplier=p["noise_multiplier"])
+        ledger.record(
+            stage=stage,
+            mechanism="subsampled_gaussian",
+            label="extra",
+            sampling_rate=p["sampling_rate"],
+            noise_multiplier=p["noise_multiplier"],
+        )
     else:
         ledger.record(stage=stage, mechanism="zcdp", label="extra", rho=1e-4)
     with pytest.raises(PrivacyAccountingError, match=f"stage '{stage}'"):
@@ -159,8 +204,14 @@ def test_a_stage_the_plan_turned_off_may_not_spend():
 
 def test_partition_delta_beyond_the_reservation_is_refused(full_plan):
     ledger = Ledger()
-    ledger.record(stage="schema", mechanism="gaussian", label="categories", sensitivity=1.0, sigma=1e6,
-                  details={"partition_delta": full_plan.partition_delta * 2})
+    ledger.record(
+        stage="schema",
+        mechanism="gaussian",
+        label="categories",
+        sensitivity=1.0,
+        sigma=1e6,
+        details={"partition_delta": full_plan.partition_delta * 2},
+    )
     with pytest.raises(PrivacyAccountingError, match="partition-selection"):
         acc.verify_ledger_matches_plan(ledger, full_plan)
 
@@ -178,8 +229,17 @@ def test_best_order_walk_finds_the_grid_optimum():
     assert j == int(np.argmin(full)) and math.isclose(eps, min(full))
 
 
-@pytest.mark.parametrize(("stage", "q", "count"), [("table", 1.0, 1), ("schema", 1.0, 1), ("semantic_query", 1.0, 1),
-                                                   ("mean_pairs", 1.0, 3), ("mean_pairs", 0.2, 3), ("dpsgd", 0.01, 500)])
+@pytest.mark.parametrize(
+    ("stage", "q", "count"),
+    [
+        ("table", 1.0, 1),
+        ("schema", 1.0, 1),
+        ("semantic_query", 1.0, 1),
+        ("mean_pairs", 1.0, 3),
+        ("mean_pairs", 0.2, 3),
+        ("dpsgd", 0.01, 500),
+    ],
+)
 def test_the_planners_fast_curves_equal_the_accountants(stage, q, count):
     orders = (2, 5, 17, 64, 300)
     fast = acc.stage_rdp(stage, noise_multiplier=1.3, sampling_rate=q, count=count, orders=orders)
@@ -192,8 +252,9 @@ def test_composing_a_ledger_equals_the_accountant_over_the_whole_report_grid(z, 
     import dp_accounting
 
     ledger = Ledger()
-    ledger.record(stage="dpsgd", mechanism="subsampled_gaussian", label="steps", sampling_rate=0.02,
-                  noise_multiplier=z, steps=400)
+    ledger.record(
+        stage="dpsgd", mechanism="subsampled_gaussian", label="steps", sampling_rate=0.02, noise_multiplier=z, steps=400
+    )
     ledger.record(stage="table", mechanism="zcdp", label="marginals", rho=0.01)
     grid = acc.ACCOUNTING.report_orders
     accountant = dp_accounting.rdp.RdpAccountant(orders=list(grid))
@@ -212,8 +273,14 @@ def test_a_planned_stage_that_recorded_nothing_stops_the_release(full_plan):
 def test_dpsgd_that_stopped_early_stops_the_release(full_plan):
     p = full_plan.stages["dpsgd"].params
     ledger = Ledger(entries=[e for e in _recorded(full_plan) if e.stage != "dpsgd"])
-    ledger.record(stage="dpsgd", mechanism="subsampled_gaussian", label="half the steps",
-                  sampling_rate=p["sampling_rate"], noise_multiplier=p["noise_multiplier"], steps=p["steps"] // 2)
+    ledger.record(
+        stage="dpsgd",
+        mechanism="subsampled_gaussian",
+        label="half the steps",
+        sampling_rate=p["sampling_rate"],
+        noise_multiplier=p["noise_multiplier"],
+        steps=p["steps"] // 2,
+    )
     with pytest.raises(PrivacyAccountingError, match="stage 'dpsgd' spent less than planned"):
         acc.verify_ledger_matches_plan(ledger, full_plan)
 

@@ -34,7 +34,9 @@ def plan_inputs(draw):
         "n_rows": n_rows,
         "shares": shares,
         "dpsgd": DPSGDSettings(epochs=draw(st.integers(0, 30)), batch_size=draw(st.integers(16, min(512, n_rows)))),
-        "mean_pairs": MeanPairSettings(rounds=draw(st.integers(0, 3)), sampling_rate=draw(st.sampled_from([0.1, 0.5, 1.0]))),
+        "mean_pairs": MeanPairSettings(
+            rounds=draw(st.integers(0, 3)), sampling_rate=draw(st.sampled_from([0.1, 0.5, 1.0]))
+        ),
         "semantic_query": SemanticQuerySettings(enabled=draw(st.booleans()), top_k=draw(st.integers(1, 3))),
         "n_paid_columns": draw(st.integers(0, 3)),
     }
@@ -78,8 +80,9 @@ def test_more_epsilon_never_means_more_noise_in_any_stage(inputs, factor):
     if low is None or high is None:
         return
     for stage, noise in noise_levels(high).items():
-        assert noise <= noise_levels(low)[stage] * (1 + 1e-6), f"{stage}: noise {noise} at higher ε exceeds " \
-                                                             f"{noise_levels(low)[stage]}"
+        assert noise <= noise_levels(low)[stage] * (1 + 1e-6), (
+            f"{stage}: noise {noise} at higher ε exceeds {noise_levels(low)[stage]}"
+        )
 
 
 @pytest.mark.slow
@@ -89,15 +92,25 @@ def test_fifty_random_plans_land_in_the_target_band():
     rng = random.Random(4)
     for _ in range(50):
         eps = 10 ** rng.uniform(-1, 1.3)
-        plan = plan_budget(epsilon=eps, delta=1e-6, n_rows=rng.randint(1000, 50000),
-                           shares={s: rng.uniform(0.05, 1) for s in STAGES}, n_paid_columns=rng.randint(0, 2),
-                           dpsgd=DPSGDSettings(epochs=rng.randint(1, 10), batch_size=rng.choice([64, 128, 256])))
+        plan = plan_budget(
+            epsilon=eps,
+            delta=1e-6,
+            n_rows=rng.randint(1000, 50000),
+            shares={s: rng.uniform(0.05, 1) for s in STAGES},
+            n_paid_columns=rng.randint(0, 2),
+            dpsgd=DPSGDSettings(epochs=rng.randint(1, 10), batch_size=rng.choice([64, 128, 256])),
+        )
         assert 0.99 * eps <= plan.composed_epsilon <= eps, f"ε={eps}: composed {plan.composed_epsilon}"
 
 
 def test_a_disabled_stage_gets_no_share_and_the_rest_is_redistributed_proportionally():
-    plan = plan_budget(epsilon=1.0, delta=1e-6, n_rows=5000, shares={"table": 0.3, "dpsgd": 0.6, "mean_pairs": 0.1},
-                       semantic_query=SemanticQuerySettings(enabled=False))
+    plan = plan_budget(
+        epsilon=1.0,
+        delta=1e-6,
+        n_rows=5000,
+        shares={"table": 0.3, "dpsgd": 0.6, "mean_pairs": 0.1},
+        semantic_query=SemanticQuerySettings(enabled=False),
+    )
     shares = {name: s.share for name, s in plan.stages.items()}
     assert shares["semantic_query"] == 0 and shares["schema"] == 0, shares
     assert math.isclose(shares["dpsgd"], 0.6) and math.isclose(shares["table"], 0.3), shares
@@ -124,15 +137,21 @@ def test_dpsgd_parameters_follow_opacus_data_loader():
     assert p["sampling_rate"] == 1 / 8 and p["steps"] == 24, p
 
 
-@pytest.mark.parametrize(("kwargs", "where", "fix"), [
-    ({"epsilon": 1.0, "delta": 1e-3, "n_rows": 2000}, "delta", "δ ≤ 1e-05"),
-    ({"epsilon": 1.0, "delta": 1e-6, "n_rows": 2000, "shares": {"table": 0.0}}, "shares", "share above 0"),
-    ({"epsilon": 1.0, "delta": 1e-6, "n_rows": 2000, "shares": {"tabel": 0.3}}, "shares", "Stages are"),
-    ({"epsilon": 0.05, "delta": 1e-9, "n_rows": 2000, "dpsgd": DPSGDSettings(epochs=50, batch_size=16)},
-     "dpsgd", "Raise ε"),
-    ({"epsilon": 1.0, "delta": 1e-6, "n_rows": 100, "dpsgd": DPSGDSettings(batch_size=256)}, "batch_size", "≤ 100"),
-    ({"epsilon": 0.0, "delta": 1e-6, "n_rows": 2000}, "epsilon", "Choose ε"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "where", "fix"),
+    [
+        ({"epsilon": 1.0, "delta": 1e-3, "n_rows": 2000}, "delta", "δ ≤ 1e-05"),
+        ({"epsilon": 1.0, "delta": 1e-6, "n_rows": 2000, "shares": {"table": 0.0}}, "shares", "share above 0"),
+        ({"epsilon": 1.0, "delta": 1e-6, "n_rows": 2000, "shares": {"tabel": 0.3}}, "shares", "Stages are"),
+        (
+            {"epsilon": 0.05, "delta": 1e-9, "n_rows": 2000, "dpsgd": DPSGDSettings(epochs=50, batch_size=16)},
+            "dpsgd",
+            "Raise ε",
+        ),
+        ({"epsilon": 1.0, "delta": 1e-6, "n_rows": 100, "dpsgd": DPSGDSettings(batch_size=256)}, "batch_size", "≤ 100"),
+        ({"epsilon": 0.0, "delta": 1e-6, "n_rows": 2000}, "epsilon", "Choose ε"),
+    ],
+)
 def test_plans_that_cannot_work_raise_a_plan_error_with_a_fix(kwargs, where, fix):
     with pytest.raises(PlanError) as info:
         plan_budget(**kwargs)
@@ -146,19 +165,25 @@ def test_plan_round_trips_through_its_dict():
 
 
 def test_standalone_epsilons_stay_proportional_to_the_shares():
-    plan = plan_budget(epsilon=2.0, delta=1e-6, n_rows=8000, shares={"table": 0.2, "dpsgd": 0.6, "mean_pairs": 0.1,
-                                                                    "semantic_query": 0.1})
+    plan = plan_budget(
+        epsilon=2.0,
+        delta=1e-6,
+        n_rows=8000,
+        shares={"table": 0.2, "dpsgd": 0.6, "mean_pairs": 0.1, "semantic_query": 0.1},
+    )
     ratios = {name: s.standalone_epsilon / s.share for name, s in plan.stages.items() if s.enabled}
     assert max(ratios.values()) <= min(ratios.values()) * (1 + 1e-6), ratios
     assert min(ratios.values()) > plan.epsilon, "composition is cheaper than the sum, so each stage gets more"
 
 
 def test_paid_numeric_bounds_on_few_rows_warn_to_declare_them_public():
-    small = plan_budget(epsilon=10.0, delta=1e-7, n_rows=200, n_paid_columns=2, n_paid_categorical=1,
-                        dpsgd=DPSGDSettings(batch_size=64))
+    small = plan_budget(
+        epsilon=10.0, delta=1e-7, n_rows=200, n_paid_columns=2, n_paid_categorical=1, dpsgd=DPSGDSettings(batch_size=64)
+    )
     large = plan_budget(epsilon=10.0, delta=1e-7, n_rows=50_000, n_paid_columns=2, n_paid_categorical=1)
-    categorical_only = plan_budget(epsilon=10.0, delta=1e-7, n_rows=200, n_paid_columns=1, n_paid_categorical=1,
-                                   dpsgd=DPSGDSettings(batch_size=64))
+    categorical_only = plan_budget(
+        epsilon=10.0, delta=1e-7, n_rows=200, n_paid_columns=1, n_paid_categorical=1, dpsgd=DPSGDSettings(batch_size=64)
+    )
     assert any("declare public bounds" in w for w in small.warnings), small.warnings
     assert not any("declare public bounds" in w for w in large.warnings), large.warnings
     assert not any("declare public bounds" in w for w in categorical_only.warnings), categorical_only.warnings

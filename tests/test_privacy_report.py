@@ -17,10 +17,21 @@ def test_the_report_composes_spent_from_the_ledger_and_groups_identical_calls():
     ledger = Ledger()
     rho = plan.stages["table"].params["rho"]
     for i in range(4):
-        ledger.record(stage="table", mechanism="gaussian", label=f"m{i}", sensitivity=1.0, sigma=math.sqrt(4 / (2 * rho)))
-    report = build_privacy_report(plan=plan, ledger=ledger, schema_dict={"columns": [
-        {"name": "age", "kind": "numeric", "public": True}, {"name": "site", "kind": "categorical", "public": False}]},
-        assumptions=["demo"], extra={"seed": None})
+        ledger.record(
+            stage="table", mechanism="gaussian", label=f"m{i}", sensitivity=1.0, sigma=math.sqrt(4 / (2 * rho))
+        )
+    report = build_privacy_report(
+        plan=plan,
+        ledger=ledger,
+        schema_dict={
+            "columns": [
+                {"name": "age", "kind": "numeric", "public": True},
+                {"name": "site", "kind": "categorical", "public": False},
+            ]
+        },
+        assumptions=["demo"],
+        extra={"seed": None},
+    )
     assert 0 < report["spent"]["epsilon"] < plan.composed_epsilon, "spent must come from the (partial) ledger"
     assert len(report["ledger"]) == 1 and report["ledger"][0]["calls"] == 4
     assert report["domains"] == {"public": ["age"], "paid": ["site"]}
@@ -58,14 +69,19 @@ def test_the_plan_cli_runs_with_torch_jax_and_streamlit_blocked():
 
 
 def test_the_plan_cli_refuses_a_too_large_delta_with_exit_code_2():
-    done = subprocess.run([sys.executable, "-m", "dptab_core", "plan", "--epsilon", "1", "--delta", "0.01",
-                           "--rows", "2000"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "dptab_core", "plan", "--epsilon", "1", "--delta", "0.01", "--rows", "2000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "δ" in done.stderr and "Use δ ≤" in done.stderr, done.stderr
 
 
 def _numbers_in(text: str, *values: int) -> list[int]:
     """Which of ``values`` appear in ``text`` as a whole number (not inside a longer number or a decimal)."""
     import re
+
     return [v for v in values if re.search(rf"(?<![\d.]){v}(?![\d])", text)]
 
 
@@ -76,8 +92,9 @@ def test_the_report_states_neither_n_nor_half_of_n_anywhere():
     report = build_privacy_report(plan=plan, ledger=Ledger(), schema_dict=schema, assumptions=[])
     text = json.dumps(report, ensure_ascii=False) + render_privacy_report_markdown(report)
     assert not _numbers_in(text, n, n // 2), f"the report gives n away: {_numbers_in(text, n, n // 2)}"
-    assert any("held by 1000" in w for w in report["planned"]["stages"]["mean_pairs"]["plain_words"]), \
+    assert any("held by 1000" in w for w in report["planned"]["stages"]["mean_pairs"]["plain_words"]), (
         "the mean pairs' words lost their example"
+    )
 
 
 def test_the_report_states_one_neighbouring_relation_with_n_public():
@@ -92,6 +109,9 @@ def test_column_names_in_the_markdown_report_cannot_load_a_remote_image():
     plan = plan_budget(epsilon=1.0, delta=1e-6, n_rows=3000)
     evil = "![x](https://evil.example/p.png)"
     schema = {"columns": [{"name": evil, "kind": "categorical", "public": True}]}
-    text = render_privacy_report_markdown(build_privacy_report(
-        plan=plan, ledger=Ledger(), schema_dict=schema, assumptions=[f"rows were bounded to one per {evil!r}"]))
+    text = render_privacy_report_markdown(
+        build_privacy_report(
+            plan=plan, ledger=Ledger(), schema_dict=schema, assumptions=[f"rows were bounded to one per {evil!r}"]
+        )
+    )
     assert evil not in text and "](" not in text, "a column name renders as markdown in the report"

@@ -20,9 +20,25 @@ def run(tmp_path_factory):
     """One tiny full run (public pre-training and the owner's evaluation included) on 203 demo rows."""
     root = tmp_path_factory.mktemp("trust")
     demo, home, out = make_demo(root / "demo", rows=203), root / "home", root / "out"
-    cli("synth", "--csv", str(demo / "table.csv"), "--images", str(demo / "images"), "--out", str(out),
-        "--schema", str(save_demo_schema(root / "schema.json")), "--public", str(demo / "public"),
-        "--table-settings", "fast", "--reproducible-noise", *tiny_overrides(), home=home, check=True)
+    cli(
+        "synth",
+        "--csv",
+        str(demo / "table.csv"),
+        "--images",
+        str(demo / "images"),
+        "--out",
+        str(out),
+        "--schema",
+        str(save_demo_schema(root / "schema.json")),
+        "--public",
+        str(demo / "public"),
+        "--table-settings",
+        "fast",
+        "--reproducible-noise",
+        *tiny_overrides(),
+        home=home,
+        check=True,
+    )
     (job,) = job_dirs(home)
     return out, job
 

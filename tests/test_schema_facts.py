@@ -70,9 +70,12 @@ def test_the_proposal_records_encoding_and_delimiter_for_the_user_to_confirm(tmp
 
 # ---------------------------------------------------------------- one row changed
 
+
 def _rows(n: int = 40) -> list[dict[str, str]]:
-    return [{"pid": f"P{i}", "size": str(20 + i % 30), "site": ["arm", "leg"][i % 2], "image": f"p{i}.png"}
-            for i in range(n)]
+    return [
+        {"pid": f"P{i}", "size": str(20 + i % 30), "site": ["arm", "leg"][i % 2], "image": f"p{i}.png"}
+        for i in range(n)
+    ]
 
 
 def _write_grey_dataset(root, rows):
@@ -92,8 +95,9 @@ def _confirmed(csv_path, images) -> Schema:
 
 def _released(csv_path, images, schema: Schema):
     data = load_paired_dataset(csv_path, images, schema)
-    released = pay_for_domains(data.table, schema, rho=0.1, rng=np.random.default_rng(0), ledger=Ledger(),
-                               delta_budget=1e-6)
+    released = pay_for_domains(
+        data.table, schema, rho=0.1, rng=np.random.default_rng(0), ledger=Ledger(), delta_budget=1e-6
+    )
     return data, released
 
 
@@ -104,14 +108,15 @@ def test_one_changed_row_changes_the_proposal_but_nothing_released_under_the_con
     assert (schema.column("size").dtype, schema.image_mode) == ("int", "L")
 
     changed = [dict(r) for r in rows]
-    changed[3]["size"] = "70.5"    # a fractional value
-    changed[5]["size"] = "9999"    # a new extreme
+    changed[3]["size"] = "70.5"  # a fractional value
+    changed[5]["size"] = "9999"  # a new extreme
     after_csv, after_img = _write_grey_dataset(tmp_path / "after", changed)
     write_image(after_img / changed[7]["image"], color=(200, 30, 30))  # one colour image
 
     proposal = inspect_dataset(after_csv, after_img, person_column=NO_PERSON_COLUMN).schema
-    assert proposal.column("size").dtype == "float" and proposal.image_mode == "RGB", \
+    assert proposal.column("size").dtype == "float" and proposal.image_mode == "RGB", (
         "the proposal follows the data: the user would have to confirm these facts again"
+    )
     before, released_before = _released(before_csv, before_img, schema)
     after, released_after = _released(after_csv, after_img, schema)
     assert released_after == released_before == schema, "a released schema fact moved without confirmation"
@@ -127,12 +132,18 @@ def test_a_new_extreme_does_not_move_paid_dp_bounds():
     rng = np.random.default_rng(4)
     ages = pd.DataFrame({"age": rng.integers(20, 81, 2000), "image": [f"{i}.png" for i in range(2000)]})
     outlier = pd.concat([ages, pd.DataFrame({"age": [5000], "image": ["x.png"]})], ignore_index=True)
-    schema = Schema(columns=(Column(name="age", kind="numeric", dtype="int", binning="quantile", missing="never"),
-                             Column(name="image", kind="image")), image_column="image")
+    schema = Schema(
+        columns=(
+            Column(name="age", kind="numeric", dtype="int", binning="quantile", missing="never"),
+            Column(name="image", kind="image"),
+        ),
+        image_column="image",
+    )
 
     def paid(table):
-        return pay_for_domains(table, schema, rho=0.05, rng=np.random.default_rng(9), ledger=Ledger(),
-                               delta_budget=0.0).column("age")
+        return pay_for_domains(
+            table, schema, rho=0.05, rng=np.random.default_rng(9), ledger=Ledger(), delta_budget=0.0
+        ).column("age")
 
     assert paid(outlier).edges == paid(ages).edges, "one person's extreme value moved the released bins"
     assert paid(outlier).bounds[1] <= 100
@@ -147,15 +158,33 @@ def test_inspect_schema_out_writes_every_fact_for_the_user_to_declare(tmp_path):
     csv_path, images = write_dataset(tmp_path / "d", _rows(), delimiter=";")
     out = tmp_path / "schema.json"
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-m", "dptab_core", "inspect", "--csv", str(csv_path), "--images",
-                           str(images), "--one-row-per-person", "--schema-out", str(out)], cwd=root,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dptab_core",
+            "inspect",
+            "--csv",
+            str(csv_path),
+            "--images",
+            str(images),
+            "--one-row-per-person",
+            "--schema-out",
+            str(out),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "paid: bounds, bin edges, missing values" in done.stdout
     data = json.loads(out.read_text())
     assert (data["encoding"], data["delimiter"], data["image_mode"]) == ("utf-8", ";", "RGB")
     size = next(c for c in data["columns"] if c["name"] == "size")
-    assert (size["bounds"], size["binning"], size["missing"]) == ([10, 50], "quantile", "learn"), "20–49 snapped outward"
+    assert (size["bounds"], size["binning"], size["missing"]) == ([10, 50], "quantile", "learn"), (
+        "20–49 snapped outward"
+    )
     size.update(public=True, bounds=[0, 120], binning="edges", edges=[0, 18, 65, 120], missing="never")
     out.write_text(json.dumps(data))
     declared = Schema.load(out).column("size")

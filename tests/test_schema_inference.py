@@ -73,22 +73,32 @@ def test_empty_column_is_excluded():
 
 
 def test_every_proposed_domain_is_not_public():
-    frame = pd.DataFrame({"img": ["a", "b", "c"], "site": ["arm", "leg", "arm"], "size": ["1.5", "2", "3.5"]}, dtype=object)
+    frame = pd.DataFrame(
+        {"img": ["a", "b", "c"], "site": ["arm", "leg", "arm"], "size": ["1.5", "2", "3.5"]}, dtype=object
+    )
     schema = propose_schema(frame, image_column="img")
     assert [c.name for c in schema.unpaid_domains()] == ["site", "size"], "a proposal must never be public"
 
 
 def test_person_column_is_proposed_by_repetition_and_name():
-    frame = pd.DataFrame({"patient_id": ["a", "a", "b", "c", "c", "d"], "image": list("123456"),
-                          "dx": ["x", "y", "x", "x", "y", "x"], "size": ["1.5", "1.5", "2.5", "3", "3", "4"]},
-                         dtype=object)
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "c", "c", "d"],
+            "image": list("123456"),
+            "dx": ["x", "y", "x", "x", "y", "x"],
+            "size": ["1.5", "1.5", "2.5", "3", "3", "4"],
+        },
+        dtype=object,
+    )
     assert propose_person_columns(frame, image_column="image")[0] == "patient_id"
     assert "size" not in propose_person_columns(frame, image_column="image"), "measurements are not people"
 
 
 def _persons_dataset(tmp_path):
-    rows = [{"patient_id": p, "age": a, "image": f"{k}.png"}
-            for k, (p, a) in enumerate([("A", "40"), ("A", "41"), ("B", "50"), ("C", "60"), ("C", "61"), ("C", "62")])]
+    rows = [
+        {"patient_id": p, "age": a, "image": f"{k}.png"}
+        for k, (p, a) in enumerate([("A", "40"), ("A", "41"), ("B", "50"), ("C", "60"), ("C", "61"), ("C", "62")])
+    ]
     return write_dataset(tmp_path, rows)
 
 
@@ -104,8 +114,9 @@ def test_one_row_per_person_keeps_the_first_row_and_reports_the_drop(tmp_path):
 
 def test_keeping_every_person_row_is_a_warning(tmp_path):
     csv_path, image_dir = _persons_dataset(tmp_path)
-    report = inspect_dataset(csv_path, image_dir, workspace=tmp_path / "ws",
-                             policy=IngestPolicy(keep_one_row_per_person=False))
+    report = inspect_dataset(
+        csv_path, image_dir, workspace=tmp_path / "ws", policy=IngestPolicy(keep_one_row_per_person=False)
+    )
     assert report.n_rows_kept == 6 and "person_unbounded" in rules(report.issues, "warning")
 
 
@@ -133,5 +144,12 @@ def test_ham10000_proposes_lesion_id_and_matches_stems(tmp_path):
     assert report.image_column == "image_id" and report.person_column == "lesion_id"
     assert report.n_rows_kept == 7470 and report.rows_dropped_per_person == 10015 - 7470
     kinds = {c.name: c.kind for c in report.schema.columns}
-    assert kinds == {"lesion_id": "excluded", "image_id": "image", "dx": "categorical", "dx_type": "categorical",
-                     "age": "numeric", "sex": "categorical", "localization": "categorical"}
+    assert kinds == {
+        "lesion_id": "excluded",
+        "image_id": "image",
+        "dx": "categorical",
+        "dx_type": "categorical",
+        "age": "numeric",
+        "sex": "categorical",
+        "localization": "categorical",
+    }

@@ -10,12 +10,14 @@ from dptab_core.data.infer import propose_schema
 
 def _proposal() -> tuple[pd.DataFrame, str]:
     ages = [str(a) for a in range(20, 60)] + ["97"]
-    frame = pd.DataFrame({
-        "patient": [f"P{i:03d}" for i in range(len(ages))],
-        "age": ages,
-        "site": ["arm", "leg"] * 20 + ["arm"],
-        "image": [f"img{i}.png" for i in range(len(ages))],
-    })
+    frame = pd.DataFrame(
+        {
+            "patient": [f"P{i:03d}" for i in range(len(ages))],
+            "age": ages,
+            "site": ["arm", "leg"] * 20 + ["arm"],
+            "image": [f"img{i}.png" for i in range(len(ages))],
+        }
+    )
     return frame, json.dumps(propose_schema(frame, image_column="image").to_dict())
 
 
@@ -39,6 +41,7 @@ def test_the_release_view_keeps_paid_notes_and_says_what_was_declared_public():
     released = schema.replace_column(age).release_view()
     assert released.column("age").note == "domain declared public by the user"
     still_paid = schema.replace_column(schema.column("age").with_domain(bounds=(0.0, 120.0), public=True))
-    assert still_paid.release_view().column("age").note == "domain paid from the privacy budget", \
+    assert still_paid.release_view().column("age").note == "domain paid from the privacy budget", (
         "public bounds with DP quantile bins still pay for the bins"
+    )
     assert released.column("patient").note == "excluded: not released"

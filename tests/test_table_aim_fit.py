@@ -68,8 +68,11 @@ def test_calibrated_nodes_agree_on_shared_attributes_and_sum_to_the_total():
     for node, table in model.marginals.items():
         assert table.sum() == pytest.approx(model.total), f"node {node} sums to {table.sum()}, not the total"
     for attr in SIZES:
-        tables = [model.marginals[n].sum(axis=tuple(i for i, v in enumerate(n) if v != attr))
-                  for n in model.tree.nodes if attr in n]
+        tables = [
+            model.marginals[n].sum(axis=tuple(i for i, v in enumerate(n) if v != attr))
+            for n in model.tree.nodes
+            if attr in n
+        ]
         assert all(np.allclose(t, tables[0]) for t in tables), f"nodes disagree on the marginal of {attr}"
 
 
@@ -92,8 +95,9 @@ def test_warm_start_with_no_steps_returns_the_previous_model():
     again = fit_tree(SIZES, measurements[:7], iters=0, warm_start=first)
     assert np.allclose(again.marginal(("a", "b")), first.marginal(("a", "b"))), "a warm start lost the fit"
     grown = fit_tree(SIZES, measurements, iters=0, warm_start=first)
-    assert np.allclose(grown.marginal(("a", "b")) / grown.total, first.marginal(("a", "b")) / first.total), \
+    assert np.allclose(grown.marginal(("a", "b")) / grown.total, first.marginal(("a", "b")) / first.total), (
         "adding cliques with zero potentials changed the warm-started distribution"
+    )
 
 
 def test_a_passed_deadline_stops_the_descent():
@@ -119,6 +123,7 @@ def test_model_marginals_of_a_tree_model_match_mbi_variable_elimination():
     converted = model.to_mbi()
     mbi = load_mbi()
     for pair in [("b", "d"), ("b", "e"), ("c", "e")]:
-        theirs = np.asarray(mbi.marginal_oracles.variable_elimination(converted.potentials, pair,
-                                                                      model.total).datavector())
+        theirs = np.asarray(
+            mbi.marginal_oracles.variable_elimination(converted.potentials, pair, model.total).datavector()
+        )
         assert np.allclose(ModelMarginals(model)(pair), theirs, atol=1e-6), f"{pair}: marginal differs from mbi's"

@@ -36,9 +36,16 @@ def capped_run():
     ledger = Ledger()
     started = time.perf_counter()
     result = get_synthesizer("aim").run(
-        codes, sizes, rho=0.5, n_rows=None, rng=np.random.default_rng(1), seed=2, ledger=ledger,
+        codes,
+        sizes,
+        rho=0.5,
+        n_rows=None,
+        rng=np.random.default_rng(1),
+        seed=2,
+        ledger=ledger,
         progress=lambda f, m: events.append((time.perf_counter() - started, m)),
-        settings=dataclasses.replace(fast, aim=aim))
+        settings=dataclasses.replace(fast, aim=aim),
+    )
     return result, ledger, events, time.perf_counter() - started, aim
 
 
@@ -46,8 +53,9 @@ def test_the_final_fit_stops_before_the_sampling_share_of_the_cap(capped_run):
     _, _, events, _, aim = capped_run
     sampling_at = next(t for t, m in events if "sampling" in m)
     fit_deadline = CAP_S * (1.0 - aim.sampling_time_share)
-    assert sampling_at <= fit_deadline + 2.0, \
+    assert sampling_at <= fit_deadline + 2.0, (
         f"sampling began {sampling_at:.1f}s in: the fits ran past their {fit_deadline:.1f}s deadline"
+    )
 
 
 def test_no_round_starts_after_the_rounds_share_of_the_cap(capped_run):

@@ -25,30 +25,52 @@ from dptab_core.table import synthesize_table
 
 def _upload(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"age": pd.array(rng.integers(1, 111, n), dtype="Int64"),
-                         "sex": rng.choice(["female", "male"], n).astype(object),
-                         "photo": [f"{i}.png" for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "age": pd.array(rng.integers(1, 111, n), dtype="Int64"),
+            "sex": rng.choice(["female", "male"], n).astype(object),
+            "photo": [f"{i}.png" for i in range(n)],
+        }
+    )
 
 
 def _proposed() -> Schema:
     """Nothing declared public: what the Data page proposes by default."""
-    return Schema(columns=(Column(name="age", kind="numeric", dtype="int", bounds=(1, 200), binning="quantile",
-                                  missing="learn"),
-                           Column(name="sex", kind="categorical", categories=("female", "male"), missing="learn"),
-                           Column(name="photo", kind="image")), image_column="photo")
+    return Schema(
+        columns=(
+            Column(name="age", kind="numeric", dtype="int", bounds=(1, 200), binning="quantile", missing="learn"),
+            Column(name="sex", kind="categorical", categories=("female", "male"), missing="learn"),
+            Column(name="photo", kind="image"),
+        ),
+        image_column="photo",
+    )
 
 
 @pytest.fixture(scope="module")
 def released():
     table, schema = _upload(), _proposed()
-    plan = plan_budget(epsilon=10.0, delta=1e-6, n_rows=len(table), n_paid_columns=2, n_paid_categorical=1,
-                       semantic_query=SemanticQuerySettings(enabled=False), mean_pairs=MeanPairSettings(enabled=False),
-                       dpsgd=DPSGDSettings(enabled=False))
+    plan = plan_budget(
+        epsilon=10.0,
+        delta=1e-6,
+        n_rows=len(table),
+        n_paid_columns=2,
+        n_paid_categorical=1,
+        semantic_query=SemanticQuerySettings(enabled=False),
+        mean_pairs=MeanPairSettings(enabled=False),
+        dpsgd=DPSGDSettings(enabled=False),
+    )
     ledger, rng = Ledger(), np.random.default_rng(1)
-    paid = pay_for_domains(table, schema, rho=plan.stages["schema"].params["rho"], rng=rng, ledger=ledger,
-                           delta_budget=plan.partition_delta)
-    synthetic = synthesize_table(table, paid, rho=plan.stages["table"].params["rho"], mechanism="mst", seed=2,
-                                 rng=rng, ledger=ledger)
+    paid = pay_for_domains(
+        table,
+        schema,
+        rho=plan.stages["schema"].params["rho"],
+        rng=rng,
+        ledger=ledger,
+        delta_budget=plan.partition_delta,
+    )
+    synthetic = synthesize_table(
+        table, paid, rho=plan.stages["table"].params["rho"], mechanism="mst", seed=2, rng=rng, ledger=ledger
+    )
     return table, paid, synthetic, ledger, plan
 
 
@@ -86,8 +108,13 @@ def test_a_column_with_many_blanks_learns_that_blanks_are_allowed():
     values = rng.integers(20, 80, 3000).astype(float)
     values[:600] = np.nan
     table = pd.DataFrame({"x": values, "img": ["a"] * 3000})
-    schema = Schema(columns=(Column(name="x", kind="numeric", dtype="int", bounds=(0, 100), public=True,
-                                    missing="learn"), Column(name="img", kind="image")), image_column="img")
+    schema = Schema(
+        columns=(
+            Column(name="x", kind="numeric", dtype="int", bounds=(0, 100), public=True, missing="learn"),
+            Column(name="img", kind="image"),
+        ),
+        image_column="img",
+    )
     paid = pay_for_domains(table, schema, rho=0.01, rng=rng, ledger=Ledger(), delta_budget=0.0)
     assert paid.column("x").missing == "allowed"
 
@@ -118,11 +145,14 @@ def test_float_values_are_drawn_inside_their_bin_and_never_past_the_edges():
     assert ((values[0::3] >= 1.5) & (values[0::3] < 2.0)).all()
 
 
-@pytest.mark.parametrize(("draw", "outer"), [
-    (lambda rng: rng.integers(1, 111, 1000).astype(float), (0.0, 1000.0)),
-    (lambda rng: rng.uniform(1e6, 2e6, 1000), (1e6, 1e7)),
-    (lambda rng: rng.normal(-50, 10, 1000), (-1000.0, 0.0)),
-])
+@pytest.mark.parametrize(
+    ("draw", "outer"),
+    [
+        (lambda rng: rng.integers(1, 111, 1000).astype(float), (0.0, 1000.0)),
+        (lambda rng: rng.uniform(1e6, 2e6, 1000), (1e6, 1e7)),
+        (lambda rng: rng.normal(-50, 10, 1000), (-1000.0, 0.0)),
+    ],
+)
 def test_dp_bounds_are_never_absurd_at_1000_rows_and_eps_1(draw, outer):
     """The whole pipeline at ε = 1 leaves the schema stage ~1e-4 ρ per column: the bounds may be coarse,
     but they stay within the decades that hold the data."""
@@ -132,7 +162,8 @@ def test_dp_bounds_are_never_absurd_at_1000_rows_and_eps_1(draw, outer):
     rho = plan.stages["schema"].params["rho_per_column"]
     for seed in range(10):
         values = draw(np.random.default_rng(seed))
-        hist = dp_histogram(values, rho=rho, integer=False, rng=np.random.default_rng(100 + seed), ledger=Ledger(),
-                            label="x")
+        hist = dp_histogram(
+            values, rho=rho, integer=False, rng=np.random.default_rng(100 + seed), ledger=Ledger(), label="x"
+        )
         edges = edges_from_histogram(hist, bins=16)
         assert outer[0] <= edges[0] < edges[-1] <= outer[1], f"seed {seed}: bounds {edges[0]}–{edges[-1]}"

@@ -32,7 +32,9 @@ CLIQUES = [cl for k in (1, 2, 3) for cl in itertools.combinations(SIZES, k)]
 def test_removing_one_row_moves_every_marginal_by_exactly_the_claimed_l2_sensitivity(clique):
     codes = random_codes(50, seed=0)
     for i in (0, 17, 49):
-        change = np.linalg.norm(marginal_counts(codes, SIZES, clique) - marginal_counts(drop_row(codes, i), SIZES, clique))
+        change = np.linalg.norm(
+            marginal_counts(codes, SIZES, clique) - marginal_counts(drop_row(codes, i), SIZES, clique)
+        )
         assert math.isclose(change, MARGINAL_SENSITIVITY), f"{clique}: removing row {i} moved L2 by {change}"
 
 
@@ -67,8 +69,15 @@ def test_a_measurement_records_its_gaussian_spend_in_the_ledger():
     from dptab_core.table.marginals import measure
 
     ledger = Ledger()
-    measure(random_codes(10, seed=4), SIZES, ("a", "b"), sigma=2.0, rng=np.random.default_rng(0), ledger=ledger,
-            label="test")
+    measure(
+        random_codes(10, seed=4),
+        SIZES,
+        ("a", "b"),
+        sigma=2.0,
+        rng=np.random.default_rng(0),
+        ledger=ledger,
+        label="test",
+    )
     (entry,) = ledger.entries
     assert (entry.stage, entry.mechanism, entry.sensitivity, entry.sigma) == ("table", "gaussian", 1.0, 2.0)
     assert entry.details["clique"] == ["a", "b"], f"ledger entry does not name its clique: {entry.details}"

@@ -29,19 +29,32 @@ def make_table(n: int, seed: int) -> tuple[pd.DataFrame, Schema]:
     """A correlated table: age drives site and score; some values missing."""
     rng = np.random.default_rng(seed)
     age = rng.integers(18, 90, size=n)
-    site = np.where(age > 50, rng.choice(["arm", "leg"], size=n, p=[0.9, 0.1]),
-                    rng.choice(["arm", "leg", "head"], size=n, p=[0.1, 0.6, 0.3]))
+    site = np.where(
+        age > 50,
+        rng.choice(["arm", "leg"], size=n, p=[0.9, 0.1]),
+        rng.choice(["arm", "leg", "head"], size=n, p=[0.1, 0.6, 0.3]),
+    )
     score = np.clip(age / 100 + rng.normal(0, 0.05, size=n), 0, 1)
-    table = pd.DataFrame({"age": age, "site": site, "score": score, "smoker": rng.integers(0, 2, size=n),
-                          "image": [f"{i}.png" for i in range(n)]})
+    table = pd.DataFrame(
+        {
+            "age": age,
+            "site": site,
+            "score": score,
+            "smoker": rng.integers(0, 2, size=n),
+            "image": [f"{i}.png" for i in range(n)],
+        }
+    )
     table.loc[::37, "site"] = None
-    schema = Schema(columns=(
-        Column(name="age", kind="numeric", dtype="int", bounds=(18, 89), bins=8, public=True),
-        Column(name="site", kind="categorical", dtype="str", categories=("arm", "leg", "head"), public=True),
-        Column(name="score", kind="numeric", dtype="float", bounds=(0.0, 1.0), bins=8, public=True),
-        Column(name="smoker", kind="categorical", dtype="int", categories=("0", "1"), public=True),
-        Column(name="image", kind="image"),
-    ), image_column="image")
+    schema = Schema(
+        columns=(
+            Column(name="age", kind="numeric", dtype="int", bounds=(18, 89), bins=8, public=True),
+            Column(name="site", kind="categorical", dtype="str", categories=("arm", "leg", "head"), public=True),
+            Column(name="score", kind="numeric", dtype="float", bounds=(0.0, 1.0), bins=8, public=True),
+            Column(name="smoker", kind="categorical", dtype="int", categories=("0", "1"), public=True),
+            Column(name="image", kind="image"),
+        ),
+        image_column="image",
+    )
     return table, schema
 
 
@@ -54,9 +67,18 @@ def data() -> tuple[pd.DataFrame, Schema]:
 def mst_run(data):
     table, schema = data
     ledger, events = Ledger(), []
-    result = synthesize_table_result(table, schema, rho=0.5, mechanism="mst", n_rows=N, seed=3,
-                                     rng=np.random.default_rng(4), ledger=ledger,
-                                     progress=lambda f, m: events.append((f, m)), settings="fast")
+    result = synthesize_table_result(
+        table,
+        schema,
+        rho=0.5,
+        mechanism="mst",
+        n_rows=N,
+        seed=3,
+        rng=np.random.default_rng(4),
+        ledger=ledger,
+        progress=lambda f, m: events.append((f, m)),
+        settings="fast",
+    )
     return result, ledger, events
 
 
@@ -64,8 +86,17 @@ def mst_run(data):
 def aim_run(data):
     table, schema = data
     ledger, events = Ledger(), []
-    result = synthesize_table_result(table, schema, rho=0.5, mechanism="aim", seed=3, rng=np.random.default_rng(4),
-                                     ledger=ledger, progress=lambda f, m: events.append((f, m)), settings="fast")
+    result = synthesize_table_result(
+        table,
+        schema,
+        rho=0.5,
+        mechanism="aim",
+        seed=3,
+        rng=np.random.default_rng(4),
+        ledger=ledger,
+        progress=lambda f, m: events.append((f, m)),
+        settings="fast",
+    )
     return result, ledger, events
 
 
@@ -118,8 +149,17 @@ def test_aim_respects_its_round_cap(aim_run):
 
 def test_same_seeds_give_the_same_table(mst_run, data):
     table, schema = data
-    again = synthesize_table(table, schema, rho=0.5, mechanism="mst", n_rows=N, seed=3,
-                             rng=np.random.default_rng(4), ledger=Ledger(), settings="fast")
+    again = synthesize_table(
+        table,
+        schema,
+        rho=0.5,
+        mechanism="mst",
+        n_rows=N,
+        seed=3,
+        rng=np.random.default_rng(4),
+        ledger=Ledger(),
+        settings="fast",
+    )
     pd.testing.assert_frame_equal(mst_run[0].table, again)
 
 
@@ -129,8 +169,9 @@ def test_more_budget_gives_closer_marginals():
     sizes = {c.name: domain_size(c) for c in schema.synthesized_columns()}
     tvd = {}
     for eps, rho in ((0.3, 0.3**2 / 8), (10.0, 2.0)):  # ρ roughly of ε=0.3 and ε=10 at δ≈1e-6
-        out = synthesize_table(table, schema, rho=rho, n_rows=2000, seed=0, rng=np.random.default_rng(0),
-                               ledger=Ledger(), settings="fast")
+        out = synthesize_table(
+            table, schema, rho=rho, n_rows=2000, seed=0, rng=np.random.default_rng(0), ledger=Ledger(), settings="fast"
+        )
         synth = encode_table(out.assign(image=""), schema)
         tvd[eps] = average_tvd(real, synth, sizes, all_pairs(list(sizes)))
     assert tvd[10.0] < tvd[0.3], f"2-way TVD at ε=10 ({tvd[10.0]:.3f}) not below ε=0.3 ({tvd[0.3]:.3f})"

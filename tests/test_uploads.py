@@ -42,11 +42,14 @@ def test_a_table_within_the_caps_is_counted_with_quoted_newlines_as_one_row(tmp_
     assert check_table_size(path) == (2, 2)
 
 
-@pytest.mark.parametrize(("rows", "columns", "limits", "says"), [
-    (3, 12, UploadLimits(max_columns=10), "12 columns; the app takes at most 10"),
-    (6, 2, UploadLimits(max_rows=5), "more than 5 rows"),
-    (6, 4, UploadLimits(max_cells=20), "more than 20 cells (4 columns × 6+ rows)"),
-])
+@pytest.mark.parametrize(
+    ("rows", "columns", "limits", "says"),
+    [
+        (3, 12, UploadLimits(max_columns=10), "12 columns; the app takes at most 10"),
+        (6, 2, UploadLimits(max_rows=5), "more than 5 rows"),
+        (6, 4, UploadLimits(max_cells=20), "more than 20 cells (4 columns × 6+ rows)"),
+    ],
+)
 def test_a_table_over_a_cap_is_refused_with_the_count_the_cap_and_what_to_do(tmp_path, rows, columns, limits, says):
     with pytest.raises(DataError) as refused:
         check_table_size(_csv(tmp_path, rows, columns), limits=limits)
@@ -121,8 +124,13 @@ def test_a_finished_job_can_be_deleted_and_its_spend_stays_on_the_dataset(tmp_pa
     from dptab_core.privacy import dataset_budget as db
 
     csv = save_stream(io.BytesIO(b"a\n1\n"), "table.csv")
-    spec = {"entry": "synth", "kind": "synth", "csv_path": str(csv), "images_path": str(csv),
-            "plan_options": {"epsilon": 2.0}}
+    spec = {
+        "entry": "synth",
+        "kind": "synth",
+        "csv_path": str(csv),
+        "images_path": str(csv),
+        "plan_options": {"epsilon": 2.0},
+    }
     store = JobStore()
     with db.admitting(spec) as charge:
         job = store.create(spec)

@@ -33,8 +33,14 @@ def loose_umask():
 
 def test_a_new_workspace_made_by_the_cli_is_0700(tmp_path, loose_umask):
     home = tmp_path / "ws"
-    result = subprocess.run([sys.executable, "-m", "dptab_core", "jobs", "list"], cwd=ROOT, capture_output=True,
-                            text=True, env={**os.environ, "DPTAB_HOME": str(home), "PYTHONPATH": str(ROOT)}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dptab_core", "jobs", "list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DPTAB_HOME": str(home), "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert oct(_mode(home)) == oct(0o700), f"`stat` on the new workspace shows {oct(_mode(home))}"
     assert oct(_mode(home / "jobs")) == oct(0o700), f"jobs/ is {oct(_mode(home / 'jobs'))}"

@@ -36,19 +36,31 @@ def budget_panel(state: StudioState, *, epsilon: float) -> bool:
     st.subheader("This dataset's privacy budget")
     spent = dataset_spend(state)
     if spent is None:
-        st.caption("No job has read this dataset yet: its book starts with the first run. Every run, sweep and "
-                   "baseline on the same data is added up here.")
+        st.caption(
+            "No job has read this dataset yet: its book starts with the first run. Every run, sweep and "
+            "baseline on the same data is added up here."
+        )
     else:
         st.markdown(f"**{md(spent.name)}** — {spent.sentence()} (δ = {spent.delta:.1e}).")
-        st.caption(f"Composed by {spent.method}."
-                   + (f" Plus {spent.non_private_runs} non-private reference run(s): the owner's view only."
-                      if spent.non_private_runs else ""))
+        st.caption(
+            f"Composed by {spent.method}."
+            + (
+                f" Plus {spent.non_private_runs} non-private reference run(s): the owner's view only."
+                if spent.non_private_runs
+                else ""
+            )
+        )
     cap = spent.cap if spent else None
     left, right = st.columns([3, 1])
-    new_cap = left.number_input("Cap on this dataset's total ε (0 = no cap)", min_value=0.0, max_value=1000.0,
-                                value=float(cap or 0.0), step=1.0, key="dataset_cap",
-                                help="A job that would take the total over the cap is refused before it reads "
-                                     "the data.")
+    new_cap = left.number_input(
+        "Cap on this dataset's total ε (0 = no cap)",
+        min_value=0.0,
+        max_value=1000.0,
+        value=float(cap or 0.0),
+        step=1.0,
+        key="dataset_cap",
+        help="A job that would take the total over the cap is refused before it reads the data.",
+    )
     if right.button("Set cap", key="set_cap"):
         fp = db.fingerprint(state.csv_path, state.images_path)
         db.set_cap(fp, new_cap or None, name=state.dataset_name)
@@ -58,9 +70,11 @@ def budget_panel(state: StudioState, *, epsilon: float) -> bool:
     after = (spent.epsilon if spent else 0.0) + epsilon
     if after > cap + 1e-9:
         left_over = max(0.0, cap - (spent.epsilon if spent else 0.0))
-        st.error(f"A run at ε = {epsilon:g} would bring this dataset to ε = {after:.3g}, over its cap of {cap:g}: "
-                 f"it would be refused before reading the data. Lower ε to at most {left_over:.3g}, or raise the cap "
-                 "if the data owner agrees.")
+        st.error(
+            f"A run at ε = {epsilon:g} would bring this dataset to ε = {after:.3g}, over its cap of {cap:g}: "
+            f"it would be refused before reading the data. Lower ε to at most {left_over:.3g}, or raise the cap "
+            "if the data owner agrees."
+        )
         return False
     st.caption(f"A run at ε = {epsilon:g} would bring it to ε ≤ {after:.3g} of {cap:g}.")
     return True

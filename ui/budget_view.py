@@ -31,7 +31,7 @@ LARGE_EPSILON = 10.0
 """Above this ε the page warns: published deployments rarely go beyond it."""
 DEFAULT_PRESET = "quick"
 """The preset the Budget page plans with until the Train page picks one (the demo's)."""
-DELTA_STEPS = tuple(10.0 ** -k for k in range(12, 3, -1))
+DELTA_STEPS = tuple(10.0**-k for k in range(12, 3, -1))
 STAND_IN_SEED = 12_345
 """Seed of the public stand-in drawn from the demo generator (a different draw from the demo data)."""
 STAND_IN_ROWS = 4000
@@ -39,23 +39,39 @@ STAND_IN_IMAGES = 200
 """Photos averaged for the noise-free mean image: enough for a smooth mean, drawn in well under a second."""
 PICTURE_COLUMN, PICTURE_VALUE = "age", "melanoma"
 """The histogram shows the demo's age column; the mean image is the demo's mean melanoma photo."""
-STAGE_LABELS = {"schema": "Schema", "semantic_query": "Public-image query", "mean_pairs": "Mean images",
-                "table": "Table", "dpsgd": "Image model (DP-SGD)"}
+STAGE_LABELS = {
+    "schema": "Schema",
+    "semantic_query": "Public-image query",
+    "mean_pairs": "Mean images",
+    "table": "Table",
+    "dpsgd": "Image model (DP-SGD)",
+}
 
 
-def plan_options(*, epsilon: float, delta: float, shares: dict[str, float], epochs: int, batch_size: int,
-                 semantic_query: bool) -> dict[str, Any]:
+def plan_options(
+    *, epsilon: float, delta: float, shares: dict[str, float], epochs: int, batch_size: int, semantic_query: bool
+) -> dict[str, Any]:
     """The JSON-able plan options stored in the state and sent with the job spec."""
-    return {"epsilon": epsilon, "delta": delta, "shares": shares,
-            "dpsgd": {"epochs": epochs, "batch_size": batch_size}, "semantic_query": {"enabled": semantic_query}}
+    return {
+        "epsilon": epsilon,
+        "delta": delta,
+        "shares": shares,
+        "dpsgd": {"epochs": epochs, "batch_size": batch_size},
+        "semantic_query": {"enabled": semantic_query},
+    }
 
 
 def _kwargs(options: dict[str, Any], state: StudioState) -> dict[str, Any]:
     paid = state.schema.unpaid_domains()
-    return plan_kwargs(options, preset=state.preset or DEFAULT_PRESET, n_rows=state.n_rows,
-                       channels=1 if state.schema.image_mode == "L" else 3, n_paid_columns=len(paid),
-                       n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
-                       n_public_labels=count_public_labels(state.public_dir))
+    return plan_kwargs(
+        options,
+        preset=state.preset or DEFAULT_PRESET,
+        n_rows=state.n_rows,
+        channels=1 if state.schema.image_mode == "L" else 3,
+        n_paid_columns=len(paid),
+        n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
+        n_public_labels=count_public_labels(state.public_dir),
+    )
 
 
 def preset_dpsgd(state: StudioState) -> DPSGDSettings:
@@ -99,7 +115,8 @@ LATENT_MEAN_PAIRS_WORDS = (
     "main directions), not as pixels, together with how photos vary around them; the noisiest ones are pulled "
     "towards the overall mean. The picture shows the same noise in pixels, for intuition. The plan keeps this "
     "stage on even at ε = 1: on the demo at ε = 1, without it the synthetic images ignored their rows "
-    "(read-back −0.01, like shuffled images), with it they showed the skin type (0.18).")
+    "(read-back −0.01, like shuffled images), with it they showed the skin type (0.18)."
+)
 """Why the mean-image stage stays on at small ε, in words (benchmarks/README.md, 'Model family')."""
 
 
@@ -110,19 +127,34 @@ def one_way_sigma(plan: BudgetPlan, *, n_columns: int, mechanism: str = "aim") -
 
 def mean_pixel_sigma(plan: BudgetPlan, *, cell_rows: float, n_columns: int, preset: str | None = None) -> float:
     """Noise std per pixel (in [0, 1]) of one released mean image averaging ``cell_rows`` rows (engine's preview)."""
-    return _mean_pixel_sigma(plan.stages["mean_pairs"].params, cell_rows=cell_rows, n_columns=n_columns,
-                             count_weight=get_preset(preset or DEFAULT_PRESET).count_weight)
+    return _mean_pixel_sigma(
+        plan.stages["mean_pairs"].params,
+        cell_rows=cell_rows,
+        n_columns=n_columns,
+        count_weight=get_preset(preset or DEFAULT_PRESET).count_weight,
+    )
 
 
 def stage_table(plan: BudgetPlan) -> pd.DataFrame:
     """One row per stage: on/off, share, standalone ε and the noise parameter that matters."""
     rows = []
     for name, stage in plan.stages.items():
-        noise = ("—" if not stage.enabled else f"ρ = {stage.params['rho']:.4g}" if "rho" in stage.params
-                 else f"σ = {stage.params['noise_multiplier']:.3g} × clip")
-        rows.append({"stage": STAGE_LABELS[name], "on": "yes" if stage.enabled else "off",
-                     "share": f"{stage.share:.0%}", "standalone ε": f"{stage.standalone_epsilon:.3g}",
-                     "noise": noise})
+        noise = (
+            "—"
+            if not stage.enabled
+            else f"ρ = {stage.params['rho']:.4g}"
+            if "rho" in stage.params
+            else f"σ = {stage.params['noise_multiplier']:.3g} × clip"
+        )
+        rows.append(
+            {
+                "stage": STAGE_LABELS[name],
+                "on": "yes" if stage.enabled else "off",
+                "share": f"{stage.share:.0%}",
+                "standalone ε": f"{stage.standalone_epsilon:.3g}",
+                "noise": noise,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -133,27 +165,38 @@ def stage_words(plan: BudgetPlan) -> None:
             st.markdown(f"**{STAGE_LABELS[name]}.** " + " ".join(stage.plain_words))
 
 
-def noise_pictures(plan: BudgetPlan, *, n_rows: int, n_columns: int, preset: str | None = None,
-                   mechanism: str = "aim") -> None:
+def noise_pictures(
+    plan: BudgetPlan, *, n_rows: int, n_columns: int, preset: str | None = None, mechanism: str = "aim"
+) -> None:
     """A column histogram and a mean image with this plan's noise (fixed seed, fixed axes)."""
     public = stand_in()
     left, right = st.columns([3, 2])
     with left:
         if plan.stages["table"].enabled:
             sigma = one_way_sigma(plan, n_columns=n_columns, mechanism=mechanism)
-            st.plotly_chart(charts.noisy_histogram(labels=public.labels, proportions=public.shares, n_rows=n_rows,
-                                                   sigma=sigma), key="noise_hist")
-            st.caption(f"The demo's *{PICTURE_COLUMN}* column for {n_rows:,} rows, before and after the noise "
-                       f"{mechanism.upper()} puts on its first count of a column (±{sigma:,.1f} rows per bar).")
+            st.plotly_chart(
+                charts.noisy_histogram(labels=public.labels, proportions=public.shares, n_rows=n_rows, sigma=sigma),
+                key="noise_hist",
+            )
+            st.caption(
+                f"The demo's *{PICTURE_COLUMN}* column for {n_rows:,} rows, before and after the noise "
+                f"{mechanism.upper()} puts on its first count of a column (±{sigma:,.1f} rows per bar)."
+            )
     with right:
         if plan.stages["mean_pairs"].enabled:
             cell = public.value_share * n_rows
             pixel = mean_pixel_sigma(plan, cell_rows=cell, n_columns=n_columns, preset=preset)
             a, b = st.columns(2)
             a.image(public.mean_image, caption="mean image, no noise", width="stretch", clamp=True)
-            b.image(charts.noisy_image(public.mean_image, pixel_sigma=pixel), caption=f"with noise (±{pixel:.2f})",
-                    width="stretch", clamp=True)
-            st.caption(f"A public stand-in: the mean of ~{cell:,.0f} demo *{PICTURE_VALUE}* photos, as the "
-                       "mean-image stage releases it.")
+            b.image(
+                charts.noisy_image(public.mean_image, pixel_sigma=pixel),
+                caption=f"with noise (±{pixel:.2f})",
+                width="stretch",
+                clamp=True,
+            )
+            st.caption(
+                f"A public stand-in: the mean of ~{cell:,.0f} demo *{PICTURE_VALUE}* photos, as the "
+                "mean-image stage releases it."
+            )
             if get_preset(preset or DEFAULT_PRESET).family == "latent":
                 st.caption(LATENT_MEAN_PAIRS_WORDS)

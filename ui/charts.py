@@ -19,8 +19,13 @@ CALM = ["#2f6fdf", "#5aa469", "#e0a030", "#b05fc0", "#d0604f", "#3fa7b5"]
 
 
 def _layout(fig: go.Figure, *, height: int = 260, title: str | None = None) -> go.Figure:
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-                      title=title, template="plotly_white", legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        title=title,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
@@ -28,9 +33,16 @@ def split_bar(shares: Mapping[str, float], labels: Mapping[str, str]) -> go.Figu
     """One horizontal stacked bar: how the budget is split between the enabled stages (in %)."""
     fig = go.Figure()
     for i, (stage, share) in enumerate(shares.items()):
-        fig.add_bar(y=["budget"], x=[100 * share], orientation="h", name=labels.get(stage, stage),
-                    marker_color=CALM[i % len(CALM)], text=f"{labels.get(stage, stage)} {100 * share:.0f}%",
-                    textposition="inside", hovertemplate="%{x:.1f}%<extra>" + labels.get(stage, stage) + "</extra>")
+        fig.add_bar(
+            y=["budget"],
+            x=[100 * share],
+            orientation="h",
+            name=labels.get(stage, stage),
+            marker_color=CALM[i % len(CALM)],
+            text=f"{labels.get(stage, stage)} {100 * share:.0f}%",
+            textposition="inside",
+            hovertemplate="%{x:.1f}%<extra>" + labels.get(stage, stage) + "</extra>",
+        )
     fig.update_layout(barmode="stack", showlegend=False)
     fig.update_xaxes(range=[0, 100], ticksuffix="%")
     fig.update_yaxes(visible=False)
@@ -78,16 +90,18 @@ def noisy_image(image: np.ndarray, *, pixel_sigma: float) -> np.ndarray:
 def epsilon_progress(times: Sequence[float], spent: Sequence[float], *, planned: float) -> go.Figure:
     """ε spent so far (a line over minutes since start) against the planned total (a dashed line)."""
     fig = go.Figure()
-    fig.add_scatter(x=list(times), y=list(spent), mode="lines+markers", name="ε spent", line_shape="hv",
-                    marker_color="#2f6fdf")
+    fig.add_scatter(
+        x=list(times), y=list(spent), mode="lines+markers", name="ε spent", line_shape="hv", marker_color="#2f6fdf"
+    )
     fig.add_hline(y=planned, line_dash="dash", line_color="#d0604f", annotation_text=f"planned ε = {planned:g}")
     fig.update_xaxes(title="minutes since start", rangemode="tozero")
     fig.update_yaxes(title="ε", range=[0, planned * 1.15])
     return _layout(fig, height=240)
 
 
-def epsilon_sweep(points: Sequence[Mapping[str, float]], *, x: str, y: str, current: float | None,
-                  y_title: str) -> go.Figure:
+def epsilon_sweep(
+    points: Sequence[Mapping[str, float]], *, x: str, y: str, current: float | None, y_title: str
+) -> go.Figure:
     """A metric against ε on a log axis, with the current plan's ε marked."""
     fig = go.Figure()
     xs = [p[x] for p in points]

@@ -28,8 +28,9 @@ NOISE_MEASURES = {
 
 
 @st.cache_data(show_spinner="Planning every ε on the scale…", max_entries=16)
-def plan_each_epsilon(options: dict[str, Any], key: str, _state: StudioState, mechanism: str = "aim"
-                      ) -> list[dict[str, Any]]:
+def plan_each_epsilon(
+    options: dict[str, Any], key: str, _state: StudioState, mechanism: str = "aim"
+) -> list[dict[str, Any]]:
     """The plan at each ε of the scale with the other options unchanged (rejected ε values skipped).
 
     ``key`` (from :func:`state_key`) names what of the state the plans depend on, for the cache.
@@ -46,8 +47,9 @@ def plan_each_epsilon(options: dict[str, Any], key: str, _state: StudioState, me
         if plan.stages["table"].enabled:
             row["table noise (rows per count)"] = bv.one_way_sigma(plan, n_columns=n_columns, mechanism=mechanism)
         if plan.stages["mean_pairs"].enabled:
-            row["mean-image noise (per pixel)"] = bv.mean_pixel_sigma(plan, cell_rows=cell, n_columns=n_columns,
-                                                                         preset=_state.preset)
+            row["mean-image noise (per pixel)"] = bv.mean_pixel_sigma(
+                plan, cell_rows=cell, n_columns=n_columns, preset=_state.preset
+            )
         if plan.stages["dpsgd"].enabled:
             row["DP-SGD noise multiplier"] = plan.stages["dpsgd"].params["noise_multiplier"]
         rows.append(row)
@@ -80,8 +82,9 @@ def latest_sweep() -> list[dict[str, Any]] | None:
 
 def sweep_metrics(rows: list[dict[str, Any]]) -> list[str]:
     """The metrics one can plot, a utility metric first (the default); ε spent (the cost) last."""
-    names = [k for k in dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, int | float))
-             if k != "epsilon"]
+    names = [
+        k for k in dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, int | float)) if k != "epsilon"
+    ]
     first = default_metric(rows)
     ordered = ([first] if first else []) + [n for n in names if n != first and n != "epsilon_spent"]
     return ordered + (["epsilon_spent"] if "epsilon_spent" in names else [])
@@ -110,13 +113,19 @@ DEFAULT_SWEEP = {"epsilons": [1.0, 3.0, 10.0], "baselines": ["dp-tabimage", "ind
 def sweep_form(state: StudioState, spec_of_state: Any) -> dict[str, Any] | None:
     """The start-a-sweep form: ε values, methods, the cost estimate; returns the job spec when started."""
     epsilons = st.multiselect("ε values", SWEEP_EPSILONS, default=DEFAULT_SWEEP["epsilons"], key="sweep_eps")
-    methods = st.multiselect("Methods", list(BASELINES), default=DEFAULT_SWEEP["baselines"], key="sweep_methods",
-                             format_func=lambda n: f"{n} — {BASELINES[n].description}")
+    methods = st.multiselect(
+        "Methods",
+        list(BASELINES),
+        default=DEFAULT_SWEEP["baselines"],
+        key="sweep_methods",
+        format_func=lambda n: f"{n} — {BASELINES[n].description}",
+    )
     if not epsilons or not methods:
         st.caption("Choose at least one ε and one method.")
         return None
-    spec = sweep_job_spec(spec_of_state(), epsilons=sorted(epsilons), baselines=methods,
-                          dataset_name=state.dataset_name)
+    spec = sweep_job_spec(
+        spec_of_state(), epsilons=sorted(epsilons), baselines=methods, dataset_name=state.dataset_name
+    )
     estimate = estimate_sweep(spec)
     st.markdown(f"**Cost:** {estimate.sentence()}.")
     spent = dataset_spend(state)

@@ -28,41 +28,60 @@ DEFAULT_TABLE_MECHANISM: str = SynthSpec.table_mechanism  # a dataclass default 
 """The engine's default (``SynthSpec.table_mechanism``, also ``synth --mechanism``): the app preselects it."""
 
 STAGE_WORDS = {
-    "load": "Reading the data", "schema": "Schema (public domains)", "semantic_query": "Choosing public images",
-    "pretrain": "Pre-training on public images", "mean_pairs": "Noisy mean images", "warmup": "Warm-up on the means",
-    "table": "Synthetic table", "dpsgd": "DP-SGD fine-tuning", "sample": "Drawing the synthetic rows and images",
-    "release": "Writing the release", "evaluate": "Comparing with the real data (data owner's view)",
+    "load": "Reading the data",
+    "schema": "Schema (public domains)",
+    "semantic_query": "Choosing public images",
+    "pretrain": "Pre-training on public images",
+    "mean_pairs": "Noisy mean images",
+    "warmup": "Warm-up on the means",
+    "table": "Synthetic table",
+    "dpsgd": "DP-SGD fine-tuning",
+    "sample": "Drawing the synthetic rows and images",
+    "release": "Writing the release",
+    "evaluate": "Comparing with the real data (data owner's view)",
 }
 STATE_WORDS = {
     "queued": ("info", "Waiting to start."),
     "running": ("info", "Running."),
-    "succeeded": ("success", "Finished: the synthetic dataset is ready. Open the Results page to compare it with "
-                             "your data before you download it."),
-    "failed": ("error", "This run stopped with an error, and nothing was released. The message and the log below "
-                        "say why."),
+    "succeeded": (
+        "success",
+        "Finished: the synthetic dataset is ready. Open the Results page to compare it with "
+        "your data before you download it.",
+    ),
+    "failed": (
+        "error",
+        "This run stopped with an error, and nothing was released. The message and the log below say why.",
+    ),
     "cancelled": ("warning", "You cancelled this run. Nothing was released; the ε it had spent so far is gone."),
 }
 
 TABLE_MECHANISM_KEY = "_table_mechanism"
 """Session key (not a widget key) that keeps the table-synthesizer choice when the user leaves the page."""
 TABLE_MECHANISMS = {
-    "aim": ("AIM",
-            "Measures pairs of columns round by round, each time the pair its model gets most wrong, so the "
-            "budget goes where it helps. Time: about 5–15 s on the demo's 2,000 rows × 8 columns; 1–5 min on "
-            "50,000 rows × 15 columns, never more than 9 (its cap). Best for faithful links between columns: "
-            "on the demo its two-column tables were 10–15 % closer to the real ones than MST's."),
-    "mst": ("MST",
-            "Measures every column and, for each column, its strongest link to one other (a tree of pairs), then "
-            "draws rows that match them. Time: about 20–50 s on the demo's 2,000 rows × 8 columns; about 0.5–1.5 "
-            "min on 50,000 rows × 15 columns. Best for a short, predictable run on a large table; links that are "
-            "not on its tree are kept only indirectly."),
+    "aim": (
+        "AIM",
+        "Measures pairs of columns round by round, each time the pair its model gets most wrong, so the "
+        "budget goes where it helps. Time: about 5–15 s on the demo's 2,000 rows × 8 columns; 1–5 min on "
+        "50,000 rows × 15 columns, never more than 9 (its cap). Best for faithful links between columns: "
+        "on the demo its two-column tables were 10–15 % closer to the real ones than MST's.",
+    ),
+    "mst": (
+        "MST",
+        "Measures every column and, for each column, its strongest link to one other (a tree of pairs), then "
+        "draws rows that match them. Time: about 20–50 s on the demo's 2,000 rows × 8 columns; about 0.5–1.5 "
+        "min on 50,000 rows × 15 columns. Best for a short, predictable run on a large table; links that are "
+        "not on its tree are kept only indirectly.",
+    ),
 }
 """Table synthesizers offered on the Train page: (name, one plain-words line). Times and the 10–15 % are
 measured by benchmarks/bench_table_demo.py (demo, the table's share of ε = 1 (8 seeds) and 10 (3 seeds), 2 shared
 cores) and benchmarks/bench_table.py (UCI Adult)."""
 
-FAMILY_WORDS = {"cvae": "image model: conditional VAE", "diffusion": "image model: diffusion UNet",
-                "latent": "image model: public autoencoder + small DP latent model"}
+FAMILY_WORDS = {
+    "cvae": "image model: conditional VAE",
+    "diffusion": "image model: diffusion UNet",
+    "latent": "image model: public autoencoder + small DP latent model",
+}
 """Each preset's image-model ``family`` in words (read from the preset, so a preset that changes family shows it)."""
 
 
@@ -100,12 +119,21 @@ def preset_picker(state: StudioState, device: DeviceInfo) -> str:
     default = "gpu" if device.kind == "cuda" else "quick"
     current = state.preset if state.preset in names else default
     has_public = state.public_dir is not None
-    state.preset = st.radio("Preset", names, index=names.index(current), key="preset",
-                            format_func=lambda n: preset_words(n, has_public=has_public), horizontal=True)
+    state.preset = st.radio(
+        "Preset",
+        names,
+        index=names.index(current),
+        key="preset",
+        format_func=lambda n: preset_words(n, has_public=has_public),
+        horizontal=True,
+    )
     if not has_public:
-        st.warning("No public image folder is set, so the image model falls back to the conditional VAE, whose "
-                   "images are near-copies of one average per record value. Add a public folder on the Data page "
-                   "for varied images.", icon=":material/image_not_supported:")
+        st.warning(
+            "No public image folder is set, so the image model falls back to the conditional VAE, whose "
+            "images are near-copies of one average per record value. Add a public folder on the Data page "
+            "for varied images.",
+            icon=":material/image_not_supported:",
+        )
     return state.preset
 
 
@@ -113,10 +141,18 @@ def gpus_picker(device: DeviceInfo) -> int:
     """How many GPUs DP-SGD runs on (under torchrun): asked only when more than one is visible, else 1."""
     if device.gpus <= 1:
         return 1
-    return int(st.number_input("GPUs for DP-SGD", min_value=1, max_value=device.gpus, value=1, step=1,
-                               key="dpsgd_gpus",
-                               help="Above 1, the DP-SGD stage runs on that many GPUs at once (torchrun, one "
-                                    "process each), under the same plan: the same ε, one ledger entry."))
+    return int(
+        st.number_input(
+            "GPUs for DP-SGD",
+            min_value=1,
+            max_value=device.gpus,
+            value=1,
+            step=1,
+            key="dpsgd_gpus",
+            help="Above 1, the DP-SGD stage runs on that many GPUs at once (torchrun, one "
+            "process each), under the same plan: the same ε, one ledger entry.",
+        )
+    )
 
 
 def preset_words(name: str, *, has_public: bool = True) -> str:
@@ -133,21 +169,36 @@ def table_mechanism_picker(*, key: str = "table_mechanism", captions: bool = Tru
     """
     names = list(TABLE_MECHANISMS)
     current = st.session_state.get(TABLE_MECHANISM_KEY, DEFAULT_TABLE_MECHANISM)
-    choice = st.radio("Table synthesizer", names, index=names.index(current if current in names else
-                                                                     DEFAULT_TABLE_MECHANISM),
-                      key=key, format_func=lambda n: TABLE_MECHANISMS[n][0], horizontal=not captions,
-                      captions=[TABLE_MECHANISMS[n][1] for n in names] if captions else None)
+    choice = st.radio(
+        "Table synthesizer",
+        names,
+        index=names.index(current if current in names else DEFAULT_TABLE_MECHANISM),
+        key=key,
+        format_func=lambda n: TABLE_MECHANISMS[n][0],
+        horizontal=not captions,
+        captions=[TABLE_MECHANISMS[n][1] for n in names] if captions else None,
+    )
     st.session_state[TABLE_MECHANISM_KEY] = choice
     return choice
 
 
-def synth_spec(state: StudioState, *, preset: str, device: str,
-               table_mechanism: str = DEFAULT_TABLE_MECHANISM, gpus: int = 1) -> dict[str, Any]:
+def synth_spec(
+    state: StudioState, *, preset: str, device: str, table_mechanism: str = DEFAULT_TABLE_MECHANISM, gpus: int = 1
+) -> dict[str, Any]:
     """The pipeline job spec for the current state; it names the dataset, so job views can say whose data it is."""
-    spec = make_synth_spec(csv_path=state.csv_path, images_path=state.images_path, schema=state.schema,
-                           plan_options=state.plan_options, preset=preset, public_dir=state.public_dir,
-                           seed=0, device=device, policy=dict(state.ingest_policy), table_mechanism=table_mechanism,
-                           gpus=gpus)
+    spec = make_synth_spec(
+        csv_path=state.csv_path,
+        images_path=state.images_path,
+        schema=state.schema,
+        plan_options=state.plan_options,
+        preset=preset,
+        public_dir=state.public_dir,
+        seed=0,
+        device=device,
+        policy=dict(state.ingest_policy),
+        table_mechanism=table_mechanism,
+        gpus=gpus,
+    )
     return {**spec, "dataset_name": state.dataset_name, "public_label": state.public_label}
 
 
@@ -156,7 +207,9 @@ def job_dataset(spec: dict[str, Any]) -> str:
     name = spec.get("dataset_name")
     if name:
         return str(name)
-    csv = str(spec.get("csv_path") or (spec.get("synth") or {}).get("csv_path") or "")  # a sweep names its data in synth
+    csv = str(
+        spec.get("csv_path") or (spec.get("synth") or {}).get("csv_path") or ""
+    )  # a sweep names its data in synth
     if csv and Path(csv).parent == default_demo_dir():
         from ui.demo import DEMO_NAME
 
@@ -180,8 +233,10 @@ def show_status(job: Job, status: JobStatus) -> None:
     if left is not None:
         st.markdown(f"**Time left:** {left} (estimated from the progress so far)")
     if status.state == "running" and _release_written(latest):
-        st.success("The synthetic release is written. The comparison with your data (data owner's view) runs "
-                   "now, with its own bar below; you can look at the release already.")
+        st.success(
+            "The synthetic release is written. The comparison with your data (data owner's view) runs "
+            "now, with its own bar below; you can look at the release already."
+        )
         st.page_link("pages/results.py", label="See the release now →", icon=":material/arrow_forward:")
     details = []
     for stage in stages_of(job):
@@ -255,8 +310,10 @@ def past_jobs(state: StudioState) -> None:
         for job in found[:20]:
             status = job.status()
             left, right = st.columns([4, 1])
-            left.markdown(f"`{job.id}` · **{md(job_dataset(job.spec))}** — {status.state}"
-                          + (f", ε = {status.epsilon_spent:.2f}" if status.epsilon_spent else ""))
+            left.markdown(
+                f"`{job.id}` · **{md(job_dataset(job.spec))}** — {status.state}"
+                + (f", ε = {status.epsilon_spent:.2f}" if status.epsilon_spent else "")
+            )
             if right.button("Open", key=f"open_{job.id}"):
                 state.job_id = job.id
                 st.query_params["job"] = job.id

@@ -14,8 +14,11 @@ import streamlit as st
 from dptab_core.eval.verdicts import GOOD, RED, WEAK, collapse_warning, metric_verdicts
 from ui.safe_text import md
 
-BADGE = {GOOD: ("green", ":material/check_circle:"), WEAK: ("orange", ":material/warning:"),
-         RED: ("red", ":material/error:")}
+BADGE = {
+    GOOD: ("green", ":material/check_circle:"),
+    WEAK: ("orange", ":material/warning:"),
+    RED: ("red", ":material/error:"),
+}
 """Badge colour and icon of each verdict level (Streamlit's own icon font: no outside request)."""
 
 
@@ -31,7 +34,7 @@ def show_cards(metrics: dict[str, Any], *, per_row: int = 4) -> None:
     """Draw one card per metric the evaluation produced: number, verdict badge, baselines, meaning."""
     verdicts = metric_verdicts(metrics)
     for start in range(0, len(verdicts), per_row):
-        for col, v in zip(st.columns(per_row), verdicts[start:start + per_row], strict=False):
+        for col, v in zip(st.columns(per_row), verdicts[start : start + per_row], strict=False):
             color, icon = BADGE[v.level]
             with col.container(border=True):
                 title = md(v.title) if v.key == "tstr" else v.title  # the TSTR title names a column of the data

@@ -51,22 +51,31 @@ def _sample(n: int) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Loading the real and synthetic data…", max_entries=4)
-def load_comparison(job_id: str, out_dir: str, csv_path: str, images_path: str, input_schema: dict,
-                    policy: dict | None = None) -> Comparison:
+def load_comparison(
+    job_id: str, out_dir: str, csv_path: str, images_path: str, input_schema: dict, policy: dict | None = None
+) -> Comparison:
     """Read one finished job's release and its real data (with the job's ingest choices); ``job_id`` keys the cache."""
     syn_table, schema, _ = load_synthetic_table(Path(out_dir))
     table_only = schema.image_column not in syn_table.columns
     syn_images = None if table_only else load_synthetic_run(Path(out_dir))[1]
-    real = load_paired_dataset(Path(csv_path), Path(images_path), Schema.from_dict(input_schema),
-                               policy=IngestPolicy(**(policy or {})))
+    real = load_paired_dataset(
+        Path(csv_path), Path(images_path), Schema.from_dict(input_schema), policy=IngestPolicy(**(policy or {}))
+    )
     r, s = _sample(len(real.table)), _sample(len(syn_table))
     real_codes = {k: v[r] for k, v in encode_table(real.table, schema).items()}
     syn_codes = {k: v[s] for k, v in encode_table(syn_table, schema).items()}
     columns = schema.synthesized_columns()
-    return Comparison(schema=schema, sizes={c.name: domain_size(c) for c in columns},
-                      labels={c.name: code_labels(c) for c in columns}, real_codes=real_codes,
-                      synthetic_codes=syn_codes, real_images=real.images[r], synthetic_images=None if syn_images is None else syn_images[s],
-                      n_real=len(real.table), n_synthetic=len(syn_table))
+    return Comparison(
+        schema=schema,
+        sizes={c.name: domain_size(c) for c in columns},
+        labels={c.name: code_labels(c) for c in columns},
+        real_codes=real_codes,
+        synthetic_codes=syn_codes,
+        real_images=real.images[r],
+        synthetic_images=None if syn_images is None else syn_images[s],
+        n_real=len(real.table),
+        n_synthetic=len(syn_table),
+    )
 
 
 def read_optional_json(path: Path) -> dict | None:
@@ -104,8 +113,9 @@ def comparison_report(job: Any) -> Path | None:
 def release_done(job: Any) -> bool:
     """True once the job's release stage has finished (its outputs are complete, evaluation may still run)."""
     for event in reversed(job.progress_events()):
-        if event.get("stage") == "evaluate" or (event.get("stage") == "release"
-                                                 and float(event.get("stage_fraction", 0.0)) >= 1.0):
+        if event.get("stage") == "evaluate" or (
+            event.get("stage") == "release" and float(event.get("stage_fraction", 0.0)) >= 1.0
+        ):
             return True
     return False
 

@@ -52,8 +52,17 @@ class StudioState:
         return self.schema is not None and self.n_rows is not None
 
 
-_REMEMBERED = ("dataset_name", "csv_path", "images_path", "image_column", "public_dir", "n_rows", "ingest_policy",
-               "images_label", "public_label")
+_REMEMBERED = (
+    "dataset_name",
+    "csv_path",
+    "images_path",
+    "image_column",
+    "public_dir",
+    "n_rows",
+    "ingest_policy",
+    "images_label",
+    "public_label",
+)
 
 
 def remember_dataset(state: StudioState) -> None:

@@ -23,13 +23,19 @@ from ui.widgets import plain_errors
 IMAGE_TYPES = [s.lstrip(".") for s in IMAGE_SUFFIXES]
 FOLDER, ZIP = "a folder of images", "a .zip of the images"
 PUBLIC_NONE, PUBLIC_FOLDER, PUBLIC_ZIP, PUBLIC_SERVER = (
-    "none (skip the public-image stages)", "upload a folder", "upload a .zip", "a folder on this server")
-PUBLIC_NOTE = ("**This set must be public.** Use only images anyone may see and reuse (a published dataset, "
-               "pictures under an open licence), never your own patients' or members' photos: the public set "
-               "is read without any privacy protection, and a model is pre-trained on it. Lay it out as "
-               "`<label>/<image files>`, one folder per label (e.g. `mole/001.jpg`, `rash/002.jpg`). The app "
-               f"picks the labels that look like your images with a noisy vote (a small part of ε); labels need "
-               f"at least {MIN_PUBLIC_PER_LABEL} images to be useful.")
+    "none (skip the public-image stages)",
+    "upload a folder",
+    "upload a .zip",
+    "a folder on this server",
+)
+PUBLIC_NOTE = (
+    "**This set must be public.** Use only images anyone may see and reuse (a published dataset, "
+    "pictures under an open licence), never your own patients' or members' photos: the public set "
+    "is read without any privacy protection, and a model is pre-trained on it. Lay it out as "
+    "`<label>/<image files>`, one folder per label (e.g. `mole/001.jpg`, `rash/002.jpg`). The app "
+    f"picks the labels that look like your images with a noisy vote (a small part of ε); labels need "
+    f"at least {MIN_PUBLIC_PER_LABEL} images to be useful."
+)
 
 
 @dataclass(frozen=True)
@@ -65,31 +71,40 @@ def _save_folder(files, kind: str) -> tuple[str, str, int, tuple[str, ...]]:
 def upload_source() -> Upload | None:
     """CSV uploader plus an image folder (directory uploader) or zip; the saved upload, or None until both are there."""
     limit = st.get_option("server.maxUploadSize")
-    csv_file = st.file_uploader("Table (CSV, one row per person, with a header)", type=["csv", "tsv", "txt"],
-                                key="upload_csv")
+    csv_file = st.file_uploader(
+        "Table (CSV, one row per person, with a header)", type=["csv", "tsv", "txt"], key="upload_csv"
+    )
     how = st.radio("Images as", [FOLDER, ZIP], key="upload_images_as", horizontal=True)
     if how == FOLDER:
-        files = st.file_uploader("Image folder (choose the folder: every image in it and its sub-folders is uploaded)",
-                                 type=IMAGE_TYPES, accept_multiple_files="directory", key="upload_image_dir")
-        st.caption(f"Uploads are limited to {limit:,} MB per file. For a very large image set, give a folder on "
-                   "this server instead.")
+        files = st.file_uploader(
+            "Image folder (choose the folder: every image in it and its sub-folders is uploaded)",
+            type=IMAGE_TYPES,
+            accept_multiple_files="directory",
+            key="upload_image_dir",
+        )
+        st.caption(
+            f"Uploads are limited to {limit:,} MB per file. For a very large image set, give a folder on "
+            "this server instead."
+        )
         if csv_file is None or not files:
             return None
         with plain_errors("saving the image folder"):
             root, name, n_files, refused = _save_folder(files, "images")
             if refused:
-                st.warning(f"{len(refused)} file name(s) were refused (absolute paths, '..' or hidden parts), for "
-                           f"example {md(refused[0])}: those files were not saved.")
-            return Upload(Path(_save_file(csv_file, table=True)), Path(root), csv_file.name,
-                          f"folder {name}/ ({n_files:,} files)")
+                st.warning(
+                    f"{len(refused)} file name(s) were refused (absolute paths, '..' or hidden parts), for "
+                    f"example {md(refused[0])}: those files were not saved."
+                )
+            return Upload(
+                Path(_save_file(csv_file, table=True)), Path(root), csv_file.name, f"folder {name}/ ({n_files:,} files)"
+            )
         return None
     zip_file = st.file_uploader("Images (a .zip of the image files)", type=["zip"], key="upload_zip")
     st.caption(f"Uploads are limited to {limit:,} MB per file.")
     if csv_file is None or zip_file is None:
         return None
     with plain_errors("saving the upload"):
-        return Upload(Path(_save_file(csv_file, table=True)), Path(_save_file(zip_file)), csv_file.name,
-                      zip_file.name)
+        return Upload(Path(_save_file(csv_file, table=True)), Path(_save_file(zip_file)), csv_file.name, zip_file.name)
     return None
 
 
@@ -115,21 +130,25 @@ def public_folder_picker(state: StudioState) -> tuple[Path | None, str | None]:
     how = st.radio("Public labelled images", options, index=start, key="public_source", horizontal=True)
     path, label = None, None
     if how == PUBLIC_FOLDER:
-        files = st.file_uploader("Public image folder (<label>/<image files>)", type=IMAGE_TYPES,
-                                 accept_multiple_files="directory", key="upload_public_dir")
+        files = st.file_uploader(
+            "Public image folder (<label>/<image files>)",
+            type=IMAGE_TYPES,
+            accept_multiple_files="directory",
+            key="upload_public_dir",
+        )
         if files:
             with plain_errors("saving the public image folder"):
                 root, name, n_files, _ = _save_folder(files, "public")
                 path, label = Path(root), f"folder {name}/ ({n_files:,} files)"
     elif how == PUBLIC_ZIP:
-        zip_file = st.file_uploader("Public images (.zip of <label>/<image files>)", type=["zip"],
-                                    key="upload_public_zip")
+        zip_file = st.file_uploader(
+            "Public images (.zip of <label>/<image files>)", type=["zip"], key="upload_public_zip"
+        )
         if zip_file is not None:
             with plain_errors("saving the public zip"):
                 path, label = Path(_save_file(zip_file)), zip_file.name
     elif how == PUBLIC_SERVER:
-        text = st.text_input("Public image folder (or .zip) on this server", value=str(own or ""),
-                             key="server_public")
+        text = st.text_input("Public image folder (or .zip) on this server", value=str(own or ""), key="server_public")
         if text.strip():
             path = Path(text.strip()).expanduser()
             label = state.public_label if own and Path(own) == path else path.name

@@ -51,9 +51,11 @@ def summary_line(state: StudioState, *, job_dataset: str | None = None) -> None:
     """One line recalling the choices made so far: dataset, budget, job (and the job's dataset when it differs)."""
     parts = []
     if state.has_dataset:
-        parts.append(f"**{md(state.dataset_name or 'dataset')}**: {state.n_rows:,} rows, "
-                     f"{len(state.schema.synthesized_columns())} columns + images"
-                     + (f", public images: {md(state.public_label or 'yes')}" if state.public_dir else ""))
+        parts.append(
+            f"**{md(state.dataset_name or 'dataset')}**: {state.n_rows:,} rows, "
+            f"{len(state.schema.synthesized_columns())} columns + images"
+            + (f", public images: {md(state.public_label or 'yes')}" if state.public_dir else "")
+        )
     eps = state.plan_options.get("epsilon")
     if eps is not None:
         parts.append(f"budget **ε = {eps:g}**, δ = {state.plan_options.get('delta', 0):.0e}")

@@ -23,9 +23,11 @@ def _size(n: int) -> str:
 def manage_files() -> None:
     """The expander listing uploads and jobs with delete buttons."""
     with st.expander("Your files (uploads and jobs)"):
-        confirm = st.checkbox("Allow deleting", key="allow_delete",
-                              help="Deleted uploads and jobs cannot be restored. A job's privacy spend stays "
-                                   "on its dataset's budget.")
+        confirm = st.checkbox(
+            "Allow deleting",
+            key="allow_delete",
+            help="Deleted uploads and jobs cannot be restored. A job's privacy spend stays on its dataset's budget.",
+        )
         uploads = list_uploads()
         st.caption(f"{len(uploads)} upload(s)" if uploads else "No uploads.")
         for upload in uploads[:SHOWN]:

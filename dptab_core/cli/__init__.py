@@ -32,8 +32,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the chosen subcommand's module is imported."""
     prog = "dptab" if sys.argv[0].endswith("/dptab") else "python -m dptab_core"  # the console script, or -m
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="DP-TabImage Studio engine: differentially private synthetic table + image data.")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="DP-TabImage Studio engine: differentially private synthetic table + image data."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         if name == chosen:

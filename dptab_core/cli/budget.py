@@ -52,22 +52,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"  plus {spent.non_private_runs} non-private reference run(s): the owner's view only, never released")
     for charge in book.charges:
         eps = sum(r.epsilon for r in charge.runs if r.private)
-        print(f"  {charge.at}  {charge.kind:<6} job {charge.job_id}  {charge.state:<8}  ε = {eps:g} over "
-              f"{sum(r.private for r in charge.runs)} run(s)")
+        print(
+            f"  {charge.at}  {charge.kind:<6} job {charge.job_id}  {charge.state:<8}  ε = {eps:g} over "
+            f"{sum(r.private for r in charge.runs)} run(s)"
+        )
     return 0
 
 
 def _chosen(args: argparse.Namespace) -> db.Book | None:
     if args.csv or args.images:
         if not (args.csv and args.images):
-            raise InputError("--csv and --images go together", where="--csv/--images",
-                             hint="Give both, or name the dataset with --dataset.")
+            raise InputError(
+                "--csv and --images go together",
+                where="--csv/--images",
+                hint="Give both, or name the dataset with --dataset.",
+            )
         fp = db.fingerprint(args.csv, args.images)
         book = db.load_book(fp)
         if book is None:  # nothing charged yet: setting a cap or a name starts its book
             if args.cap is None and not args.name:
-                raise InputError("nothing has been charged to this dataset yet", where=str(args.csv),
-                                 hint="Its book starts with its first job, or with --cap / --name.")
+                raise InputError(
+                    "nothing has been charged to this dataset yet",
+                    where=str(args.csv),
+                    hint="Its book starts with its first job, or with --cap / --name.",
+                )
             book = db.rename(fp, args.name or args.csv.stem)
         return book
     if args.dataset:
@@ -78,10 +86,35 @@ def _chosen(args: argparse.Namespace) -> db.Book | None:
 
 
 def _as_dict(spent: db.Spend, book: db.Book) -> dict:
-    return {"name": book.name, "fingerprint": book.fingerprint, "epsilon": spent.epsilon, "delta": spent.delta,
-            "cap": spent.cap, "runs": spent.runs, "jobs": spent.jobs, "method": spent.method,
-            "non_private_runs": spent.non_private_runs, "sentence": spent.sentence(),
-            "charges": [{"job_id": c.job_id, "kind": c.kind, "state": c.state, "at": c.at,
-                         "epsilon": sum(r.epsilon for r in c.runs if r.private),
-                         "runs": [{"label": r.label, "epsilon": r.epsilon, "delta": r.delta, "private": r.private,
-                                   "settled": r.entries is not None} for r in c.runs]} for c in book.charges]}
+    return {
+        "name": book.name,
+        "fingerprint": book.fingerprint,
+        "epsilon": spent.epsilon,
+        "delta": spent.delta,
+        "cap": spent.cap,
+        "runs": spent.runs,
+        "jobs": spent.jobs,
+        "method": spent.method,
+        "non_private_runs": spent.non_private_runs,
+        "sentence": spent.sentence(),
+        "charges": [
+            {
+                "job_id": c.job_id,
+                "kind": c.kind,
+                "state": c.state,
+                "at": c.at,
+                "epsilon": sum(r.epsilon for r in c.runs if r.private),
+                "runs": [
+                    {
+                        "label": r.label,
+                        "epsilon": r.epsilon,
+                        "delta": r.delta,
+                        "private": r.private,
+                        "settled": r.entries is not None,
+                    }
+                    for r in c.runs
+                ],
+            }
+            for c in book.charges
+        ],
+    }

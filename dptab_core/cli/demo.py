@@ -23,9 +23,17 @@ def run(args: argparse.Namespace) -> int:
     from dptab_core.pipeline import make_synth_spec
 
     data_dir = ensure_demo()
-    spec = make_synth_spec(csv_path=data_dir / "table.csv", images_path=data_dir / "images", schema=demo_schema(),
-                           plan_options={"epsilon": args.epsilon}, preset=args.preset, public_dir=data_dir / "public",
-                           seed=args.seed, device=args.device, evaluate=not args.no_evaluate)
+    spec = make_synth_spec(
+        csv_path=data_dir / "table.csv",
+        images_path=data_dir / "images",
+        schema=demo_schema(),
+        plan_options={"epsilon": args.epsilon},
+        preset=args.preset,
+        public_dir=data_dir / "public",
+        seed=args.seed,
+        device=args.device,
+        evaluate=not args.no_evaluate,
+    )
     spec["output_dir"] = str(args.out.resolve())
     spec["epsilon_planned"] = args.epsilon
     return run_with_progress(spec, out=args.out, epsilon=args.epsilon, what="demo's synthetic dataset")

@@ -17,15 +17,30 @@ from dptab_core.data.demo import DemoConfig, default_demo_dir, is_complete, writ
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the subcommand's options."""
     defaults = DemoConfig()
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder to write (default: <workspace>/demo); replaced if it holds an older demo")
-    parser.add_argument("--rows", type=int, default=defaults.rows,
-                        help=f"number of patients, one row and one photo each (default {defaults.rows})")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder to write (default: <workspace>/demo); replaced if it holds an older demo",
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=defaults.rows,
+        help=f"number of patients, one row and one photo each (default {defaults.rows})",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default %(default)s)")
-    parser.add_argument("--public-per-label", type=int, default=defaults.public_per_label,
-                        help="public images per label (default %(default)s)")
-    parser.add_argument("--if-missing", action="store_true",
-                        help="do nothing when OUT already holds a complete demo with these settings")
+    parser.add_argument(
+        "--public-per-label",
+        type=int,
+        default=defaults.public_per_label,
+        help="public images per label (default %(default)s)",
+    )
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when OUT already holds a complete demo with these settings",
+    )
     parser.set_defaults(run=run)
 
 
@@ -38,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     start = time.perf_counter()
     out = write_demo(out, config)
-    print(f"demo dataset written to {out} in {time.perf_counter() - start:.1f} s: table.csv "
-          f"({config.rows} patients), images/, public/ ({config.public_per_label} images per label), demo.json")
+    print(
+        f"demo dataset written to {out} in {time.perf_counter() - start:.1f} s: table.csv "
+        f"({config.rows} patients), images/, public/ ({config.public_per_label} images per label), demo.json"
+    )
     return 0

@@ -36,8 +36,13 @@ def _list(args: argparse.Namespace) -> int:
     refresh(store)
     jobs, broken = store.list(), store.broken()
     if args.json:
-        print(json.dumps([job.status().to_dict() for job in jobs]
-                         + [{"id": job.id, "state": "broken", "error": problem} for job, problem in broken], indent=1))
+        print(
+            json.dumps(
+                [job.status().to_dict() for job in jobs]
+                + [{"id": job.id, "state": "broken", "error": problem} for job, problem in broken],
+                indent=1,
+            )
+        )
         return 0
     if not jobs and not broken:
         print(f"no jobs in {store.root}")
@@ -45,8 +50,10 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'ID':<22} {'STATE':<10} {'STAGE':<16} {'DONE':>5}  {'ε SPENT/PLANNED':<16} CREATED")
     for job in jobs:
         s = job.status()
-        print(f"{s.id:<22} {s.state:<10} {(s.stage or '-'):<16} {s.fraction:>5.0%}  "
-              f"{_epsilon(s):<16} {s.created_at[:19].replace('T', ' ')}")
+        print(
+            f"{s.id:<22} {s.state:<10} {(s.stage or '-'):<16} {s.fraction:>5.0%}  "
+            f"{_epsilon(s):<16} {s.created_at[:19].replace('T', ' ')}"
+        )
     for job, problem in broken:
         print(f"{job.id:<22} {'BROKEN':<10} {problem} — delete {job.dir} to remove it")
     return 0
@@ -91,9 +98,11 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _describe(job: Job, s: JobStatus) -> str:
-    lines = [f"job {s.id}  ({job.spec.get('entry')})",
-             f"state:    {s.state}" + (f" (attempt {s.attempt})" if s.attempt > 1 else ""),
-             f"stage:    {s.stage or '-'}  ({s.fraction:.0%} of the job done)"]
+    lines = [
+        f"job {s.id}  ({job.spec.get('entry')})",
+        f"state:    {s.state}" + (f" (attempt {s.attempt})" if s.attempt > 1 else ""),
+        f"stage:    {s.stage or '-'}  ({s.fraction:.0%} of the job done)",
+    ]
     if s.message:
         lines.append(f"message:  {s.message}")
     lines.append(f"privacy:  ε {_epsilon(s)} (spent / planned)")

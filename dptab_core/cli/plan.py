@@ -26,8 +26,11 @@ def parse_shares(text: str) -> dict[str, float]:
                 raise ValueError
             shares[name.strip()] = float(value)
         except ValueError:
-            raise PlanError(f"cannot read the share {item!r}", where="--shares",
-                            hint="Write stage=fraction pairs separated by commas, e.g. table=0.3,dpsgd=0.5.") from None
+            raise PlanError(
+                f"cannot read the share {item!r}",
+                where="--shares",
+                hint="Write stage=fraction pairs separated by commas, e.g. table=0.3,dpsgd=0.5.",
+            ) from None
     return shares
 
 
@@ -42,11 +45,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=DPSGDSettings.epochs, help="DP-SGD epochs (0 turns DP-SGD off)")
     parser.add_argument("--batch-size", type=int, default=DPSGDSettings.batch_size, help="DP-SGD expected batch size")
     parser.add_argument("--max-grad-norm", type=float, default=DPSGDSettings.max_grad_norm, help="DP-SGD clipping norm")
-    parser.add_argument("--mean-pair-rounds", type=int, default=MeanPairSettings.rounds,
-                        help="DP mean-pair releases (0 turns them off)")
+    parser.add_argument(
+        "--mean-pair-rounds", type=int, default=MeanPairSettings.rounds, help="DP mean-pair releases (0 turns them off)"
+    )
     parser.add_argument("--no-semantic-query", action="store_true", help="turn the semantic query stage off")
-    parser.add_argument("--paid-columns", type=int, default=0,
-                        help="synthesized columns whose domain is not declared public (the schema stage pays for them)")
+    parser.add_argument(
+        "--paid-columns",
+        type=int,
+        default=0,
+        help="synthesized columns whose domain is not declared public (the schema stage pays for them)",
+    )
     parser.add_argument("--columns", type=int, default=None, help="synthesized columns (sharpens the plain words)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.set_defaults(run=run)
@@ -57,16 +65,23 @@ def run(args: argparse.Namespace) -> int:
     from dptab_core.privacy.plan import plan_budget
     from dptab_core.privacy.settings import DPSGDSettings, MeanPairSettings, SemanticQuerySettings
 
-    plan = plan_budget(epsilon=args.epsilon, delta=args.delta, n_rows=args.rows, shares=parse_shares(args.shares),
-                       dpsgd=DPSGDSettings(epochs=args.epochs, batch_size=args.batch_size,
-                                           max_grad_norm=args.max_grad_norm),
-                       mean_pairs=MeanPairSettings(rounds=args.mean_pair_rounds),
-                       semantic_query=SemanticQuerySettings(enabled=not args.no_semantic_query),
-                       n_paid_columns=args.paid_columns, n_columns=args.columns)
+    plan = plan_budget(
+        epsilon=args.epsilon,
+        delta=args.delta,
+        n_rows=args.rows,
+        shares=parse_shares(args.shares),
+        dpsgd=DPSGDSettings(epochs=args.epochs, batch_size=args.batch_size, max_grad_norm=args.max_grad_norm),
+        mean_pairs=MeanPairSettings(rounds=args.mean_pair_rounds),
+        semantic_query=SemanticQuerySettings(enabled=not args.no_semantic_query),
+        n_paid_columns=args.paid_columns,
+        n_columns=args.columns,
+    )
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
         return 0
-    print(f"Composed ε = {plan.composed_epsilon:.4f} at δ = {plan.delta:g} (target ε = {plan.epsilon:g}, n = {plan.n_rows})")
+    print(
+        f"Composed ε = {plan.composed_epsilon:.4f} at δ = {plan.delta:g} (target ε = {plan.epsilon:g}, n = {plan.n_rows})"
+    )
     for stage in plan.stages.values():
         if not stage.enabled:
             print(f"\n{stage.name}: off")

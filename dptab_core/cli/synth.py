@@ -25,19 +25,38 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="DP-SGD epochs (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="DP-SGD expected batch size (default: the preset's)")
     parser.add_argument("--preset", default="quick", choices=("quick", "standard", "gpu"), help="image model size")
-    parser.add_argument("--preset-override", action="append", default=[], metavar="FIELD=VALUE",
-                        help="change one numeric preset setting, e.g. dpsgd_steps=20 (repeatable; small test runs)")
-    parser.add_argument("--table-settings", default="default", choices=("default", "fast"),
-                        help="table synthesizer settings (fast: short fits for demos and tests)")
-    parser.add_argument("--public", type=Path, help="a public labelled image folder (public/<label>/*) for pre-training")
+    parser.add_argument(
+        "--preset-override",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change one numeric preset setting, e.g. dpsgd_steps=20 (repeatable; small test runs)",
+    )
+    parser.add_argument(
+        "--table-settings",
+        default="default",
+        choices=("default", "fast"),
+        help="table synthesizer settings (fast: short fits for demos and tests)",
+    )
+    parser.add_argument(
+        "--public", type=Path, help="a public labelled image folder (public/<label>/*) for pre-training"
+    )
     parser.add_argument("--mechanism", default="aim", choices=("aim", "mst"), help="table synthesizer (default aim)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling and training")
-    parser.add_argument("--reproducible-noise", action="store_true",
-                        help="also seed the privacy noise (tests and demos only: the report warns)")
+    parser.add_argument(
+        "--reproducible-noise",
+        action="store_true",
+        help="also seed the privacy noise (tests and demos only: the report warns)",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--gpus", type=int, default=1, metavar="N",
-                        help="run DP-SGD on N processes under torchrun, one GPU each (NCCL); with --device cpu, "
-                             "N CPU processes (gloo). Same plan, one ledger entry (default 1: no torchrun)")
+    parser.add_argument(
+        "--gpus",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run DP-SGD on N processes under torchrun, one GPU each (NCCL); with --device cpu, "
+        "N CPU processes (gloo). Same plan, one ledger entry (default 1: no torchrun)",
+    )
     parser.add_argument("--table-only", action="store_true", help="synthesize the table only (no images)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the data owner's comparison")
     parser.add_argument("--drop-missing", action="store_true", help="skip rows whose image is missing")
@@ -54,8 +73,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-column", help="column holding the image file names (auto-detected if omitted)")
     parser.add_argument("--person-column", help="column naming the person when a person can have several rows")
     parser.add_argument("--schema", type=Path, help="a confirmed schema.json (domains marked public are free)")
-    parser.add_argument("--dataset", help="the dataset's name on its privacy budget book (default: the CSV's "
-                                           "file name; the book itself is keyed by the files' content)")
+    parser.add_argument(
+        "--dataset",
+        help="the dataset's name on its privacy budget book (default: the CSV's "
+        "file name; the book itself is keyed by the files' content)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,13 +88,23 @@ def run(args: argparse.Namespace) -> int:
     check_gpus(args.gpus, args.device)
     schema = Schema.load(args.schema) if args.schema else _inferred_schema(args)
     spec = make_synth_spec(
-        csv_path=args.csv.resolve(), images_path=args.images.resolve(), schema=schema,
-        plan_options=_plan_options(args), preset=args.preset,
-        public_dir=args.public.resolve() if args.public else None, seed=args.seed, device=args.device,
-        table_mechanism=args.mechanism, table_only=args.table_only, reproducible_noise=args.reproducible_noise,
-        evaluate=not args.no_evaluate, preset_overrides=_parse_pairs(args.preset_override, "--preset-override"),
-        table_settings=args.table_settings, gpus=args.gpus, policy={"drop_missing_images": args.drop_missing,
-                                               "drop_corrupt_images": args.drop_corrupt})
+        csv_path=args.csv.resolve(),
+        images_path=args.images.resolve(),
+        schema=schema,
+        plan_options=_plan_options(args),
+        preset=args.preset,
+        public_dir=args.public.resolve() if args.public else None,
+        seed=args.seed,
+        device=args.device,
+        table_mechanism=args.mechanism,
+        table_only=args.table_only,
+        reproducible_noise=args.reproducible_noise,
+        evaluate=not args.no_evaluate,
+        preset_overrides=_parse_pairs(args.preset_override, "--preset-override"),
+        table_settings=args.table_settings,
+        gpus=args.gpus,
+        policy={"drop_missing_images": args.drop_missing, "drop_corrupt_images": args.drop_corrupt},
+    )
     spec["output_dir"] = str(args.out.resolve())
     spec["epsilon_planned"] = args.epsilon
     if args.dataset:
@@ -88,14 +120,18 @@ def _inferred_schema(args: argparse.Namespace) -> Schema:
     """The inferred proposal, every domain unpaid (public only when the user says so in a schema file)."""
     from dptab_core.data.ingest import inspect_dataset
 
-    inspection = inspect_dataset(args.csv, args.images, image_column=args.image_column,
-                                 person_column=args.person_column)
+    inspection = inspect_dataset(
+        args.csv, args.images, image_column=args.image_column, person_column=args.person_column
+    )
     inspection.raise_for_fatal()
     if inspection.schema is None:
         raise InputError("could not propose a schema", where=str(args.csv), hint="Run `inspect` to see why.")
     if inspection.needs_person_confirmation:
-        print("note: no person column given; assuming one row per person. If a person can have several rows, "
-              "pass --person-column.", file=sys.stderr)
+        print(
+            "note: no person column given; assuming one row per person. If a person can have several rows, "
+            "pass --person-column.",
+            file=sys.stderr,
+        )
     return inspection.schema
 
 
@@ -118,8 +154,11 @@ def _parse_shares(text: str) -> dict[str, float]:
         try:
             shares[name.strip()] = float(value)
         except ValueError:
-            raise InputError(f"cannot read the share {part!r}", where="--shares",
-                             hint="Write shares as stage=fraction pairs, e.g. table=0.3,dpsgd=0.5.") from None
+            raise InputError(
+                f"cannot read the share {part!r}",
+                where="--shares",
+                hint="Write shares as stage=fraction pairs, e.g. table=0.3,dpsgd=0.5.",
+            ) from None
     return shares
 
 
@@ -132,8 +171,9 @@ def _parse_pairs(items: list[str], flag: str) -> dict[str, int | float]:
             number = float(value)
             pairs[name.strip()] = int(number) if number.is_integer() and "." not in value else number
         except ValueError:
-            raise InputError(f"cannot read {item!r}", where=flag,
-                             hint="Write FIELD=NUMBER, e.g. --preset-override dpsgd_steps=20.") from None
+            raise InputError(
+                f"cannot read {item!r}", where=flag, hint="Write FIELD=NUMBER, e.g. --preset-override dpsgd_steps=20."
+            ) from None
     return pairs
 
 

@@ -98,14 +98,20 @@ def extract_zip_safely(zip_path: Path, dest: Path, *, limits: ZipLimits = DEFAUL
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error, NotImplementedError) as exc:
-        raise DataError(f"cannot open the zip ({exc})", where=str(zip_path),
-                        hint="Re-create the archive with a standard zip tool (not RAR/7z), then upload again.") from exc
+        raise DataError(
+            f"cannot open the zip ({exc})",
+            where=str(zip_path),
+            hint="Re-create the archive with a standard zip tool (not RAR/7z), then upload again.",
+        ) from exc
     with archive:
         try:
             members = archive.infolist()
         except (zipfile.BadZipFile, ValueError) as exc:
-            raise DataError(f"the zip's table of contents is broken ({exc})", where=str(zip_path),
-                            hint="Re-create the archive and upload again.") from exc
+            raise DataError(
+                f"the zip's table of contents is broken ({exc})",
+                where=str(zip_path),
+                hint="Re-create the archive and upload again.",
+            ) from exc
         files = _check_members(zip_path, members, limits)
         tmp = dest.parent / f".{dest.name}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -137,7 +143,9 @@ def _is_ignorable(rel: PurePosixPath) -> bool:
     return rel.parts[0] == "__MACOSX" or any(p.startswith(".") for p in rel.parts)
 
 
-def _check_members(zip_path: Path, members: list[zipfile.ZipInfo], limits: ZipLimits) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+def _check_members(
+    zip_path: Path, members: list[zipfile.ZipInfo], limits: ZipLimits
+) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
     """Every member's safety, checked before writing; one DataError listing all problems."""
     problems: list[str] = []
     if len(members) > limits.max_members:
@@ -164,28 +172,44 @@ def _check_members(zip_path: Path, members: list[zipfile.ZipInfo], limits: ZipLi
             continue
         seen.add(key)
         if info.file_size > limits.max_member_bytes:
-            problems.append(f"member {info.filename!r} expands to {info.file_size:,} bytes, over the cap of {limits.max_member_bytes:,}")
-        if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_compression_ratio * max(info.compress_size, 1):
-            problems.append(f"member {info.filename!r} compresses {info.file_size / max(info.compress_size, 1):.0f}×, "
-                            f"over the cap of {limits.max_compression_ratio:.0f}× (zip bomb?)")
+            problems.append(
+                f"member {info.filename!r} expands to {info.file_size:,} bytes, over the cap of {limits.max_member_bytes:,}"
+            )
+        if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_compression_ratio * max(
+            info.compress_size, 1
+        ):
+            problems.append(
+                f"member {info.filename!r} compresses {info.file_size / max(info.compress_size, 1):.0f}×, "
+                f"over the cap of {limits.max_compression_ratio:.0f}× (zip bomb?)"
+            )
         total += info.file_size
         compressed += info.compress_size
         files.append((info, rel))
     if total > limits.max_total_bytes:
         problems.append(f"the archive expands to {total:,} bytes, over the cap of {limits.max_total_bytes:,}")
     if total > limits.ratio_floor_bytes and total > limits.max_compression_ratio * max(compressed, 1):
-        problems.append(f"the archive compresses {total / max(compressed, 1):.0f}× overall, over the cap of "
-                        f"{limits.max_compression_ratio:.0f}× (zip bomb?)")
+        problems.append(
+            f"the archive compresses {total / max(compressed, 1):.0f}× overall, over the cap of "
+            f"{limits.max_compression_ratio:.0f}× (zip bomb?)"
+        )
     if problems:
-        raise DataError("the zip was refused, nothing was extracted: " + "; ".join(problems[:50])
-                        + (f"; and {len(problems) - 50} more problems" if len(problems) > 50 else ""),
-                        where=str(zip_path),
-                        hint="Zip only the image files (or one folder of them), without links, nested archives or paths with '..'.")
+        raise DataError(
+            "the zip was refused, nothing was extracted: "
+            + "; ".join(problems[:50])
+            + (f"; and {len(problems) - 50} more problems" if len(problems) > 50 else ""),
+            where=str(zip_path),
+            hint="Zip only the image files (or one folder of them), without links, nested archives or paths with '..'.",
+        )
     return files
 
 
-def _write_members(zip_path: Path, archive: zipfile.ZipFile, files: list[tuple[zipfile.ZipInfo, PurePosixPath]],
-                   root: Path, limits: ZipLimits) -> None:
+def _write_members(
+    zip_path: Path,
+    archive: zipfile.ZipFile,
+    files: list[tuple[zipfile.ZipInfo, PurePosixPath]],
+    root: Path,
+    limits: ZipLimits,
+) -> None:
     """Stream each member to disk, counting real bytes so a lying header cannot exceed the caps."""
     written_total = 0
     for info, rel in files:
@@ -197,18 +221,35 @@ def _write_members(zip_path: Path, archive: zipfile.ZipFile, files: list[tuple[z
             with archive.open(info) as source, open(target, "wb") as sink:
                 head = source.read(4)
                 if head in _ZIP_MAGIC:
-                    raise DataError(f"member {info.filename!r} is itself a zip (nested archives are not unpacked)",
-                                    where=str(zip_path), hint="Unpack the inner zip and zip its files directly.")
+                    raise DataError(
+                        f"member {info.filename!r} is itself a zip (nested archives are not unpacked)",
+                        where=str(zip_path),
+                        hint="Unpack the inner zip and zip its files directly.",
+                    )
                 chunk = head
                 while chunk:
                     written += len(chunk)
                     written_total += len(chunk)
                     if written > cap or written_total > limits.max_total_bytes:
-                        raise DataError(f"member {info.filename!r} expands beyond its declared size or the caps",
-                                        where=str(zip_path), hint="The archive looks tampered with; re-create it.")
+                        raise DataError(
+                            f"member {info.filename!r} expands beyond its declared size or the caps",
+                            where=str(zip_path),
+                            hint="The archive looks tampered with; re-create it.",
+                        )
                     sink.write(chunk)
                     chunk = source.read(1 << 20)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
-                zlib.error, struct.error) as exc:
-            raise DataError(f"member {info.filename!r} cannot be extracted ({exc})", where=str(zip_path),
-                            hint="Re-create the archive (standard deflate, no password) and upload again.") from exc
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,
+            RuntimeError,
+            zlib.error,
+            struct.error,
+        ) as exc:
+            raise DataError(
+                f"member {info.filename!r} cannot be extracted ({exc})",
+                where=str(zip_path),
+                hint="Re-create the archive (standard deflate, no password) and upload again.",
+            ) from exc

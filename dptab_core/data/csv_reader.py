@@ -70,8 +70,14 @@ class CsvTable:
     issues: list[ValidationIssue] = field(default_factory=list)
 
 
-def read_csv(path: Path, *, policy: IngestPolicy = STRICT_POLICY, config: CsvConfig = DEFAULT_CSV_CONFIG,
-             encoding: str | None = None, delimiter: str | None = None) -> CsvTable:
+def read_csv(
+    path: Path,
+    *,
+    policy: IngestPolicy = STRICT_POLICY,
+    config: CsvConfig = DEFAULT_CSV_CONFIG,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> CsvTable:
     """Read the CSV at ``path``; problems come back as issues (``frame`` is empty when one is fatal).
 
     ``encoding`` / ``delimiter``: the confirmed ones (strict, row by row); None proposes them.
@@ -80,19 +86,37 @@ def read_csv(path: Path, *, policy: IngestPolicy = STRICT_POLICY, config: CsvCon
     try:
         data = path.read_bytes()
     except OSError as exc:
-        issue = make_issue("csv_unreadable", str(path), f"cannot read the file ({exc.strerror or exc})",
-                           "Check the path and that the file is readable.")
+        issue = make_issue(
+            "csv_unreadable",
+            str(path),
+            f"cannot read the file ({exc.strerror or exc})",
+            "Check the path and that the file is readable.",
+        )
         return _failed([issue])
     return read_csv_bytes(data, name=path.name, policy=policy, config=config, encoding=encoding, delimiter=delimiter)
 
 
-def read_csv_bytes(data: bytes, *, name: str, policy: IngestPolicy = STRICT_POLICY,
-                   config: CsvConfig = DEFAULT_CSV_CONFIG, encoding: str | None = None,
-                   delimiter: str | None = None) -> CsvTable:
+def read_csv_bytes(
+    data: bytes,
+    *,
+    name: str,
+    policy: IngestPolicy = STRICT_POLICY,
+    config: CsvConfig = DEFAULT_CSV_CONFIG,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> CsvTable:
     """Parse CSV ``data`` (the contents of file ``name``) into text cells plus issues."""
     if not data.strip():
-        return _failed([make_issue("csv_empty", name, "the file is empty",
-                                   "Export the table again with a header row and one row per person.")])
+        return _failed(
+            [
+                make_issue(
+                    "csv_empty",
+                    name,
+                    "the file is empty",
+                    "Export the table again with a header row and one row per person.",
+                )
+            ]
+        )
     if encoding is None:
         text, encoding, bad_lines, issues = _decode(data, name)
     else:
@@ -103,37 +127,79 @@ def read_csv_bytes(data: bytes, *, name: str, policy: IngestPolicy = STRICT_POLI
         delimiter = _sniff_delimiter(text[: config.sniff_bytes], config)
     rows, lines, ends, error = _parse(text, delimiter, config)
     if error is not None:
-        return _failed([*issues, make_issue("csv_malformed", name, error,
-                                            "Check the quotes around that line (every opening \" needs a closing one).")])
+        return _failed(
+            [
+                *issues,
+                make_issue(
+                    "csv_malformed",
+                    name,
+                    error,
+                    'Check the quotes around that line (every opening " needs a closing one).',
+                ),
+            ]
+        )
     if not rows:
-        return _failed([*issues, make_issue("csv_empty", name, "the file holds only blank lines",
-                                            "Export the table again with a header row and one row per person.")])
+        return _failed(
+            [
+                *issues,
+                make_issue(
+                    "csv_empty",
+                    name,
+                    "the file holds only blank lines",
+                    "Export the table again with a header row and one row per person.",
+                ),
+            ]
+        )
     if bad_lines and any(line in bad_lines for line in range(lines[0], ends[0] + 1)):
-        return _failed([*issues, make_issue("csv_malformed", f"{name} line {lines[0]}",
-                                            f"the header does not decode as {encoding}",
-                                            "Save the CSV as UTF-8, or confirm the encoding it was saved in.")])
+        return _failed(
+            [
+                *issues,
+                make_issue(
+                    "csv_malformed",
+                    f"{name} line {lines[0]}",
+                    f"the header does not decode as {encoding}",
+                    "Save the CSV as UTF-8, or confirm the encoding it was saved in.",
+                ),
+            ]
+        )
     header, body, body_lines, body_ends = rows[0], rows[1:], lines[1:], ends[1:]
     header, header_issues = _check_header(header, name)
     issues += header_issues
     if any(i.severity == "fatal" for i in header_issues):
         return _failed(issues, encoding=encoding, delimiter=delimiter)
     if not body:
-        issues.append(make_issue("csv_header_only", name, "the file has a header but no data rows",
-                                 "Export the data rows too (one row per person)."))
+        issues.append(
+            make_issue(
+                "csv_header_only",
+                name,
+                "the file has a header but no data rows",
+                "Export the data rows too (one row per person).",
+            )
+        )
         return _failed(issues, encoding=encoding, delimiter=delimiter)
     kept, kept_lines = [], []
     for index, (row, line, end) in enumerate(zip(body, body_lines, body_ends, strict=True)):
         if bad_lines and any(k in bad_lines for k in range(line, end + 1)):
-            issues.append(make_issue(
-                "csv_row_undecodable", f"{name} row {index + 1} (line {line})",
-                f"holds bytes that are not valid {encoding}; the row was dropped (no other row is affected)",
-                f"Fix the characters of that row, or save the whole file as {encoding}.", policy))
+            issues.append(
+                make_issue(
+                    "csv_row_undecodable",
+                    f"{name} row {index + 1} (line {line})",
+                    f"holds bytes that are not valid {encoding}; the row was dropped (no other row is affected)",
+                    f"Fix the characters of that row, or save the whole file as {encoding}.",
+                    policy,
+                )
+            )
             continue
         if len(row) != len(header):
-            issues.append(make_issue(
-                "csv_ragged_row", f"{name} row {index + 1} (line {line})",
-                f"has {len(row)} fields, the header has {len(header)}",
-                "Fix the row (a delimiter inside a value needs quotes), or choose to drop such rows.", policy))
+            issues.append(
+                make_issue(
+                    "csv_ragged_row",
+                    f"{name} row {index + 1} (line {line})",
+                    f"has {len(row)} fields, the header has {len(header)}",
+                    "Fix the row (a delimiter inside a value needs quotes), or choose to drop such rows.",
+                    policy,
+                )
+            )
             continue
         kept.append([None if cell.strip() in config.missing_markers else cell.strip() for cell in row])
         kept_lines.append(line)
@@ -154,8 +220,19 @@ def _decode(data: bytes, name: str) -> tuple[str | None, str, set[int], list[Val
         except UnicodeDecodeError:
             pass
     if b"\x00" in data:
-        return None, "", set(), [make_issue("csv_not_text", name, "the file contains NUL bytes: it is binary, not a CSV",
-                                            "Choose the CSV export of the table (not an Excel or zip file).")]
+        return (
+            None,
+            "",
+            set(),
+            [
+                make_issue(
+                    "csv_not_text",
+                    name,
+                    "the file contains NUL bytes: it is binary, not a CSV",
+                    "Choose the CSV export of the table (not an Excel or zip file).",
+                )
+            ],
+        )
     try:
         return data.decode("utf-8-sig"), "utf-8", set(), []
     except UnicodeDecodeError as exc:
@@ -168,9 +245,12 @@ def _decode(data: bytes, name: str) -> tuple[str | None, str, set[int], list[Val
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        warning = make_issue("csv_encoding_fallback", f"{name} line {line}",
-                             f"the file is not valid UTF-8; it was read as {encoding} (accents may be wrong)",
-                             "Save the CSV as UTF-8 to be sure every character is read as intended.")
+        warning = make_issue(
+            "csv_encoding_fallback",
+            f"{name} line {line}",
+            f"the file is not valid UTF-8; it was read as {encoding} (accents may be wrong)",
+            "Save the CSV as UTF-8 to be sure every character is read as intended.",
+        )
         return text, encoding, set(), [warning]
     raise AssertionError("latin-1 decodes every byte string")
 
@@ -182,8 +262,18 @@ def _decode_strict(data: bytes, name: str, encoding: str) -> tuple[str | None, s
         try:  # multi-byte newlines: the whole file decodes or nothing does
             return data.decode(encoding), set(), []
         except UnicodeDecodeError as exc:
-            return None, set(), [make_issue("csv_not_text", name, f"the file does not decode as {encoding} ({exc.reason})",
-                                            "Confirm the encoding the file was saved in.")]
+            return (
+                None,
+                set(),
+                [
+                    make_issue(
+                        "csv_not_text",
+                        name,
+                        f"the file does not decode as {encoding} ({exc.reason})",
+                        "Confirm the encoding the file was saved in.",
+                    )
+                ],
+            )
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8") and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     parts, bad = [], set()
@@ -194,8 +284,15 @@ def _decode_strict(data: bytes, name: str, encoding: str) -> tuple[str | None, s
             bad.add(number)
             parts.append(raw.decode(encoding, errors="replace"))
         except LookupError:
-            return None, set(), [make_issue("csv_not_text", name, f"unknown text encoding {encoding!r}",
-                                            "Use utf-8, cp1252 or latin-1.")]
+            return (
+                None,
+                set(),
+                [
+                    make_issue(
+                        "csv_not_text", name, f"unknown text encoding {encoding!r}", "Use utf-8, cp1252 or latin-1."
+                    )
+                ],
+            )
     return "".join(parts), bad, []
 
 
@@ -235,16 +332,26 @@ def _check_header(header: list[str], name: str) -> tuple[list[str], list[Validat
         col = raw.strip()
         if not col:
             col = f"unnamed_{position}"
-            issues.append(make_issue("csv_unnamed_column", f"{name} header, column {position}",
-                                     f"the column has no name; it was called {col!r}",
-                                     "Name every column in the header row (an exported row index can be dropped)."))
+            issues.append(
+                make_issue(
+                    "csv_unnamed_column",
+                    f"{name} header, column {position}",
+                    f"the column has no name; it was called {col!r}",
+                    "Name every column in the header row (an exported row index can be dropped).",
+                )
+            )
         names.append(col)
     seen: dict[str, int] = {}
     for position, col in enumerate(names, start=1):
         if col in seen:
-            issues.append(make_issue("csv_duplicate_columns", f"{name} header",
-                                     f"the column name {col!r} appears twice (columns {seen[col]} and {position})",
-                                     "Rename one of the columns so every name is unique."))
+            issues.append(
+                make_issue(
+                    "csv_duplicate_columns",
+                    f"{name} header",
+                    f"the column name {col!r} appears twice (columns {seen[col]} and {position})",
+                    "Rename one of the columns so every name is unique.",
+                )
+            )
         else:
             seen[col] = position
     return names, issues

@@ -50,8 +50,18 @@ CLINICS = ("university_hospital", "city_practice", "rural_practice", "teledermat
 AGE_BOUNDS = (18, 90)
 DIAMETER_BOUNDS = (1.5, 30.0)
 IMAGE_COLUMN = "image"
-DEMO_COLUMNS = ("patient_id", "age", "sex", "skin_type", "body_site", "diagnosis", "lesion_diameter_mm",
-                "family_history", "clinic", IMAGE_COLUMN)
+DEMO_COLUMNS = (
+    "patient_id",
+    "age",
+    "sex",
+    "skin_type",
+    "body_site",
+    "diagnosis",
+    "lesion_diameter_mm",
+    "family_history",
+    "clinic",
+    IMAGE_COLUMN,
+)
 
 DEMO_GROUND_TRUTH: dict[str, str | None] = {
     "patient_id": None,
@@ -59,11 +69,11 @@ DEMO_GROUND_TRUTH: dict[str, str | None] = {
     "sex": None,
     "skin_type": "background skin tone, light (I) to dark (VI)",
     "body_site": "skin texture: dense hair on the scalp, sparse hairs on an extremity, fine parallel ridges "
-                 "on acral skin, pores and redness on the face, smooth trunk",
+    "on acral skin, pores and redness on the face, smooth trunk",
     "diagnosis": "lesion colour, border and inner structure: nevus uniform brown and round; melanoma "
-                 "irregular, multicoloured (black, blue-grey, red-brown); basal cell carcinoma pink, "
-                 "translucent with a pearly rim and red vessels; seborrheic keratosis sharp-edged, granular "
-                 "tan-to-brown; vascular lesion red-purple and glossy",
+    "irregular, multicoloured (black, blue-grey, red-brown); basal cell carcinoma pink, "
+    "translucent with a pearly rim and red vessels; seborrheic keratosis sharp-edged, granular "
+    "tan-to-brown; vascular lesion red-purple and glossy",
     "lesion_diameter_mm": "lesion size (radius in pixels grows with the log of the diameter)",
     "family_history": None,
     "clinic": None,
@@ -100,9 +110,7 @@ class DemoConfig:
         if not 1 <= self.rows <= MAX_ROWS:
             raise InputError(f"--rows must be between 1 and {MAX_ROWS}, not {self.rows}", where="demo-data")
         if not 0 <= self.public_per_label <= 2000:
-            raise InputError(f"public images per label must be 0–2000, not {self.public_per_label}",
-                             where="demo-data")
-
+            raise InputError(f"public images per label must be 0–2000, not {self.public_per_label}", where="demo-data")
 
 
 def generate_table(rows: int, *, rng: np.random.Generator, missing_age_rate: float = 0.02) -> pd.DataFrame:
@@ -113,22 +121,27 @@ def generate_table(rows: int, *, rng: np.random.Generator, missing_age_rate: flo
     age = np.rint(AGE_BOUNDS[0] + (AGE_BOUNDS[1] - AGE_BOUNDS[0]) * rng.beta(2.0, 2.3, rows)).astype(int)
     family = rng.random(rows) < 0.14
     a = (age - 50) / 10
-    logits = np.stack([
-        1.4 - 0.55 * a,                                             # nevus: the young
-        -0.3 + 0.15 * a + 0.9 * family + 0.5 * fair - 1.0 * dark,   # melanoma
-        -0.7 + 0.60 * a + 0.7 * fair - 1.6 * dark,                  # basal cell carcinoma: old, fair
-        -0.6 + 0.65 * a + 0.2 * dark,                               # seborrheic keratosis: old
-        np.full(rows, -1.0),                                        # vascular lesion: any age
-    ], axis=1)
+    logits = np.stack(
+        [
+            1.4 - 0.55 * a,  # nevus: the young
+            -0.3 + 0.15 * a + 0.9 * family + 0.5 * fair - 1.0 * dark,  # melanoma
+            -0.7 + 0.60 * a + 0.7 * fair - 1.6 * dark,  # basal cell carcinoma: old, fair
+            -0.6 + 0.65 * a + 0.2 * dark,  # seborrheic keratosis: old
+            np.full(rows, -1.0),  # vascular lesion: any age
+        ],
+        axis=1,
+    )
     diagnosis = _draw_categorical(rng, logits)
 
-    site_weights = np.array([  # face, scalp, trunk, extremity, acral — per diagnosis
-        [0.08, 0.03, 0.50, 0.36, 0.03],
-        [0.08, 0.04, 0.42, 0.40, 0.06],
-        [0.55, 0.10, 0.25, 0.09, 0.01],
-        [0.20, 0.05, 0.55, 0.18, 0.02],
-        [0.15, 0.05, 0.45, 0.32, 0.03],
-    ])[diagnosis]
+    site_weights = np.array(
+        [  # face, scalp, trunk, extremity, acral — per diagnosis
+            [0.08, 0.03, 0.50, 0.36, 0.03],
+            [0.08, 0.04, 0.42, 0.40, 0.06],
+            [0.55, 0.10, 0.25, 0.09, 0.01],
+            [0.20, 0.05, 0.55, 0.18, 0.02],
+            [0.15, 0.05, 0.45, 0.32, 0.03],
+        ]
+    )[diagnosis]
     melanoma = diagnosis == 1
     site_weights[:, 2] *= np.where(melanoma & male, 1.5, 1.0)
     site_weights[:, 3] *= np.where(melanoma & ~male, 1.5, 1.0)
@@ -144,18 +157,20 @@ def generate_table(rows: int, *, rng: np.random.Generator, missing_age_rate: flo
     width = max(5, len(str(rows)))
     recorded_age = pd.array(age, dtype="Int64")
     recorded_age[rng.random(rows) < missing_age_rate] = pd.NA
-    return pd.DataFrame({
-        "patient_id": [f"PT-{i}" for i in ids],
-        "age": recorded_age,
-        "sex": np.array(SEXES)[male.astype(int)],
-        "skin_type": np.array(SKIN_TYPES)[skin],
-        "body_site": np.array(BODY_SITES)[site],
-        "diagnosis": np.array(DIAGNOSES)[diagnosis],
-        "lesion_diameter_mm": diameter,
-        "family_history": np.array(YES_NO)[family.astype(int)],
-        "clinic": np.array(CLINICS)[clinic],
-        IMAGE_COLUMN: [f"lesion_{i:0{width}d}.png" for i in range(1, rows + 1)],
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": [f"PT-{i}" for i in ids],
+            "age": recorded_age,
+            "sex": np.array(SEXES)[male.astype(int)],
+            "skin_type": np.array(SKIN_TYPES)[skin],
+            "body_site": np.array(BODY_SITES)[site],
+            "diagnosis": np.array(DIAGNOSES)[diagnosis],
+            "lesion_diameter_mm": diameter,
+            "family_history": np.array(YES_NO)[family.astype(int)],
+            "clinic": np.array(CLINICS)[clinic],
+            IMAGE_COLUMN: [f"lesion_{i:0{width}d}.png" for i in range(1, rows + 1)],
+        }
+    )
 
 
 def _draw_categorical(rng: np.random.Generator, logits: np.ndarray) -> np.ndarray:
@@ -177,25 +192,59 @@ def demo_schema(table: pd.DataFrame | None = None) -> Schema:
     if table is not None:
         missing = [c for c in DEMO_COLUMNS if c not in table.columns]
         if missing:
-            raise DataError(f"this is not the demo table: columns {missing} are missing",
-                            hint="Use demo_schema() only with the table written by `demo-data`.")
+            raise DataError(
+                f"this is not the demo table: columns {missing} are missing",
+                hint="Use demo_schema() only with the table written by `demo-data`.",
+            )
 
     def cat(name: str, categories: tuple[str, ...]) -> Column:
-        return Column(name=name, kind="categorical", dtype="str", categories=categories, public=True,
-                      missing="never", note=DOMAIN_NOTE)
+        return Column(
+            name=name,
+            kind="categorical",
+            dtype="str",
+            categories=categories,
+            public=True,
+            missing="never",
+            note=DOMAIN_NOTE,
+        )
 
     columns = (
         Column(name="patient_id", kind="excluded", dtype="str", note="identifier: unique per patient"),
-        Column(name="age", kind="numeric", dtype="int", bounds=(float(AGE_BOUNDS[0]), float(AGE_BOUNDS[1])),
-               public=True, missing="allowed", note=DOMAIN_NOTE),
-        cat("sex", SEXES), cat("skin_type", SKIN_TYPES), cat("body_site", BODY_SITES), cat("diagnosis", DIAGNOSES),
-        Column(name="lesion_diameter_mm", kind="numeric", dtype="float", bounds=DIAMETER_BOUNDS, public=True,
-               missing="never", note=DOMAIN_NOTE),
-        cat("family_history", YES_NO), cat("clinic", CLINICS),
+        Column(
+            name="age",
+            kind="numeric",
+            dtype="int",
+            bounds=(float(AGE_BOUNDS[0]), float(AGE_BOUNDS[1])),
+            public=True,
+            missing="allowed",
+            note=DOMAIN_NOTE,
+        ),
+        cat("sex", SEXES),
+        cat("skin_type", SKIN_TYPES),
+        cat("body_site", BODY_SITES),
+        cat("diagnosis", DIAGNOSES),
+        Column(
+            name="lesion_diameter_mm",
+            kind="numeric",
+            dtype="float",
+            bounds=DIAMETER_BOUNDS,
+            public=True,
+            missing="never",
+            note=DOMAIN_NOTE,
+        ),
+        cat("family_history", YES_NO),
+        cat("clinic", CLINICS),
         Column(name=IMAGE_COLUMN, kind="image", dtype="str", note="photo file names in images/"),
     )
-    return Schema(columns=columns, image_column=IMAGE_COLUMN, one_row_per_person_confirmed=True,
-                  image_size=32, image_mode="RGB", encoding="utf-8", delimiter=",")
+    return Schema(
+        columns=columns,
+        image_column=IMAGE_COLUMN,
+        one_row_per_person_confirmed=True,
+        image_size=32,
+        image_mode="RGB",
+        encoding="utf-8",
+        delimiter=",",
+    )
 
 
 def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
@@ -210,8 +259,11 @@ def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
     config = config or DemoConfig()
     out = Path(out).expanduser().resolve()
     if out.exists() and not _replaceable(out):
-        raise InputError("the folder is not empty and does not hold a demo dataset", where=str(out),
-                         hint="Choose an empty or new folder for --out.")
+        raise InputError(
+            "the folder is not empty and does not hold a demo dataset",
+            where=str(out),
+            hint="Choose an empty or new folder for --out.",
+        )
     table_rng, image_rng, public_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(3))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -222,12 +274,20 @@ def write_demo(out: Path, config: DemoConfig | None = None) -> Path:
         table.to_csv(tmp / "table.csv", index=False, lineterminator="\n")
         images = render_lesion_images(table, rng=image_rng, size=config.image_size)
         save_pngs(images, [tmp / "images" / name for name in table[IMAGE_COLUMN]])
-        public_counts = write_public_set(tmp / "public", per_label=config.public_per_label,
-                                         size=config.image_size, rng=public_rng)
-        manifest = {"format": "dptab-demo", "version": DEMO_FORMAT_VERSION, "rows": config.rows,
-                    "seed": config.seed, "public_per_label": config.public_per_label,
-                    "image_size": config.image_size, "image_column": IMAGE_COLUMN,
-                    "public_labels": public_counts, "ground_truth": DEMO_GROUND_TRUTH}
+        public_counts = write_public_set(
+            tmp / "public", per_label=config.public_per_label, size=config.image_size, rng=public_rng
+        )
+        manifest = {
+            "format": "dptab-demo",
+            "version": DEMO_FORMAT_VERSION,
+            "rows": config.rows,
+            "seed": config.seed,
+            "public_per_label": config.public_per_label,
+            "image_size": config.image_size,
+            "image_column": IMAGE_COLUMN,
+            "public_labels": public_counts,
+            "ground_truth": DEMO_GROUND_TRUTH,
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -257,13 +317,17 @@ def is_complete(out: Path, config: DemoConfig | None = None) -> bool:
     manifest = read_manifest(out)
     if manifest is None:
         return False
-    wanted = {"version": DEMO_FORMAT_VERSION, "rows": config.rows, "seed": config.seed,
-              "public_per_label": config.public_per_label, "image_size": config.image_size}
+    wanted = {
+        "version": DEMO_FORMAT_VERSION,
+        "rows": config.rows,
+        "seed": config.seed,
+        "public_per_label": config.public_per_label,
+        "image_size": config.image_size,
+    }
     if any(manifest.get(k) != v for k, v in wanted.items()):
         return False
     images = Path(out) / "images"
-    return (Path(out) / "table.csv").is_file() and images.is_dir() and \
-        sum(1 for _ in images.iterdir()) == config.rows
+    return (Path(out) / "table.csv").is_file() and images.is_dir() and sum(1 for _ in images.iterdir()) == config.rows
 
 
 def default_demo_dir() -> Path:

@@ -52,11 +52,18 @@ class LesionLook:
 class DrawingStyle:
     """Every number that shapes the look of the demo photos, with why it has its value."""
 
-    skin_tones: dict[str, RGB] = field(default_factory=lambda: {
-        # Fitzpatrick I (very fair) … VI (deeply pigmented); far enough apart for a small classifier to
-        # tell neighbours apart under the lighting and jitter below, as a dermatologist would.
-        "I": (242, 212, 192), "II": (226, 184, 156), "III": (200, 152, 116),
-        "IV": (164, 116, 82), "V": (118, 80, 56), "VI": (76, 52, 38)})
+    skin_tones: dict[str, RGB] = field(
+        default_factory=lambda: {
+            # Fitzpatrick I (very fair) … VI (deeply pigmented); far enough apart for a small classifier to
+            # tell neighbours apart under the lighting and jitter below, as a dermatologist would.
+            "I": (242, 212, 192),
+            "II": (226, 184, 156),
+            "III": (200, 152, 116),
+            "IV": (164, 116, 82),
+            "V": (118, 80, 56),
+            "VI": (76, 52, 38),
+        }
+    )
     tone_jitter: float = 0.035
     """Per-image brightness jitter of the skin (relative): lighting and camera differ between visits."""
     mottling: float = 0.05
@@ -74,20 +81,50 @@ class DrawingStyle:
     base_radius_px: float = 1.5
     centre_jitter_px: float = 2.2
     """Lesions are roughly, not exactly, centred, as in clinical photos."""
-    looks: dict[str, LesionLook] = field(default_factory=lambda: {
-        "nevus": LesionLook(colours=((118, 74, 46),), irregularity=0.04, softness=0.6, opacity=0.92,
-                            grain=0.02, max_aspect=1.3),
-        "melanoma": LesionLook(colours=((52, 32, 26), (98, 96, 112), (138, 66, 50)), irregularity=0.22,
-                               softness=0.8, opacity=0.96, grain=0.05, max_aspect=1.5),
-        "basal_cell_carcinoma": LesionLook(colours=((226, 160, 160),), irregularity=0.10, softness=0.7,
-                                           opacity=0.85, grain=0.03, max_aspect=1.4),
-        "seborrheic_keratosis": LesionLook(colours=((142, 100, 62), (96, 66, 40)), irregularity=0.08,
-                                           softness=0.35, opacity=0.95, grain=0.16, max_aspect=1.6),
-        "vascular_lesion": LesionLook(colours=((164, 34, 58), (112, 30, 78)), irregularity=0.12,
-                                      softness=0.45, opacity=0.94, grain=0.03, max_aspect=1.2)})
-    hairs: dict[str, tuple[int, int]] = field(default_factory=lambda: {
-        # (fewest, most) hairs per photo by body site: sparse on arms/legs, dense on the scalp.
-        "face": (0, 0), "scalp": (12, 22), "trunk": (0, 1), "extremity": (3, 7), "acral": (0, 0)})
+    looks: dict[str, LesionLook] = field(
+        default_factory=lambda: {
+            "nevus": LesionLook(
+                colours=((118, 74, 46),), irregularity=0.04, softness=0.6, opacity=0.92, grain=0.02, max_aspect=1.3
+            ),
+            "melanoma": LesionLook(
+                colours=((52, 32, 26), (98, 96, 112), (138, 66, 50)),
+                irregularity=0.22,
+                softness=0.8,
+                opacity=0.96,
+                grain=0.05,
+                max_aspect=1.5,
+            ),
+            "basal_cell_carcinoma": LesionLook(
+                colours=((226, 160, 160),), irregularity=0.10, softness=0.7, opacity=0.85, grain=0.03, max_aspect=1.4
+            ),
+            "seborrheic_keratosis": LesionLook(
+                colours=((142, 100, 62), (96, 66, 40)),
+                irregularity=0.08,
+                softness=0.35,
+                opacity=0.95,
+                grain=0.16,
+                max_aspect=1.6,
+            ),
+            "vascular_lesion": LesionLook(
+                colours=((164, 34, 58), (112, 30, 78)),
+                irregularity=0.12,
+                softness=0.45,
+                opacity=0.94,
+                grain=0.03,
+                max_aspect=1.2,
+            ),
+        }
+    )
+    hairs: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: {
+            # (fewest, most) hairs per photo by body site: sparse on arms/legs, dense on the scalp.
+            "face": (0, 0),
+            "scalp": (12, 22),
+            "trunk": (0, 1),
+            "extremity": (3, 7),
+            "acral": (0, 0),
+        }
+    )
     hair_colour: RGB = (38, 28, 22)
     ridge_strength: float = 0.08
     """Amplitude of the skin ridges of palms and soles (relative)."""
@@ -99,8 +136,9 @@ class DrawingStyle:
 STYLE = DrawingStyle()
 
 
-def render_lesion_images(table: pd.DataFrame, *, rng: np.random.Generator, size: int = 32,
-                         style: DrawingStyle = STYLE) -> np.ndarray:
+def render_lesion_images(
+    table: pd.DataFrame, *, rng: np.random.Generator, size: int = 32, style: DrawingStyle = STYLE
+) -> np.ndarray:
     """One photo per row: skin of ``skin_type``, texture of ``body_site``, a ``diagnosis`` lesion of
     ``lesion_diameter_mm``. Returns uint8 ``(n, size, size, 3)``."""
     yy, xx = grid(size)
@@ -142,8 +180,9 @@ def smooth_noise(rng: np.random.Generator, n: int, size: int, cells: int) -> np.
     return field_ / (field_.std(axis=(1, 2), keepdims=True) + 1e-6)
 
 
-def skin_background(rng: np.random.Generator, tone: np.ndarray, size: int, *,
-                    style: DrawingStyle = STYLE) -> np.ndarray:
+def skin_background(
+    rng: np.random.Generator, tone: np.ndarray, size: int, *, style: DrawingStyle = STYLE
+) -> np.ndarray:
     """Mottled skin ``(n, size, size, 3)`` float32 around base tones ``tone`` ``(n, 3)``."""
     n = tone.shape[0]
     bright = 1 + style.tone_jitter * rng.standard_normal((n, 1, 1, 1))
@@ -152,9 +191,17 @@ def skin_background(rng: np.random.Generator, tone: np.ndarray, size: int, *,
     return (tone[:, None, None, :] * bright * tint * mottle).astype(np.float32)
 
 
-def blob_alpha(rng: np.random.Generator, radius: np.ndarray, yy: np.ndarray, xx: np.ndarray, *,
-               irregularity: float, softness: float, max_aspect: float,
-               centre_jitter: float) -> tuple[np.ndarray, np.ndarray]:
+def blob_alpha(
+    rng: np.random.Generator,
+    radius: np.ndarray,
+    yy: np.ndarray,
+    xx: np.ndarray,
+    *,
+    irregularity: float,
+    softness: float,
+    max_aspect: float,
+    centre_jitter: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """A soft irregular blob per image: ``(alpha, depth)``, both ``(n, size, size)``.
 
     The border is an ellipse (random aspect and rotation) whose radius is modulated by random
@@ -182,12 +229,28 @@ def blob_alpha(rng: np.random.Generator, radius: np.ndarray, yy: np.ndarray, xx:
     return alpha.astype(np.float32), depth.astype(np.float32)
 
 
-def _draw_lesion(skin: np.ndarray, rng: np.random.Generator, radius: np.ndarray, look: LesionLook, name: str,
-                 yy: np.ndarray, xx: np.ndarray, style: DrawingStyle) -> np.ndarray:
+def _draw_lesion(
+    skin: np.ndarray,
+    rng: np.random.Generator,
+    radius: np.ndarray,
+    look: LesionLook,
+    name: str,
+    yy: np.ndarray,
+    xx: np.ndarray,
+    style: DrawingStyle,
+) -> np.ndarray:
     """Blend one diagnosis' lesions onto their skin patches."""
     n, size = skin.shape[0], skin.shape[1]
-    alpha, depth = blob_alpha(rng, radius, yy, xx, irregularity=look.irregularity, softness=look.softness,
-                              max_aspect=look.max_aspect, centre_jitter=style.centre_jitter_px)
+    alpha, depth = blob_alpha(
+        rng,
+        radius,
+        yy,
+        xx,
+        irregularity=look.irregularity,
+        softness=look.softness,
+        max_aspect=look.max_aspect,
+        centre_jitter=style.centre_jitter_px,
+    )
     colours = np.array(look.colours, dtype=np.float32)
     colours = colours[None] * (1 + 0.06 * rng.standard_normal((n, len(colours), 1)))
     if len(colours[0]) == 1:
@@ -205,10 +268,20 @@ def _draw_lesion(skin: np.ndarray, rng: np.random.Generator, radius: np.ndarray,
     if name in ("nevus", "melanoma"):
         pigment *= 1 - 0.22 * depth[..., None]  # darker centre
     if name == "basal_cell_carcinoma":
-        pigment += 26 * np.exp(-((depth - 0.12) / 0.1) ** 2)[..., None]  # pearly rim
+        pigment += 26 * np.exp(-(((depth - 0.12) / 0.1) ** 2))[..., None]  # pearly rim
         vessels = np.zeros_like(depth)[..., None]
-        draw_hairs(vessels, rng, rng.integers(1, 4, n), yy, xx, colour=(1.0, 1.0, 1.0), dense=np.zeros(n, bool),
-                   length=(3, 9), width=0.45, start_margin=size / 2 - 4)
+        draw_hairs(
+            vessels,
+            rng,
+            rng.integers(1, 4, n),
+            yy,
+            xx,
+            colour=(1.0, 1.0, 1.0),
+            dense=np.zeros(n, bool),
+            length=(3, 9),
+            width=0.45,
+            start_margin=size / 2 - 4,
+        )
         pigment = pigment * (1 - 0.55 * vessels) + vessels * 0.55 * np.array([170, 30, 40], np.float32)
     if name == "vascular_lesion":
         glint = np.exp(-(((depth - 0.75) / 0.12) ** 2))[..., None] * rng.uniform(0, 40, (n, 1, 1, 1))
@@ -228,8 +301,9 @@ def _face_texture(img: np.ndarray, rng: np.random.Generator, rows: np.ndarray, s
     img[idx] *= red * np.where(pores, 0.9, 1.0)[..., None].astype(np.float32)
 
 
-def _acral_ridges(img: np.ndarray, rng: np.random.Generator, rows: np.ndarray, yy: np.ndarray, xx: np.ndarray,
-                  style: DrawingStyle) -> None:
+def _acral_ridges(
+    img: np.ndarray, rng: np.random.Generator, rows: np.ndarray, yy: np.ndarray, xx: np.ndarray, style: DrawingStyle
+) -> None:
     """Palms and soles: paler skin with fine parallel, gently curved ridges (in place)."""
     idx = np.flatnonzero(rows)
     if not idx.size:
@@ -246,9 +320,19 @@ def _acral_ridges(img: np.ndarray, rng: np.random.Generator, rows: np.ndarray, y
     img[idx] = (0.8 * img[idx] + 0.2 * pale) * ridges[..., None].astype(np.float32)
 
 
-def draw_hairs(img: np.ndarray, rng: np.random.Generator, counts: np.ndarray, yy: np.ndarray, xx: np.ndarray, *,
-               colour: RGB, dense: np.ndarray, length: tuple[float, float] = (10, 30), width: float = 0.5,
-               start_margin: float = -4) -> None:
+def draw_hairs(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    counts: np.ndarray,
+    yy: np.ndarray,
+    xx: np.ndarray,
+    *,
+    colour: RGB,
+    dense: np.ndarray,
+    length: tuple[float, float] = (10, 30),
+    width: float = 0.5,
+    start_margin: float = -4,
+) -> None:
     """Thin dark strokes, each two slightly bent segments, over ``img`` ``(n, s, s, c)`` (in place).
 
     Hairs on one photo share a main direction (hair grows in streams); ``dense`` rows get darker,
@@ -285,8 +369,9 @@ def _segment_distance(yy: np.ndarray, xx: np.ndarray, a: np.ndarray, b: np.ndarr
     return np.sqrt((py - t * ab[:, 0, None, None]) ** 2 + (px - t * ab[:, 1, None, None]) ** 2).astype(np.float32)
 
 
-def finish(img: np.ndarray, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, *,
-           style: DrawingStyle = STYLE) -> np.ndarray:
+def finish(
+    img: np.ndarray, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, *, style: DrawingStyle = STYLE
+) -> np.ndarray:
     """Camera effects on float images: uneven lighting, vignette, sensor noise; returns uint8."""
     n, size = img.shape[0], img.shape[1]
     half = (size - 1) / 2

@@ -33,8 +33,7 @@ from dptab_core.data.demo_images import (
 
 CLOSE_LABELS = ("skin_close_up", "mole", "rash", "freckles")
 """Labels semantically close to the demo's lesion photos: the semantic query should pick these."""
-FAR_LABELS = ("sky", "grass", "brick_wall", "water", "sand", "text", "stripes", "checkerboard", "wood",
-              "pebbles")
+FAR_LABELS = ("sky", "grass", "brick_wall", "water", "sand", "text", "stripes", "checkerboard", "wood", "pebbles")
 PUBLIC_LABELS = CLOSE_LABELS + FAR_LABELS
 
 Drawer = Callable[[np.random.Generator, int, int], np.ndarray]
@@ -70,8 +69,14 @@ def _random_skin(rng: np.random.Generator, n: int, size: int, darkest: int = 5) 
     return skin_background(rng, tone, size)
 
 
-def _spots(rng: np.random.Generator, img: np.ndarray, counts: np.ndarray, radius: tuple[float, float],
-           colour: np.ndarray, opacity: float) -> None:
+def _spots(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    counts: np.ndarray,
+    radius: tuple[float, float],
+    colour: np.ndarray,
+    opacity: float,
+) -> None:
     """Small soft round spots blended onto ``img`` (in place); ``colour`` is ``(n, 3)``."""
     yy, xx = grid(img.shape[1])
     for k in range(int(counts.max(initial=0))):
@@ -92,8 +97,9 @@ def _skin_close_up(rng, n, size):
 def _mole(rng, n, size):
     img = _random_skin(rng, n, size)
     yy, xx = grid(size)
-    alpha, depth = blob_alpha(rng, rng.uniform(1.5, 5.5, n), yy, xx, irregularity=0.05, softness=0.6,
-                              max_aspect=1.3, centre_jitter=3.0)
+    alpha, depth = blob_alpha(
+        rng, rng.uniform(1.5, 5.5, n), yy, xx, irregularity=0.05, softness=0.6, max_aspect=1.3, centre_jitter=3.0
+    )
     colour = np.array([112, 70, 44], np.float32) * rng.uniform(0.6, 1.2, (n, 1, 1, 1))
     colour = colour * (1 - 0.2 * depth[..., None])
     a = alpha[..., None] * 0.92
@@ -212,7 +218,18 @@ def _pebbles(rng, n, size):
 
 
 _DRAWERS: dict[str, Drawer] = {
-    "skin_close_up": _skin_close_up, "mole": _mole, "rash": _rash, "freckles": _freckles, "sky": _sky,
-    "grass": _grass, "brick_wall": _brick_wall, "water": _water, "sand": _sand, "text": _text,
-    "stripes": _stripes, "checkerboard": _checkerboard, "wood": _wood, "pebbles": _pebbles,
+    "skin_close_up": _skin_close_up,
+    "mole": _mole,
+    "rash": _rash,
+    "freckles": _freckles,
+    "sky": _sky,
+    "grass": _grass,
+    "brick_wall": _brick_wall,
+    "water": _water,
+    "sand": _sand,
+    "text": _text,
+    "stripes": _stripes,
+    "checkerboard": _checkerboard,
+    "wood": _wood,
+    "pebbles": _pebbles,
 }

@@ -70,8 +70,10 @@ def bin_edges(column: Column) -> np.ndarray:
     if column.edges is not None:
         return np.asarray(column.edges, dtype=float)
     if column.bounds is None:
-        raise DataError(f"numeric column {column.name!r} has no bounds yet",
-                        hint="Declare public bounds, or let the schema stage pay for DP bounds first.")
+        raise DataError(
+            f"numeric column {column.name!r} has no bounds yet",
+            hint="Declare public bounds, or let the schema stage pay for DP bounds first.",
+        )
     lo, hi = column.bounds
     return np.linspace(lo, hi, column.bins + 1)
 
@@ -82,8 +84,9 @@ def encode_column(values: pd.Series, column: Column) -> np.ndarray:
     if column.kind == "categorical":
         lookup = {label: code for code, label in enumerate(_categories(column))}
         as_text = values.astype("string")
-        return np.array([lookup.get(v, missing_code) if not pd.isna(v) else missing_code for v in as_text],
-                        dtype=np.int64)
+        return np.array(
+            [lookup.get(v, missing_code) if not pd.isna(v) else missing_code for v in as_text], dtype=np.int64
+        )
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     edges = bin_edges(column)
     codes = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, column.bins - 1)
@@ -134,6 +137,8 @@ def decode_table(codes: dict[str, np.ndarray], schema: Schema, *, rng: np.random
 
 def _categories(column: Column) -> tuple[str, ...]:
     if column.categories is None:
-        raise DataError(f"categorical column {column.name!r} has no category list yet",
-                        hint="Declare its categories as public, or let the schema stage pay for them first.")
+        raise DataError(
+            f"categorical column {column.name!r} has no category list yet",
+            hint="Declare its categories as public, or let the schema stage pay for them first.",
+        )
     return column.categories

@@ -62,9 +62,11 @@ class ImageIndex:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.files: list[str] = sorted(
-            p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-            if p.is_file() and not any(part.startswith(".") or part == "__MACOSX"
-                                       for part in p.relative_to(self.root).parts))
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(self.root).parts)
+        )
         self._by_path = {f.lower(): f for f in self.files}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem_path: dict[str, list[str]] = {}
@@ -100,8 +102,9 @@ class ImageIndex:
         return self.root / relative
 
 
-def detect_image_column(frame: pd.DataFrame, index: ImageIndex, *,
-                        config: ImageScanConfig = DEFAULT_SCAN_CONFIG) -> tuple[str | None, dict[str, float]]:
+def detect_image_column(
+    frame: pd.DataFrame, index: ImageIndex, *, config: ImageScanConfig = DEFAULT_SCAN_CONFIG
+) -> tuple[str | None, dict[str, float]]:
     """The column whose values best match files (None when none reaches the threshold) and each column's match share.
 
     Ties (``P1`` and ``p1.png`` both match ``p1.png``) go to the column naming files with their extension.
@@ -138,9 +141,13 @@ def load_image(path: Path, *, size: int) -> ImageResult:
         with Image.open(path) as img:
             width, height = img.size
             if width * height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                return ImageResult(None, False, "image_too_large",
-                                   f"{width}×{height} pixels exceeds Pillow's decompression-bomb limit of "
-                                   f"{Image.MAX_IMAGE_PIXELS:,} pixels")
+                return ImageResult(
+                    None,
+                    False,
+                    "image_too_large",
+                    f"{width}×{height} pixels exceeds Pillow's decompression-bomb limit of "
+                    f"{Image.MAX_IMAGE_PIXELS:,} pixels",
+                )
             gray_mode = img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
             if img.format == "JPEG":
                 img.draft("RGB" if img.mode != "L" else "L", (size * 2, size * 2))
@@ -171,8 +178,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_images(paths: Iterable[Path], *, size: int, config: ImageScanConfig = DEFAULT_SCAN_CONFIG,
-                progress: ProgressFn | None = None) -> list[ImageResult]:
+def load_images(
+    paths: Iterable[Path],
+    *,
+    size: int,
+    config: ImageScanConfig = DEFAULT_SCAN_CONFIG,
+    progress: ProgressFn | None = None,
+) -> list[ImageResult]:
     """:func:`load_image` on every path, in parallel threads, results in input order."""
     paths = list(paths)
     results: list[ImageResult] = []

@@ -79,8 +79,9 @@ def looks_like_person_name(name: str) -> bool:
     return bool(_PERSON_HINT.match(name) or _ID_SUFFIX.search(name))
 
 
-def propose_person_columns(frame: pd.DataFrame, *, image_column: str | None,
-                           config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> list[str]:
+def propose_person_columns(
+    frame: pd.DataFrame, *, image_column: str | None, config: InferenceConfig = DEFAULT_INFERENCE_CONFIG
+) -> list[str]:
     """Columns that can name a person owning several rows, best first (a name hint ranks first).
 
     A candidate repeats some values but has few rows per value on average (counting rows where it
@@ -102,9 +103,17 @@ def propose_person_columns(frame: pd.DataFrame, *, image_column: str | None,
     return [name for _, _, name in scored]
 
 
-def propose_schema(frame: pd.DataFrame, *, image_column: str, person_column: str | None = None,
-                   image_size: int = 32, image_mode: ImageMode = "RGB", encoding: str | None = None,
-                   delimiter: str | None = None, config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> Schema:
+def propose_schema(
+    frame: pd.DataFrame,
+    *,
+    image_column: str,
+    person_column: str | None = None,
+    image_size: int = 32,
+    image_mode: ImageMode = "RGB",
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    config: InferenceConfig = DEFAULT_INFERENCE_CONFIG,
+) -> Schema:
     """A schema proposal for ``frame`` (text cells, ``None`` = missing); every domain ``public=False``.
 
     ``image_mode``, ``encoding`` and ``delimiter`` are what the scan found: proposals the user confirms.
@@ -114,12 +123,22 @@ def propose_schema(frame: pd.DataFrame, *, image_column: str, person_column: str
         if name == image_column:
             columns.append(Column(name=name, kind="image", note="links each row to its image file"))
         elif name == person_column:
-            columns.append(Column(name=name, kind="excluded",
-                                  note="person column: used to keep one row per person, never released"))
+            columns.append(
+                Column(
+                    name=name, kind="excluded", note="person column: used to keep one row per person, never released"
+                )
+            )
         else:
             columns.append(infer_column(name, frame[name], config=config))
-    return Schema(columns=tuple(columns), image_column=image_column, person_column=person_column or None,
-                  image_size=image_size, image_mode=image_mode, encoding=encoding, delimiter=delimiter)
+    return Schema(
+        columns=tuple(columns),
+        image_column=image_column,
+        person_column=person_column or None,
+        image_size=image_size,
+        image_mode=image_mode,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
 
 
 def infer_column(name: str, values: pd.Series, *, config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> Column:
@@ -135,34 +154,62 @@ def infer_column(name: str, values: pd.Series, *, config: InferenceConfig = DEFA
         if whole and n_values <= config.max_int_categories:
             ints = numbers.astype("int64")
             categories = tuple(str(v) for v in sorted(ints.unique()))
-            return Column(name=name, kind="categorical", dtype="int", categories=categories, missing="learn",
-                          note=f"whole numbers with {n_values} distinct values: proposed as categories "
-                               "(confirm the list as public, or it is paid from the budget)"
-                               + _rare_note(ints.astype(str).value_counts(), config))
+            return Column(
+                name=name,
+                kind="categorical",
+                dtype="int",
+                categories=categories,
+                missing="learn",
+                note=f"whole numbers with {n_values} distinct values: proposed as categories "
+                "(confirm the list as public, or it is paid from the budget)"
+                + _rare_note(ints.astype(str).value_counts(), config),
+            )
         if whole and n_values == len(present) and (looks_like_person_name(name) or _is_consecutive(numbers)):
-            return Column(name=name, kind="excluded", dtype="int",
-                          note="excluded: a different number in every row, like an identifier")
+            return Column(
+                name=name,
+                kind="excluded",
+                dtype="int",
+                note="excluded: a different number in every row, like an identifier",
+            )
         low, high = snap_outward(float(numbers.min()), float(numbers.max()))
         bounds = (int(low), int(high)) if whole else (low, high)
-        return Column(name=name, kind="numeric", dtype="int" if whole else "float", bounds=bounds,
-                      binning="quantile", missing="learn",
-                      note=f"pre-filled from the data: bounds {bounds[0]}–{bounds[1]} (the observed range snapped "
-                           "outward to 0, 1, 2, 5 × 10^k), type and bins at DP quantiles; confirm public bounds "
-                           "(e.g. 0–120 for an age) or they are paid from the budget")
+        return Column(
+            name=name,
+            kind="numeric",
+            dtype="int" if whole else "float",
+            bounds=bounds,
+            binning="quantile",
+            missing="learn",
+            note=f"pre-filled from the data: bounds {bounds[0]}–{bounds[1]} (the observed range snapped "
+            "outward to 0, 1, 2, 5 × 10^k), type and bins at DP quantiles; confirm public bounds "
+            "(e.g. 0–120 for an age) or they are paid from the budget",
+        )
     if distinct == len(present) and len(present) > 1:
-        return Column(name=name, kind="excluded",
-                      note="excluded: a different value in every row, like an identifier or a file name")
-    if distinct > config.max_categories or (present.str.len().mean() > config.free_text_length
-                                            and present.str.contains(" ").mean() > 0.5):
-        return Column(name=name, kind="excluded",
-                      note=f"excluded: {distinct} distinct values read as free text "
-                           f"(over {config.max_categories}); group them into categories to use the column")
+        return Column(
+            name=name,
+            kind="excluded",
+            note="excluded: a different value in every row, like an identifier or a file name",
+        )
+    if distinct > config.max_categories or (
+        present.str.len().mean() > config.free_text_length and present.str.contains(" ").mean() > 0.5
+    ):
+        return Column(
+            name=name,
+            kind="excluded",
+            note=f"excluded: {distinct} distinct values read as free text "
+            f"(over {config.max_categories}); group them into categories to use the column",
+        )
     lowered = {v.lower() for v in present.unique()}
     dtype: DType = "bool" if lowered <= {"true", "false"} else "str"
-    return Column(name=name, kind="categorical", dtype=dtype, categories=tuple(sorted(present.unique())),
-                  missing="learn",
-                  note=f"{distinct} categories observed (confirm the list as public, or it is paid from the budget)"
-                       + _rare_note(present.value_counts(), config))
+    return Column(
+        name=name,
+        kind="categorical",
+        dtype=dtype,
+        categories=tuple(sorted(present.unique())),
+        missing="learn",
+        note=f"{distinct} categories observed (confirm the list as public, or it is paid from the budget)"
+        + _rare_note(present.value_counts(), config),
+    )
 
 
 def rare_categories(counts: pd.Series, config: InferenceConfig = DEFAULT_INFERENCE_CONFIG) -> list[str]:
@@ -175,8 +222,10 @@ def _rare_note(counts: pd.Series, config: InferenceConfig) -> str:
     if not rare:
         return ""
     shown = ", ".join(rare[:5]) + (f" and {len(rare) - 5} more" if len(rare) > 5 else "")
-    return (f"; WARNING: {len(rare)} held by fewer than {config.rare_count} rows ({shown}): declared public, "
-            "the list would name them — leave it paid, or declare only a published list")
+    return (
+        f"; WARNING: {len(rare)} held by fewer than {config.rare_count} rows ({shown}): declared public, "
+        "the list would name them — leave it paid, or declare only a published list"
+    )
 
 
 def snap_outward(low: float, high: float) -> tuple[float, float]:

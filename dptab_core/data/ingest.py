@@ -26,8 +26,16 @@ from dptab_core.data.scan import NO_PERSON_COLUMN, scan_dataset
 from dptab_core.data.schema import Schema
 from dptab_core.data.validate import STRICT_POLICY, IngestPolicy, ValidationIssue, make_issue, raise_for_fatal
 
-__all__ = ["NO_PERSON_COLUMN", "IngestPolicy", "Inspection", "PairedDataset", "ValidationIssue",
-           "extract_zip_safely", "inspect_dataset", "load_paired_dataset"]
+__all__ = [
+    "NO_PERSON_COLUMN",
+    "IngestPolicy",
+    "Inspection",
+    "PairedDataset",
+    "ValidationIssue",
+    "extract_zip_safely",
+    "inspect_dataset",
+    "load_paired_dataset",
+]
 
 
 @dataclass
@@ -101,33 +109,68 @@ class Inspection:
         }
 
 
-def inspect_dataset(csv_path: Path, images_path: Path, *, image_column: str | None = None,
-                    person_column: str | None = None, policy: IngestPolicy = STRICT_POLICY,
-                    image_size: int = 32, workspace: Path | None = None,
-                    confirm_one_row_per_person: bool = False, progress: ProgressFn | None = None) -> Inspection:
+def inspect_dataset(
+    csv_path: Path,
+    images_path: Path,
+    *,
+    image_column: str | None = None,
+    person_column: str | None = None,
+    policy: IngestPolicy = STRICT_POLICY,
+    image_size: int = 32,
+    workspace: Path | None = None,
+    confirm_one_row_per_person: bool = False,
+    progress: ProgressFn | None = None,
+) -> Inspection:
     """Validate ``csv_path`` + ``images_path`` (folder or .zip) and propose a schema; never raises for bad data.
 
     ``person_column``: None proposes one; :data:`NO_PERSON_COLUMN` (``""``) says there is none.
     ``confirm_one_row_per_person``: the user's confirmation that every row is a different person
     (recorded in the schema; only meaningful without a person column).
     """
-    scan = scan_dataset(Path(csv_path), Path(images_path), image_column=image_column, person_column=person_column,
-                        policy=policy, image_size=image_size, workspace=workspace, progress=progress)
+    scan = scan_dataset(
+        Path(csv_path),
+        Path(images_path),
+        image_column=image_column,
+        person_column=person_column,
+        policy=policy,
+        image_size=image_size,
+        workspace=workspace,
+        progress=progress,
+    )
     schema = None
     if scan.image_column is not None and not scan.frame.empty:
-        schema = propose_schema(scan.frame, image_column=scan.image_column, person_column=scan.person_column,
-                                image_size=image_size, image_mode=scan.image_mode, encoding=scan.encoding or None,
-                                delimiter=scan.delimiter or None)
+        schema = propose_schema(
+            scan.frame,
+            image_column=scan.image_column,
+            person_column=scan.person_column,
+            image_size=image_size,
+            image_mode=scan.image_mode,
+            encoding=scan.encoding or None,
+            delimiter=scan.delimiter or None,
+        )
         scan.issues += _rare_category_issues(scan.frame, schema)
         if confirm_one_row_per_person and scan.person_column is None:
             schema = replace(schema, one_row_per_person_confirmed=True)
     return Inspection(
-        issues=scan.issues, schema=schema, n_rows_read=scan.n_rows_read, n_rows_kept=len(scan.frame),
-        person_column_candidates=scan.person_candidates, rows_dropped_per_person=scan.rows_dropped_per_person,
-        image_mode=scan.image_mode, csv_path=Path(csv_path), images_root=scan.images_root,
-        image_column=scan.image_column, person_column=scan.person_column, n_image_files=scan.n_image_files,
-        image_size=image_size, encoding=scan.encoding, delimiter=scan.delimiter,
-        image_match_shares=scan.image_match_shares, preview_files=scan.image_names[:16], columns=scan.columns)
+        issues=scan.issues,
+        schema=schema,
+        n_rows_read=scan.n_rows_read,
+        n_rows_kept=len(scan.frame),
+        person_column_candidates=scan.person_candidates,
+        rows_dropped_per_person=scan.rows_dropped_per_person,
+        image_mode=scan.image_mode,
+        csv_path=Path(csv_path),
+        images_root=scan.images_root,
+        image_column=scan.image_column,
+        person_column=scan.person_column,
+        n_image_files=scan.n_image_files,
+        image_size=image_size,
+        encoding=scan.encoding,
+        delimiter=scan.delimiter,
+        image_match_shares=scan.image_match_shares,
+        preview_files=scan.image_names[:16],
+        columns=scan.columns,
+    )
 
 
 def _rare_category_issues(frame: pd.DataFrame, schema: Schema) -> list[ValidationIssue]:
@@ -138,11 +181,16 @@ def _rare_category_issues(frame: pd.DataFrame, schema: Schema) -> list[Validatio
             continue
         rare = rare_categories(typed_table(frame[[column.name]], schema)[column.name].dropna().value_counts())
         if rare:
-            out.append(make_issue("rare_category", f"column {column.name!r}",
-                                  f"{len(rare)} categor{'y is' if len(rare) == 1 else 'ies are'} held by fewer than "
-                                  f"{DEFAULT_INFERENCE_CONFIG.rare_count} rows",
-                                  "Do not tick this list as public unless it is a published code list: it would be "
-                                  "released verbatim and name those few people. Left unticked, DP drops rare ones."))
+            out.append(
+                make_issue(
+                    "rare_category",
+                    f"column {column.name!r}",
+                    f"{len(rare)} categor{'y is' if len(rare) == 1 else 'ies are'} held by fewer than "
+                    f"{DEFAULT_INFERENCE_CONFIG.rare_count} rows",
+                    "Do not tick this list as public unless it is a published code list: it would be "
+                    "released verbatim and name those few people. Left unticked, DP drops rare ones.",
+                )
+            )
     return out
 
 
@@ -166,24 +214,48 @@ class PairedDataset:
         return len(self.table)
 
 
-def load_paired_dataset(csv_path: Path, images_path: Path, schema: Schema, *, policy: IngestPolicy = STRICT_POLICY,
-                        workspace: Path | None = None, progress: ProgressFn | None = None) -> PairedDataset:
+def load_paired_dataset(
+    csv_path: Path,
+    images_path: Path,
+    schema: Schema,
+    *,
+    policy: IngestPolicy = STRICT_POLICY,
+    workspace: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> PairedDataset:
     """Load the data under a confirmed ``schema``; raises :class:`DataError` naming every fatal problem."""
-    scan = scan_dataset(Path(csv_path), Path(images_path), image_column=schema.image_column,
-                        person_column=schema.person_column or NO_PERSON_COLUMN, policy=policy,
-                        image_size=schema.image_size, workspace=workspace, progress=progress,
-                        encoding=schema.encoding, delimiter=schema.delimiter)
+    scan = scan_dataset(
+        Path(csv_path),
+        Path(images_path),
+        image_column=schema.image_column,
+        person_column=schema.person_column or NO_PERSON_COLUMN,
+        policy=policy,
+        image_size=schema.image_size,
+        workspace=workspace,
+        progress=progress,
+        encoding=schema.encoding,
+        delimiter=schema.delimiter,
+    )
     issues = list(scan.issues)
     if not scan.frame.empty:
         expected = [c.name for c in schema.columns]
         if list(scan.frame.columns) != expected:
             missing = [c for c in expected if c not in scan.frame.columns]
             extra = [c for c in scan.frame.columns if c not in expected]
-            issues.append(make_issue("schema_mismatch", str(csv_path),
-                                     f"the CSV's columns differ from the schema's (missing: {missing or 'none'}; "
-                                     f"not in the schema: {extra or 'none'})",
-                                     "Inspect the CSV again to make a schema that matches it."))
+            issues.append(
+                make_issue(
+                    "schema_mismatch",
+                    str(csv_path),
+                    f"the CSV's columns differ from the schema's (missing: {missing or 'none'}; "
+                    f"not in the schema: {extra or 'none'})",
+                    "Inspect the CSV again to make a schema that matches it.",
+                )
+            )
     raise_for_fatal(issues)
-    return PairedDataset(table=typed_table(scan.frame, schema).reset_index(drop=True),
-                         images=to_mode(scan.pixels, schema.image_mode), image_names=scan.image_names,
-                         schema=schema, issues=issues)
+    return PairedDataset(
+        table=typed_table(scan.frame, schema).reset_index(drop=True),
+        images=to_mode(scan.pixels, schema.image_mode),
+        image_names=scan.image_names,
+        schema=schema,
+        issues=issues,
+    )

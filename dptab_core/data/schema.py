@@ -87,29 +87,51 @@ class Column:
 
     def __post_init__(self) -> None:
         if self.kind == "categorical" and self.categories is not None and not self.categories:
-            raise DataError("a categorical column needs at least one category", where=f"column {self.name!r}",
-                            hint="Mark the column as excluded or list its categories.")
+            raise DataError(
+                "a categorical column needs at least one category",
+                where=f"column {self.name!r}",
+                hint="Mark the column as excluded or list its categories.",
+            )
         if self.kind == "numeric" and self.bounds is not None and not self.bounds[0] <= self.bounds[1]:
-            raise DataError(f"lower bound {self.bounds[0]} is above upper bound {self.bounds[1]}",
-                            where=f"column {self.name!r}", hint="Swap or correct the bounds.")
+            raise DataError(
+                f"lower bound {self.bounds[0]} is above upper bound {self.bounds[1]}",
+                where=f"column {self.name!r}",
+                hint="Swap or correct the bounds.",
+            )
         if self.kind == "numeric" and self.bins < 2:
             raise DataError("a numeric column needs at least 2 bins", where=f"column {self.name!r}")
         if self.missing not in MISSING_RULES:
-            raise DataError(f"unknown missing-value rule {self.missing!r}", where=f"column {self.name!r}",
-                            hint=f"Use one of: {', '.join(MISSING_RULES)}.")
+            raise DataError(
+                f"unknown missing-value rule {self.missing!r}",
+                where=f"column {self.name!r}",
+                hint=f"Use one of: {', '.join(MISSING_RULES)}.",
+            )
         if self.binning not in BINNINGS:
-            raise DataError(f"unknown binning {self.binning!r}", where=f"column {self.name!r}",
-                            hint=f"Use one of: {', '.join(BINNINGS)}.")
+            raise DataError(
+                f"unknown binning {self.binning!r}",
+                where=f"column {self.name!r}",
+                hint=f"Use one of: {', '.join(BINNINGS)}.",
+            )
         if self.edges is not None:
             edges = self.edges
-            if len(edges) < 3 or any(b < a for a, b in zip(edges[:-1], edges[1:], strict=False)) or edges[0] == edges[-1]:
-                raise DataError(f"bin edges {list(edges)} are not at least 3 non-decreasing numbers",
-                                where=f"column {self.name!r}", hint="Write edges from low to high, e.g. 0, 18, 40, 65, 120.")
+            if (
+                len(edges) < 3
+                or any(b < a for a, b in zip(edges[:-1], edges[1:], strict=False))
+                or edges[0] == edges[-1]
+            ):
+                raise DataError(
+                    f"bin edges {list(edges)} are not at least 3 non-decreasing numbers",
+                    where=f"column {self.name!r}",
+                    hint="Write edges from low to high, e.g. 0, 18, 40, 65, 120.",
+                )
             if self.bins != len(edges) - 1:
                 object.__setattr__(self, "bins", len(edges) - 1)
         elif self.binning == "edges" and self.kind == "numeric":
-            raise DataError("binning 'edges' needs the edges", where=f"column {self.name!r}",
-                            hint="List the bin edges, or choose quantile or equal binning.")
+            raise DataError(
+                "binning 'edges' needs the edges",
+                where=f"column {self.name!r}",
+                hint="List the bin edges, or choose quantile or equal binning.",
+            )
 
     @property
     def paid_facts(self) -> list[str]:
@@ -134,11 +156,16 @@ class Column:
         """True for columns the table synthesizer models (categorical and numeric)."""
         return self.kind in ("categorical", "numeric")
 
-    def with_domain(self, *, categories: tuple[str, ...] | None = None,
-                    bounds: tuple[float, float] | None = None, public: bool) -> Column:
+    def with_domain(
+        self, *, categories: tuple[str, ...] | None = None, bounds: tuple[float, float] | None = None, public: bool
+    ) -> Column:
         """A copy with a new domain, e.g. the one the schema stage released under DP."""
-        return replace(self, categories=categories if categories is not None else self.categories,
-                       bounds=bounds if bounds is not None else self.bounds, public=public)
+        return replace(
+            self,
+            categories=categories if categories is not None else self.categories,
+            bounds=bounds if bounds is not None else self.bounds,
+            public=public,
+        )
 
 
 @dataclass(frozen=True)
@@ -171,18 +198,24 @@ class Schema:
         if self.image_column not in names:
             raise DataError(f"the image column {self.image_column!r} is not in the schema")
         if self.image_mode not in ("L", "RGB"):
-            raise DataError(f"unknown image mode {self.image_mode!r}", where="schema",
-                            hint="Use 'L' (grey) or 'RGB' (colour).")
+            raise DataError(
+                f"unknown image mode {self.image_mode!r}", where="schema", hint="Use 'L' (grey) or 'RGB' (colour)."
+            )
         if self.delimiter is not None and len(self.delimiter) != 1:
-            raise DataError(f"the delimiter {self.delimiter!r} is not one character", where="schema",
-                            hint="Use one of , ; | or a tab.")
+            raise DataError(
+                f"the delimiter {self.delimiter!r} is not one character",
+                where="schema",
+                hint="Use one of , ; | or a tab.",
+            )
         if self.encoding is not None:
             import codecs
+
             try:
                 codecs.lookup(self.encoding)
             except LookupError as exc:
-                raise DataError(f"unknown text encoding {self.encoding!r}", where="schema",
-                                hint="Use utf-8, cp1252 or latin-1.") from exc
+                raise DataError(
+                    f"unknown text encoding {self.encoding!r}", where="schema", hint="Use utf-8, cp1252 or latin-1."
+                ) from exc
 
     def column(self, name: str) -> Column:
         """The column called ``name`` (a clear error when there is none)."""
@@ -213,6 +246,7 @@ class Schema:
         what is public: that a domain was declared public, how it was paid for (the schema stage's
         ``paid:`` notes hold DP outputs only), or that a column was excluded.
         """
+
         def public_note(column: Column) -> str:
             if column.kind == "excluded":
                 return "excluded: not released"
@@ -220,12 +254,16 @@ class Schema:
                 return "file names of the synthetic images"
             if column.note.startswith("paid:"):
                 return column.note
-            return "domain declared public by the user" if column.public and not column.paid_facts \
+            return (
+                "domain declared public by the user"
+                if column.public and not column.paid_facts
                 else "domain paid from the privacy budget"
+            )
 
         # The input file's encoding and delimiter describe the sensitive upload, not the release.
-        return replace(self, columns=tuple(replace(c, note=public_note(c)) for c in self.columns),
-                       encoding=None, delimiter=None)
+        return replace(
+            self, columns=tuple(replace(c, note=public_note(c)) for c in self.columns), encoding=None, delimiter=None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (the ``schema.json`` format)."""
@@ -236,15 +274,23 @@ class Schema:
         """Inverse of :meth:`to_dict`; names the field at fault when ``data`` is malformed."""
         try:
             columns = tuple(
-                Column(**{**c, "categories": tuple(c["categories"]) if c.get("categories") is not None else None,
-                          "bounds": tuple(c["bounds"]) if c.get("bounds") is not None else None,
-                          "edges": tuple(c["edges"]) if c.get("edges") is not None else None})
+                Column(
+                    **{
+                        **c,
+                        "categories": tuple(c["categories"]) if c.get("categories") is not None else None,
+                        "bounds": tuple(c["bounds"]) if c.get("bounds") is not None else None,
+                        "edges": tuple(c["edges"]) if c.get("edges") is not None else None,
+                    }
+                )
                 for c in data["columns"]
             )
             return cls(**{**data, "columns": columns})
         except (KeyError, TypeError) as exc:
-            raise DataError(f"the schema is malformed ({exc})", where="schema.json",
-                            hint="Re-create it with `python -m dptab_core inspect`.") from exc
+            raise DataError(
+                f"the schema is malformed ({exc})",
+                where="schema.json",
+                hint="Re-create it with `python -m dptab_core inspect`.",
+            ) from exc
 
     def save(self, path: Path) -> None:
         """Write ``schema.json``."""

@@ -132,5 +132,7 @@ def raise_for_fatal(issues: list[ValidationIssue]) -> None:
     if not fatal:
         return
     hints = list(dict.fromkeys(i.hint for i in fatal if i.hint))
-    raise DataError(f"{len(fatal)} problem(s) must be fixed before this data can be used:\n"
-                    + format_issues(fatal), hint="\nWhat to do: " + " ".join(hints))
+    raise DataError(
+        f"{len(fatal)} problem(s) must be fixed before this data can be used:\n" + format_issues(fatal),
+        hint="\nWhat to do: " + " ".join(hints),
+    )

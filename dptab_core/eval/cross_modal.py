@@ -50,8 +50,15 @@ def normalised_agreement(value: float, chance: float, real_value: float, real_ch
     return float((value - chance) / (real_value - real_chance))
 
 
-def cross_modal_scores(predicted_synthetic: Codes, synthetic_rows: Codes, predicted_real: Codes, real_rows: Codes,
-                       sizes: dict[str, int], *, min_lift: float = DEFAULT_MIN_LIFT) -> dict:
+def cross_modal_scores(
+    predicted_synthetic: Codes,
+    synthetic_rows: Codes,
+    predicted_real: Codes,
+    real_rows: Codes,
+    sizes: dict[str, int],
+    *,
+    min_lift: float = DEFAULT_MIN_LIFT,
+) -> dict:
     """Per-attribute agreement (synthetic and held-out real) and the averages over image-expressed attributes.
 
     ``predicted_*`` are the real-trained classifier's read-backs of the images; ``*_rows`` the codes of
@@ -66,14 +73,20 @@ def cross_modal_scores(predicted_synthetic: Codes, synthetic_rows: Codes, predic
         ra = agreement(predicted_real[name], real_rows[name])
         rc = chance_agreement(predicted_real[name], real_rows[name], size)
         expressed = ra - rc >= min_lift
-        per[name] = {"agreement": a, "chance": c, "real_agreement": ra, "real_chance": rc,
-                     "expressed": bool(expressed),
-                     "normalised": normalised_agreement(a, c, ra, rc) if expressed else None}
+        per[name] = {
+            "agreement": a,
+            "chance": c,
+            "real_agreement": ra,
+            "real_chance": rc,
+            "expressed": bool(expressed),
+            "normalised": normalised_agreement(a, c, ra, rc) if expressed else None,
+        }
     expressed_names = [n for n, v in per.items() if v["expressed"]]
     return {
         "agreement": float(np.mean([per[n]["agreement"] for n in expressed_names])) if expressed_names else None,
-        "agreement_normalised": (float(np.mean([per[n]["normalised"] for n in expressed_names]))
-                                 if expressed_names else None),
+        "agreement_normalised": (
+            float(np.mean([per[n]["normalised"] for n in expressed_names])) if expressed_names else None
+        ),
         "expressed_attributes": expressed_names,
         "per_attribute": per,
     }
@@ -94,6 +107,5 @@ def conditioned_mean_images(images: np.ndarray, codes: np.ndarray, size: int) ->
     counts = np.bincount(codes, minlength=size)[:size]
     sums = np.zeros((size, *images.shape[1:]))
     np.add.at(sums, codes, images.astype(float))
-    means = np.where(counts[:, None, None, None] > 0,
-                     sums / np.maximum(counts, 1)[:, None, None, None], 127.5)
+    means = np.where(counts[:, None, None, None] > 0, sums / np.maximum(counts, 1)[:, None, None, None], 127.5)
     return means, counts

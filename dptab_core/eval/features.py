@@ -61,8 +61,9 @@ class AttributeNet(nn.Module):
         w, d = config.width, config.feature_dim
 
         def block(cin: int, cout: int, stride: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1),
-                                 nn.GroupNorm(min(8, cout), cout), nn.SiLU())
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(min(8, cout), cout), nn.SiLU()
+            )
 
         self.trunk = nn.Sequential(block(in_channels, w, 1), block(w, w, 2), block(w, 2 * w, 2), block(2 * w, d, 2))
         self.heads = nn.ModuleDict({name: nn.Linear(d, size) for name, size in sizes.items()})
@@ -85,8 +86,9 @@ class AttributeClassifier:
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Feature vectors, shape ``(n, feature_dim)``, of uint8 images ``(n, H, W, C)``."""
-        return np.concatenate([self.net.features(x).numpy() for x in self._batches(images)] or
-                              [np.zeros((0, self.config.feature_dim))])
+        return np.concatenate(
+            [self.net.features(x).numpy() for x in self._batches(images)] or [np.zeros((0, self.config.feature_dim))]
+        )
 
     def predict(self, images: np.ndarray) -> Codes:
         """Most probable code of every attribute for each image."""
@@ -100,7 +102,7 @@ class AttributeClassifier:
         self.net.eval()
         with torch.no_grad():
             for start in range(0, len(images), batch):
-                yield to_tensor(images[start:start + batch], self.config.image_size)
+                yield to_tensor(images[start : start + batch], self.config.image_size)
 
 
 def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
@@ -111,12 +113,19 @@ def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
     return x
 
 
-def train_attribute_classifier(images: np.ndarray, labels: Codes, sizes: dict[str, int], *,
-                               config: FeatureConfig = DEFAULT_FEATURE_CONFIG,
-                               cache_dir: Path | None = None) -> AttributeClassifier:
+def train_attribute_classifier(
+    images: np.ndarray,
+    labels: Codes,
+    sizes: dict[str, int],
+    *,
+    config: FeatureConfig = DEFAULT_FEATURE_CONFIG,
+    cache_dir: Path | None = None,
+) -> AttributeClassifier:
     """Train (or load from ``cache_dir``) the attribute CNN on uint8 images and their label codes."""
     sizes = dict(sizes)
-    cache_file = Path(cache_dir) / f"attribute_net_{_cache_key(images, labels, sizes, config)}.pt" if cache_dir else None
+    cache_file = (
+        Path(cache_dir) / f"attribute_net_{_cache_key(images, labels, sizes, config)}.pt" if cache_dir else None
+    )
     net = AttributeNet(images.shape[-1], sizes, config)
     if cache_file is not None and cache_file.exists():
         net.load_state_dict(torch.load(cache_file, weights_only=True))
@@ -130,7 +139,7 @@ def train_attribute_classifier(images: np.ndarray, labels: Codes, sizes: dict[st
     for _ in range(config.epochs):
         order = torch.from_numpy(rng.permutation(len(x_all)))
         for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
+            idx = order[start : start + config.batch_size]
             x = x_all[idx]
             flip = torch.rand(len(x)) < 0.5  # horizontal flips: attributes do not depend on left/right
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)

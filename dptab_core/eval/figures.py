@@ -28,25 +28,36 @@ PAD = 2
 def marginal_1way_figure(real: np.ndarray, synthetic: np.ndarray, labels: Sequence[str], *, column: str) -> go.Figure:
     """Grouped bars: share of rows per value of one column, real vs synthetic."""
     size = len(labels)
-    fig = go.Figure([
-        go.Bar(name="real", x=list(labels), y=histogram(real, size), marker_color=REAL_COLOUR),
-        go.Bar(name="synthetic", x=list(labels), y=histogram(synthetic, size), marker_color=SYNTHETIC_COLOUR),
-    ])
-    fig.update_layout(barmode="group", title=f"{column}: share of rows per value", yaxis_title="share of rows",
-                      xaxis_title=column)
+    fig = go.Figure(
+        [
+            go.Bar(name="real", x=list(labels), y=histogram(real, size), marker_color=REAL_COLOUR),
+            go.Bar(name="synthetic", x=list(labels), y=histogram(synthetic, size), marker_color=SYNTHETIC_COLOUR),
+        ]
+    )
+    fig.update_layout(
+        barmode="group", title=f"{column}: share of rows per value", yaxis_title="share of rows", xaxis_title=column
+    )
     return fig
 
 
-def marginal_2way_figure(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarray, np.ndarray],
-                         labels: tuple[Sequence[str], Sequence[str]], *, columns: tuple[str, str]) -> go.Figure:
+def marginal_2way_figure(
+    real: tuple[np.ndarray, np.ndarray],
+    synthetic: tuple[np.ndarray, np.ndarray],
+    labels: tuple[Sequence[str], Sequence[str]],
+    *,
+    columns: tuple[str, str],
+) -> go.Figure:
     """Two heatmaps (real, synthetic) of the joint share of rows of two columns, on one colour scale."""
     (la, lb), (ca, cb) = labels, columns
     joints = [joint_histogram(a, b, len(la), len(lb)) for a, b in (real, synthetic)]
     top = max(float(j.max()) for j in joints) or 1.0
     fig = make_subplots(rows=1, cols=2, subplot_titles=("real", "synthetic"), shared_yaxes=True)
     for col, (name, joint) in enumerate(zip(("real", "synthetic"), joints, strict=True), start=1):
-        fig.add_trace(go.Heatmap(z=joint, x=list(lb), y=list(la), zmin=0, zmax=top, name=name,
-                                 coloraxis="coloraxis"), row=1, col=col)
+        fig.add_trace(
+            go.Heatmap(z=joint, x=list(lb), y=list(la), zmin=0, zmax=top, name=name, coloraxis="coloraxis"),
+            row=1,
+            col=col,
+        )
     fig.update_layout(title=f"{ca} × {cb}: joint share of rows", coloraxis={"colorscale": "Viridis"})
     fig.update_xaxes(title_text=cb)
     fig.update_yaxes(title_text=ca, col=1)
@@ -57,8 +68,11 @@ def association_figure(real: np.ndarray, synthetic: np.ndarray, names: Sequence[
     """Two heatmaps of the column association matrices (Cramér's V), real vs synthetic."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("real", "synthetic"), shared_yaxes=True)
     for col, (name, matrix) in enumerate(zip(("real", "synthetic"), (real, synthetic), strict=True), start=1):
-        fig.add_trace(go.Heatmap(z=matrix, x=list(names), y=list(names), zmin=0, zmax=1, name=name,
-                                 coloraxis="coloraxis"), row=1, col=col)
+        fig.add_trace(
+            go.Heatmap(z=matrix, x=list(names), y=list(names), zmin=0, zmax=1, name=name, coloraxis="coloraxis"),
+            row=1,
+            col=col,
+        )
     fig.update_layout(title="Association between columns (Cramér's V)", coloraxis={"colorscale": "Blues"})
     return fig
 
@@ -70,12 +84,13 @@ def mosaic(tiles: np.ndarray) -> np.ndarray:
     out = np.full((rows * (h + PAD) - PAD, cols * (w + PAD) - PAD, 3), 255, dtype=np.uint8)
     for i in range(rows):
         for j in range(cols):
-            out[i * (h + PAD):i * (h + PAD) + h, j * (w + PAD):j * (w + PAD) + w] = tiles[i, j]
+            out[i * (h + PAD) : i * (h + PAD) + h, j * (w + PAD) : j * (w + PAD) + w] = tiles[i, j]
     return out
 
 
-def _grid_by_value(images: np.ndarray, codes: np.ndarray, values: Sequence[int], per_value: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def _grid_by_value(
+    images: np.ndarray, codes: np.ndarray, values: Sequence[int], per_value: int, rng: np.random.Generator
+) -> np.ndarray:
     blank = np.full(images.shape[1:], 255, dtype=np.uint8)
     rows = []
     for value in values:
@@ -85,8 +100,9 @@ def _grid_by_value(images: np.ndarray, codes: np.ndarray, values: Sequence[int],
     return np.array(rows, dtype=np.uint8)
 
 
-def _side_by_side_images(pictures: Sequence[np.ndarray], titles: Sequence[str], row_labels: Sequence[str],
-                         tile_height: int, title: str) -> go.Figure:
+def _side_by_side_images(
+    pictures: Sequence[np.ndarray], titles: Sequence[str], row_labels: Sequence[str], tile_height: int, title: str
+) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(pictures), subplot_titles=list(titles), horizontal_spacing=0.04)
     for col, (name, picture) in enumerate(zip(titles, pictures, strict=True), start=1):
         fig.add_trace(go.Image(z=picture, name=name, hoverinfo="skip"), row=1, col=col)
@@ -103,21 +119,32 @@ GRID_PER_VALUE = 8
 value vary or repeat one average (issue 13)."""
 
 
-def sample_grid_figure(real_images: np.ndarray, real_codes: np.ndarray, synthetic_images: np.ndarray,
-                       synthetic_codes: np.ndarray, labels: Sequence[str], *, column: str,
-                       per_value: int = GRID_PER_VALUE,
-                       seed: int = 0) -> go.Figure:
+def sample_grid_figure(
+    real_images: np.ndarray,
+    real_codes: np.ndarray,
+    synthetic_images: np.ndarray,
+    synthetic_codes: np.ndarray,
+    labels: Sequence[str],
+    *,
+    column: str,
+    per_value: int = GRID_PER_VALUE,
+    seed: int = 0,
+) -> go.Figure:
     """Real and synthetic images side by side, one row per value of ``column`` (rows with no image: blank)."""
     values = [v for v in range(len(labels)) if np.any(real_codes == v) or np.any(synthetic_codes == v)]
     rng = np.random.default_rng(seed)
-    pictures = [mosaic(_grid_by_value(imgs, codes, values, per_value, rng))
-                for imgs, codes in ((real_images, real_codes), (synthetic_images, synthetic_codes))]
-    return _side_by_side_images(pictures, ("real", "synthetic"), [labels[v] for v in values],
-                                real_images.shape[1], f"Images by {column}")
+    pictures = [
+        mosaic(_grid_by_value(imgs, codes, values, per_value, rng))
+        for imgs, codes in ((real_images, real_codes), (synthetic_images, synthetic_codes))
+    ]
+    return _side_by_side_images(
+        pictures, ("real", "synthetic"), [labels[v] for v in values], real_images.shape[1], f"Images by {column}"
+    )
 
 
-def conditioned_means_figure(real_means: np.ndarray, synthetic_means: np.ndarray, labels: Sequence[str], *,
-                             column: str) -> go.Figure:
+def conditioned_means_figure(
+    real_means: np.ndarray, synthetic_means: np.ndarray, labels: Sequence[str], *, column: str
+) -> go.Figure:
     """Mean image per value of ``column``: real means on the top row, synthetic means below."""
     tiles = np.stack([real_means, synthetic_means]).clip(0, 255).round().astype(np.uint8)
     fig = go.Figure(go.Image(z=mosaic(tiles), name="means", hoverinfo="skip"))
@@ -128,22 +155,25 @@ def conditioned_means_figure(real_means: np.ndarray, synthetic_means: np.ndarray
     return fig
 
 
-def closest_pairs_figure(synthetic_images: np.ndarray, real_images: np.ndarray,
-                         pairs: Sequence[Sequence[float]]) -> go.Figure:
+def closest_pairs_figure(
+    synthetic_images: np.ndarray, real_images: np.ndarray, pairs: Sequence[Sequence[float]]
+) -> go.Figure:
     """The synthetic images nearest to a real training image (top) above that real image (bottom)."""
     syn = np.array([synthetic_images[int(i)] for i, _, _ in pairs])
     real = np.array([real_images[int(j)] for _, j, _ in pairs])
     fig = go.Figure(go.Image(z=mosaic(np.stack([syn, real])), name="closest pairs", hoverinfo="skip"))
     h, w = syn.shape[1:3]
-    fig.update_xaxes(tickvals=[j * (w + PAD) + w / 2 for j in range(len(pairs))],
-                     ticktext=[f"d={d:.2f}" for _, _, d in pairs])
+    fig.update_xaxes(
+        tickvals=[j * (w + PAD) + w / 2 for j in range(len(pairs))], ticktext=[f"d={d:.2f}" for _, _, d in pairs]
+    )
     fig.update_yaxes(tickvals=[h / 2, h + PAD + h / 2], ticktext=["synthetic", "nearest real"])
     fig.update_layout(title="Closest synthetic–real pairs (memorisation check)", height=320)
     return fig
 
 
-def metric_vs_epsilon_figure(rows: Sequence[dict], *, metric: str, current_epsilon: float | None = None,
-                             metric_label: str | None = None) -> go.Figure:
+def metric_vs_epsilon_figure(
+    rows: Sequence[dict], *, metric: str, current_epsilon: float | None = None, metric_label: str | None = None
+) -> go.Figure:
     """One line per method of ``metric`` against ε (log axis); the current plan's ε as a dashed line.
 
     ``rows``: ``{"method", "epsilon", metric: value}`` dicts, e.g. from an ε sweep. A row whose ε is
@@ -159,16 +189,26 @@ def metric_vs_epsilon_figure(rows: Sequence[dict], *, metric: str, current_epsil
     fig = go.Figure()
     private = [r for r in rows if r.get("epsilon") is not None]
     for method in dict.fromkeys(r["method"] for r in private):
-        points = sorted((r["epsilon"], r[metric]) for r in private if r["method"] == method and r.get(metric) is not None)
-        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                 name=method))
+        points = sorted(
+            (r["epsilon"], r[metric]) for r in private if r["method"] == method and r.get(metric) is not None
+        )
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=method))
     for reference in (r for r in rows if r.get("epsilon") is None and r.get(metric) is not None):
-        fig.add_hline(y=reference[metric], line_dash="dot", line_color="black",
-                      annotation_text=f"{reference['method']} (NOT PRIVATE, ε = ∞)", annotation_position="top left")
+        fig.add_hline(
+            y=reference[metric],
+            line_dash="dot",
+            line_color="black",
+            annotation_text=f"{reference['method']} (NOT PRIVATE, ε = ∞)",
+            annotation_position="top left",
+        )
     if current_epsilon is not None:
         # no annotation_text: annotations on a log axis take log10 positions, shapes take data values
         fig.add_vline(x=current_epsilon, line_dash="dash", line_color="grey")
     note = " (dashed: current plan)" if current_epsilon is not None else ""
-    fig.update_layout(title=f"{metric_label or metric} vs ε{note}", xaxis_title="ε", yaxis_title=metric_label or metric,
-                      xaxis_type="log")
+    fig.update_layout(
+        title=f"{metric_label or metric} vs ε{note}",
+        xaxis_title="ε",
+        yaxis_title=metric_label or metric,
+        xaxis_type="log",
+    )
     return fig

@@ -89,8 +89,13 @@ def _cells(codes: dict[str, np.ndarray], attributes: list[str]) -> np.ndarray:
     return np.array([hash(tuple(row)) for row in stacked.tolist()], dtype=np.int64)
 
 
-def within_cell_variety(real_features: np.ndarray, real_codes: dict[str, np.ndarray], synthetic_features: np.ndarray,
-                        synthetic_codes: dict[str, np.ndarray], attributes: list[str]) -> dict:
+def within_cell_variety(
+    real_features: np.ndarray,
+    real_codes: dict[str, np.ndarray],
+    synthetic_features: np.ndarray,
+    synthetic_codes: dict[str, np.ndarray],
+    attributes: list[str],
+) -> dict:
     """Spread of synthetic images around their record's centre, as a fraction of the real images' spread.
 
     A *cell* is one combination of values of ``attributes`` (the columns the images show): rows that
@@ -113,23 +118,37 @@ def within_cell_variety(real_features: np.ndarray, real_codes: dict[str, np.ndar
     1.0
     """
     real_f, syn_f = np.asarray(real_features, dtype=float), np.asarray(synthetic_features, dtype=float)
-    per = {name: ratio for name in attributes
-           if (ratio := _spread_ratio(real_f, np.asarray(real_codes[name]), syn_f,
-                                      np.asarray(synthetic_codes[name]))) is not None}
-    combined = (_spread_ratio(real_f, _cells(real_codes, attributes), syn_f, _cells(synthetic_codes, attributes))
-                if attributes else None)
+    per = {
+        name: ratio
+        for name in attributes
+        if (ratio := _spread_ratio(real_f, np.asarray(real_codes[name]), syn_f, np.asarray(synthetic_codes[name])))
+        is not None
+    }
+    combined = (
+        _spread_ratio(real_f, _cells(real_codes, attributes), syn_f, _cells(synthetic_codes, attributes))
+        if attributes
+        else None
+    )
     if combined is None and per:
         combined = float(np.mean(list(per.values())))
     return {"variety": combined, "per_attribute": per}
 
 
-def tstr_images(synthetic_images: np.ndarray, synthetic_codes: dict[str, np.ndarray], sizes: dict[str, int],
-                real_test_images: np.ndarray, real_test_codes: dict[str, np.ndarray], *,
-                config=None, cache_dir: Path | None = None) -> dict[str, float]:
+def tstr_images(
+    synthetic_images: np.ndarray,
+    synthetic_codes: dict[str, np.ndarray],
+    sizes: dict[str, int],
+    real_test_images: np.ndarray,
+    real_test_codes: dict[str, np.ndarray],
+    *,
+    config=None,
+    cache_dir: Path | None = None,
+) -> dict[str, float]:
     """Per-attribute accuracy on real held-out images of an attribute CNN trained on the synthetic pairs."""
     from dptab_core.eval import features
 
-    clf = features.train_attribute_classifier(synthetic_images, synthetic_codes, sizes,
-                                              config=config or features.DEFAULT_FEATURE_CONFIG, cache_dir=cache_dir)
+    clf = features.train_attribute_classifier(
+        synthetic_images, synthetic_codes, sizes, config=config or features.DEFAULT_FEATURE_CONFIG, cache_dir=cache_dir
+    )
     predicted = clf.predict(real_test_images)
     return {name: float(np.mean(predicted[name] == real_test_codes[name])) for name in sizes}

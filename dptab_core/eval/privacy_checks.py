@@ -49,16 +49,22 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, *, chunk: int 
     ref_sq = (ref * ref).sum(1)
     dist, idx = np.empty(len(queries)), np.empty(len(queries), dtype=np.int64)
     for start in range(0, len(queries), chunk):
-        q = queries[start:start + chunk].reshape(-1, ref.shape[1]).astype(np.float32) / 255.0
+        q = queries[start : start + chunk].reshape(-1, ref.shape[1]).astype(np.float32) / 255.0
         d2 = np.maximum((q * q).sum(1)[:, None] + ref_sq[None, :] - 2.0 * q @ ref.T, 0.0)
         j = d2.argmin(axis=1)
-        idx[start:start + chunk] = j
-        dist[start:start + chunk] = np.sqrt(d2[np.arange(len(q)), j])
+        idx[start : start + chunk] = j
+        dist[start : start + chunk] = np.sqrt(d2[np.arange(len(q)), j])
     return dist, idx
 
 
-def memorisation_check(real_reference: np.ndarray, real_heldout: np.ndarray, synthetic: np.ndarray, *,
-                       n_closest: int = 8, low_quantile: float = 0.05) -> dict:
+def memorisation_check(
+    real_reference: np.ndarray,
+    real_heldout: np.ndarray,
+    synthetic: np.ndarray,
+    *,
+    n_closest: int = 8,
+    low_quantile: float = 0.05,
+) -> dict:
     """Nearest-real-neighbour distances of synthetic images vs held-out real images.
 
     ``real_reference``: the real images the generator could have memorised (the training side);
@@ -105,12 +111,13 @@ def p_value(*, n_canaries: int, n_guesses: int, n_correct: int, epsilon: float, 
     return min(tail + 2.0 * m * delta * alpha, 1.0)
 
 
-def epsilon_lower_bound(*, n_canaries: int, n_guesses: int, n_correct: int, beta: float = 0.05,
-                        delta: float = 0.0, tolerance: float = 1e-6) -> float:
+def epsilon_lower_bound(
+    *, n_canaries: int, n_guesses: int, n_correct: int, beta: float = 0.05, delta: float = 0.0, tolerance: float = 1e-6
+) -> float:
     """The largest ε that ``n_correct`` right guesses reject at confidence 1 − β (0 when none is rejected)."""
+
     def rejected(eps: float) -> bool:
-        return p_value(n_canaries=n_canaries, n_guesses=n_guesses, n_correct=n_correct,
-                       epsilon=eps, delta=delta) < beta
+        return p_value(n_canaries=n_canaries, n_guesses=n_guesses, n_correct=n_correct, epsilon=eps, delta=delta) < beta
 
     if not rejected(0.0):
         return 0.0
@@ -136,20 +143,27 @@ def guesses_from_scores(scores: np.ndarray, *, k_in: int, k_out: int) -> np.ndar
     guesses = np.zeros(len(scores), dtype=np.int64)
     guesses[order[:k_in]] = 1
     if k_out:
-        guesses[order[len(scores) - k_out:]] = -1
+        guesses[order[len(scores) - k_out :]] = -1
     return guesses
 
 
-def audit_from_scores(scores: np.ndarray, included: np.ndarray, *, k_in: int, k_out: int,
-                      beta: float = 0.05, delta: float = 0.0) -> dict:
+def audit_from_scores(
+    scores: np.ndarray, included: np.ndarray, *, k_in: int, k_out: int, beta: float = 0.05, delta: float = 0.0
+) -> dict:
     """ε̂ from membership scores (higher = more likely inserted) and the true inclusion bits."""
     guesses = guesses_from_scores(scores, k_in=k_in, k_out=k_out)
     truth = np.where(np.asarray(included, dtype=bool), 1, -1)
     r = int(np.count_nonzero(guesses))
     v = int(np.sum(guesses == truth))
     m = len(guesses)
-    return {"epsilon_lower_bound": epsilon_lower_bound(n_canaries=m, n_guesses=r, n_correct=v, beta=beta, delta=delta),
-            "confidence": 1.0 - beta, "n_canaries": m, "n_guesses": r, "n_correct": v, "delta": delta}
+    return {
+        "epsilon_lower_bound": epsilon_lower_bound(n_canaries=m, n_guesses=r, n_correct=v, beta=beta, delta=delta),
+        "confidence": 1.0 - beta,
+        "n_canaries": m,
+        "n_guesses": r,
+        "n_correct": v,
+        "delta": delta,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +186,9 @@ class AuditConfig:
 DEFAULT_AUDIT_CONFIG = AuditConfig()
 
 
-def make_canaries(schema: Schema, image_shape: tuple[int, ...], *, n: int, rng: np.random.Generator
-                  ) -> tuple[pd.DataFrame, np.ndarray]:
+def make_canaries(
+    schema: Schema, image_shape: tuple[int, ...], *, n: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray]:
     """``n`` canary individuals: uniform-noise images (far from any natural image and from each other)
     with rows drawn uniformly from the public domain; image files ``canary_00000.png`` …; every other
     column (identifiers, the person column) holds the canary's own name, so each canary is one person."""
@@ -193,8 +208,16 @@ RunFn = Callable[[pd.DataFrame, np.ndarray], np.ndarray]
 """A pipeline run under audit: (training table, training images uint8) → synthetic images uint8."""
 
 
-def audit_one_run(run_fn: RunFn, table: pd.DataFrame, images: np.ndarray, schema: Schema, *,
-                  config: AuditConfig = DEFAULT_AUDIT_CONFIG, seed: int, delta: float = 0.0) -> dict:
+def audit_one_run(
+    run_fn: RunFn,
+    table: pd.DataFrame,
+    images: np.ndarray,
+    schema: Schema,
+    *,
+    config: AuditConfig = DEFAULT_AUDIT_CONFIG,
+    seed: int,
+    delta: float = 0.0,
+) -> dict:
     """Insert canaries, run the pipeline once, score membership by nearest synthetic image, return ε̂.
 
     Each canary joins the training data with probability ½; its score is minus the pixel distance

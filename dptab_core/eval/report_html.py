@@ -28,28 +28,63 @@ def standard_figures(ev: Evaluation) -> list[tuple[str, go.Figure]]:
     """The report's figures in order, each with its section name (also usable by the Results page)."""
     out: list[tuple[str, go.Figure]] = []
     for name in list(ev.sizes)[:MAX_MARGINAL_COLUMNS]:
-        out.append(("Table", figures.marginal_1way_figure(ev.real_codes[name], ev.synthetic_codes[name],
-                                                          ev.labels(name), column=name)))
+        out.append(
+            (
+                "Table",
+                figures.marginal_1way_figure(
+                    ev.real_codes[name], ev.synthetic_codes[name], ev.labels(name), column=name
+                ),
+            )
+        )
     for a, b, _ in ev.metrics["table"]["tvd_2way_worst_pairs"][:WORST_PAIRS_SHOWN]:
-        out.append(("Table", figures.marginal_2way_figure(
-            (ev.real_codes[a], ev.real_codes[b]), (ev.synthetic_codes[a], ev.synthetic_codes[b]),
-            (ev.labels(a), ev.labels(b)), columns=(a, b))))
-    out.append(("Table", figures.association_figure(association_matrix(ev.real_codes, ev.sizes),
-                                                    association_matrix(ev.synthetic_codes, ev.sizes), list(ev.sizes))))
+        out.append(
+            (
+                "Table",
+                figures.marginal_2way_figure(
+                    (ev.real_codes[a], ev.real_codes[b]),
+                    (ev.synthetic_codes[a], ev.synthetic_codes[b]),
+                    (ev.labels(a), ev.labels(b)),
+                    columns=(a, b),
+                ),
+            )
+        )
+    out.append(
+        (
+            "Table",
+            figures.association_figure(
+                association_matrix(ev.real_codes, ev.sizes),
+                association_matrix(ev.synthetic_codes, ev.sizes),
+                list(ev.sizes),
+            ),
+        )
+    )
     attributes = ev.metrics["image"]["scored_attributes"][:MAX_IMAGE_ATTRIBUTES]
     for name in attributes:
-        out.append(("Images", figures.sample_grid_figure(ev.real_images, ev.real_codes[name], ev.synthetic_images,
-                                                         ev.synthetic_codes[name], ev.labels(name), column=name)))
+        out.append(
+            (
+                "Images",
+                figures.sample_grid_figure(
+                    ev.real_images,
+                    ev.real_codes[name],
+                    ev.synthetic_images,
+                    ev.synthetic_codes[name],
+                    ev.labels(name),
+                    column=name,
+                ),
+            )
+        )
     for name in attributes:
         size = ev.sizes[name]
         real_means, _ = cross_modal.conditioned_mean_images(ev.real_images, ev.real_codes[name], size)
         syn_means, _ = cross_modal.conditioned_mean_images(ev.synthetic_images, ev.synthetic_codes[name], size)
-        out.append(("Cross-modal", figures.conditioned_means_figure(real_means, syn_means, ev.labels(name),
-                                                                    column=name)))
+        out.append(
+            ("Cross-modal", figures.conditioned_means_figure(real_means, syn_means, ev.labels(name), column=name))
+        )
     pairs = ev.metrics["privacy"]["closest_pairs"]
     if pairs:
-        out.append(("Privacy", figures.closest_pairs_figure(ev.synthetic_images, ev.real_images[ev.reference_index],
-                                                            pairs)))
+        out.append(
+            ("Privacy", figures.closest_pairs_figure(ev.synthetic_images, ev.real_images[ev.reference_index], pairs))
+        )
     return out
 
 
@@ -64,19 +99,34 @@ def _headline_rows(m: dict) -> list[tuple[str, str, str]]:
     return [
         ("Table: 1-way marginal TVD (mean)", _fmt(t["tvd_1way"]), "0 = identical column histograms"),
         ("Table: 2-way marginal TVD (mean)", _fmt(t["tvd_2way"]), "0 = identical pairwise histograms"),
-        (f"Table: accuracy predicting {t['tstr']['target']} (synthetic-trained / real-trained)",
-         f"{_fmt(t['tstr']['synthetic'])} / {_fmt(t['tstr']['real'])}", "closer = more useful"),
+        (
+            f"Table: accuracy predicting {t['tstr']['target']} (synthetic-trained / real-trained)",
+            f"{_fmt(t['tstr']['synthetic'])} / {_fmt(t['tstr']['real'])}",
+            "closer = more useful",
+        ),
         ("Images: Fréchet distance", _fmt(i["fd"]), "0 = same feature distribution"),
         ("Images: precision / recall", f"{_fmt(i['precision'])} / {_fmt(i['recall'])}", "realism / coverage"),
-        ("Images: variety within a value (synthetic / real)", _fmt(i.get("variety")),
-         "1 = as varied as real photos; 0 = one image per value"),
-        ("Images: TSTR accuracy (synthetic-trained / real-trained)",
-         f"{_fmt(i['tstr_accuracy'])} / {_fmt(i['trtr_accuracy'])}", "closer = more useful"),
-        ("Cross-modal agreement (raw / normalised)",
-         f"{_fmt(c['agreement'])} / {_fmt(c['agreement_normalised'])}", "normalised: 0 = no link, 1 = real link"),
+        (
+            "Images: variety within a value (synthetic / real)",
+            _fmt(i.get("variety")),
+            "1 = as varied as real photos; 0 = one image per value",
+        ),
+        (
+            "Images: TSTR accuracy (synthetic-trained / real-trained)",
+            f"{_fmt(i['tstr_accuracy'])} / {_fmt(i['trtr_accuracy'])}",
+            "closer = more useful",
+        ),
+        (
+            "Cross-modal agreement (raw / normalised)",
+            f"{_fmt(c['agreement'])} / {_fmt(c['agreement_normalised'])}",
+            "normalised: 0 = no link, 1 = real link",
+        ),
         ("Memorisation: NN distance ratio", _fmt(p["nn_distance_ratio"]), "≈ 1 or more is normal; ≪ 1 suspicious"),
-        ("Audit: ε lower bound (claimed ε)",
-         f"{_fmt(p['audit_epsilon_lower_bound'])} ({_fmt(p['claimed_epsilon'])})", "must stay below the claimed ε"),
+        (
+            "Audit: ε lower bound (claimed ε)",
+            f"{_fmt(p['audit_epsilon_lower_bound'])} ({_fmt(p['claimed_epsilon'])})",
+            "must stay below the claimed ε",
+        ),
     ]
 
 
@@ -89,9 +139,11 @@ def verdict_rows(m: dict) -> str:
     out = []
     for v in metric_verdicts(m):
         colour = LEVEL_COLOURS.get(v.level, "#b26a00")
-        out.append(f"<tr><td>{html.escape(v.title)}</td><td><b>{html.escape(v.shown)}</b></td>"
-                   f"<td style='color:{colour}'><b>{html.escape(v.level)}</b>: {html.escape(v.headline)}</td>"
-                   f"<td class='hint'>{html.escape(v.baseline)}</td><td class='hint'>{html.escape(v.meaning)}</td></tr>")
+        out.append(
+            f"<tr><td>{html.escape(v.title)}</td><td><b>{html.escape(v.shown)}</b></td>"
+            f"<td style='color:{colour}'><b>{html.escape(v.level)}</b>: {html.escape(v.headline)}</td>"
+            f"<td class='hint'>{html.escape(v.baseline)}</td><td class='hint'>{html.escape(v.meaning)}</td></tr>"
+        )
     return "".join(out)
 
 
@@ -99,17 +151,25 @@ def sweep_figures(rows: list[dict], *, current_epsilon: float | None) -> list[tu
     """One metric-vs-ε chart per headline metric of a baseline comparison / ε sweep."""
     from dptab_core.eval.evaluate import HEADLINE_METRICS
 
-    return [("Baselines and ε", figures.metric_vs_epsilon_figure(rows, metric=key, metric_label=label,
-                                                                  current_epsilon=current_epsilon))
-            for key, label in HEADLINE_METRICS.items() if any(r.get(key) is not None for r in rows)]
+    return [
+        (
+            "Baselines and ε",
+            figures.metric_vs_epsilon_figure(rows, metric=key, metric_label=label, current_epsilon=current_epsilon),
+        )
+        for key, label in HEADLINE_METRICS.items()
+        if any(r.get(key) is not None for r in rows)
+    ]
 
 
-def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison report",
-                  sweep_rows: list[dict] | None = None) -> str:
+def render_report(
+    ev: Evaluation, *, title: str = "Synthetic vs real: comparison report", sweep_rows: list[dict] | None = None
+) -> str:
     """The report as one HTML string (plotly.js inlined once); ``sweep_rows`` adds the baseline charts."""
     m = ev.metrics
-    rows = "".join(f"<tr><td>{html.escape(a)}</td><td><b>{b}</b></td><td class='hint'>{html.escape(c)}</td></tr>"
-                   for a, b, c in _headline_rows(m))
+    rows = "".join(
+        f"<tr><td>{html.escape(a)}</td><td><b>{b}</b></td><td class='hint'>{html.escape(c)}</td></tr>"
+        for a, b, c in _headline_rows(m)
+    )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -127,11 +187,14 @@ def render_report(ev: Evaluation, *, title: str = "Synthetic vs real: comparison
     ]
     warning = collapse_warning(m)
     if warning:
-        parts.append(f"<p class='red' id='variety-warning'><b>Images: near-copies of an average.</b> "
-                     f"{html.escape(warning)}</p>")
-    parts += [f"<h2>Verdicts</h2><table><tr><th>metric</th><th>value</th><th>verdict</th><th>baseline</th>"
-              f"<th>what it means</th></tr>{verdict_rows(m)}</table>",
-              f"<h2>Summary</h2><table>{rows}</table>"]
+        parts.append(
+            f"<p class='red' id='variety-warning'><b>Images: near-copies of an average.</b> {html.escape(warning)}</p>"
+        )
+    parts += [
+        f"<h2>Verdicts</h2><table><tr><th>metric</th><th>value</th><th>verdict</th><th>baseline</th>"
+        f"<th>what it means</th></tr>{verdict_rows(m)}</table>",
+        f"<h2>Summary</h2><table>{rows}</table>",
+    ]
     section = None
     extra = sweep_figures(sweep_rows, current_epsilon=m["privacy"]["claimed_epsilon"]) if sweep_rows else []
     for i, (name, fig) in enumerate(standard_figures(ev) + extra):

@@ -58,13 +58,18 @@ def tvd_2way(real: Codes, synthetic: Codes, sizes: dict[str, int], *, n_worst: i
     The worst pairs are what a data owner looks at first: a link the table model lost.
     """
     per = {
-        (a, b): tvd(joint_histogram(real[a], real[b], sizes[a], sizes[b]),
-                    joint_histogram(synthetic[a], synthetic[b], sizes[a], sizes[b]))
+        (a, b): tvd(
+            joint_histogram(real[a], real[b], sizes[a], sizes[b]),
+            joint_histogram(synthetic[a], synthetic[b], sizes[a], sizes[b]),
+        )
         for a, b in combinations(sizes, 2)
     }
     worst = sorted(per.items(), key=lambda item: -item[1])[:n_worst]
-    return {"mean": _mean(per.values()), "max": max(per.values(), default=0.0),
-            "worst_pairs": [[a, b, v] for (a, b), v in worst]}
+    return {
+        "mean": _mean(per.values()),
+        "max": max(per.values(), default=0.0),
+        "worst_pairs": [[a, b, v] for (a, b), v in worst],
+    }
 
 
 def cramers_v(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int) -> float:
@@ -144,8 +149,13 @@ def tstr_table(real_train: Codes, real_test: Codes, synthetic: Codes, sizes: dic
     on_syn = naive_bayes_predict(naive_bayes_fit(synthetic, sizes, target), real_test)
     on_real = naive_bayes_predict(naive_bayes_fit(real_train, sizes, target), real_test)
     majority = np.bincount(real_train[target], minlength=sizes[target]).argmax()
-    return {"target": target, "synthetic": float(np.mean(on_syn == y_test)),
-            "real": float(np.mean(on_real == y_test)), "majority": float(np.mean(y_test == majority)), "majority_code": int(majority)}
+    return {
+        "target": target,
+        "synthetic": float(np.mean(on_syn == y_test)),
+        "real": float(np.mean(on_real == y_test)),
+        "majority": float(np.mean(y_test == majority)),
+        "majority_code": int(majority),
+    }
 
 
 def baselines(real: Codes, sizes: dict[str, int]) -> dict[str, float]:
@@ -162,8 +172,10 @@ def baselines(real: Codes, sizes: dict[str, int]) -> dict[str, float]:
     """
     hist = {c: histogram(real[c], sizes[c]) for c in sizes}
     uniform = _mean(tvd(h, np.full(len(h), 1.0 / len(h))) for h in hist.values())
-    pairs = [tvd(joint_histogram(real[a], real[b], sizes[a], sizes[b]), np.outer(hist[a], hist[b]))
-             for a, b in combinations(sizes, 2)]
+    pairs = [
+        tvd(joint_histogram(real[a], real[b], sizes[a], sizes[b]), np.outer(hist[a], hist[b]))
+        for a, b in combinations(sizes, 2)
+    ]
     return {"tvd_1way_uniform": uniform, "tvd_2way_independent": _mean(pairs)}
 
 

@@ -47,9 +47,11 @@ MEMO_GOOD, MEMO_RED = 0.9, 0.7
 """Nearest-training-image distance / the same for unseen real images: ≈ 1 is normal; below 0.7 the
 synthetic images sit much closer to training photos than unseen photos do (possible copies)."""
 
-COLLAPSE_WARNING = ("The synthetic images are near-copies of an average: images with the same value look almost "
-                    "the same (variety {variety:.0%} of real photos'). They show what a typical image of each value "
-                    "looks like, not the variety of real photos; do not use them where variety matters.")
+COLLAPSE_WARNING = (
+    "The synthetic images are near-copies of an average: images with the same value look almost "
+    "the same (variety {variety:.0%} of real photos'). They show what a typical image of each value "
+    "looks like, not the variety of real photos; do not use them where variety matters."
+)
 """The red sentence the Summary and the HTML report show when variety is below :data:`VARIETY_RED`."""
 
 
@@ -101,31 +103,44 @@ def tstr_verdict(tstr: dict[str, Any], n_test: float | None = None) -> Verdict |
     margin = max(GUESSING_MARGIN, se)
     target, label = tstr.get("target", "the target"), tstr.get("majority_label")
     guess = f"always guessing {label!r}" if label is not None else "always guessing the most common value"
-    baseline = " · ".join(p for p in (f"{guess}: {_pct(floor)}" if floor is not None else "",
-                                      f"trained on real rows: {_pct(real)}" if real is not None else "") if p)
+    baseline = " · ".join(
+        p
+        for p in (
+            f"{guess}: {_pct(floor)}" if floor is not None else "",
+            f"trained on real rows: {_pct(real)}" if real is not None else "",
+        )
+        if p
+    )
     scale = f"Share of real rows whose {target} a model trained on synthetic rows predicts right."
     judgeable = floor is None or real is None or real - floor > max(GUESSING_MARGIN, JUDGE_MARGIN_SE * se)
     if floor is not None and judgeable and syn <= floor + margin:
         level, headline = RED, "no better than guessing"
-        meaning = (f"A model trained on the synthetic rows predicts {target} no better than {guess} "
-                   f"({_pct(syn)} vs {_pct(floor)}): the synthetic table teaches nothing about {target}.")
+        meaning = (
+            f"A model trained on the synthetic rows predicts {target} no better than {guess} "
+            f"({_pct(syn)} vs {_pct(floor)}): the synthetic table teaches nothing about {target}."
+        )
     elif floor is not None and real is not None and judgeable:
         share = (syn - floor) / (real - floor)
         level = GOOD if share >= TSTR_GOOD_SHARE else WEAK
         headline = "useful" if level == GOOD else "somewhat useful"
-        meaning = (f"It recovers {min(share, 1.0):.0%} of what real rows gain over guessing "
-                   f"({_pct(syn)} vs {_pct(floor)} guessing, {_pct(real)} with real rows).")
+        meaning = (
+            f"It recovers {min(share, 1.0):.0%} of what real rows gain over guessing "
+            f"({_pct(syn)} vs {_pct(floor)} guessing, {_pct(real)} with real rows)."
+        )
     elif floor is None:
         level, headline = WEAK, "no baseline recorded"
-        meaning = ("This run's evaluation did not record what always guessing scores (an older evaluation), so the "
-                   "number cannot be judged; evaluate the run again to get the verdict.")
+        meaning = (
+            "This run's evaluation did not record what always guessing scores (an older evaluation), so the "
+            "number cannot be judged; evaluate the run again to get the verdict."
+        )
     else:
         level, headline = WEAK, "cannot judge"
-        meaning = (f"Even real rows barely beat guessing at {target} ({_pct(real or 0)} vs {_pct(floor)}"
-                   f"{f' on {n_test} held-out rows' if n_test else ''}), so this score cannot tell a useful table "
-                   "from a useless one.")
-    return Verdict("tstr", f"Useful for predicting {target}", _pct(syn), syn, baseline, level, headline, meaning,
-                   scale)
+        meaning = (
+            f"Even real rows barely beat guessing at {target} ({_pct(real or 0)} vs {_pct(floor)}"
+            f"{f' on {n_test} held-out rows' if n_test else ''}), so this score cannot tell a useful table "
+            "from a useless one."
+        )
+    return Verdict("tstr", f"Useful for predicting {target}", _pct(syn), syn, baseline, level, headline, meaning, scale)
 
 
 def tvd_verdict(key: str, value: float | None, floor: float | None) -> Verdict | None:
@@ -136,8 +151,9 @@ def tvd_verdict(key: str, value: float | None, floor: float | None) -> Verdict |
     title = "Column histograms (1-way TVD)" if one else "Column pairs (2-way TVD)"
     useless = "flat histograms" if one else "columns drawn independently (every link lost)"
     baseline = f"{useless}: {floor:.3f} · real: 0" if floor is not None else "real: 0"
-    scale = ("How far synthetic histograms are from the real ones: 0 = identical, 1 = nothing in common "
-             + ("(one column at a time)." if one else "(every pair of columns)."))
+    scale = "How far synthetic histograms are from the real ones: 0 = identical, 1 = nothing in common " + (
+        "(one column at a time)." if one else "(every pair of columns)."
+    )
     if value <= TVD_GOOD:
         level, headline = GOOD, "close to the real data"
         meaning = f"On average the {'histograms' if one else 'pair tables'} differ by {_pct(value)} of their mass."
@@ -146,8 +162,11 @@ def tvd_verdict(key: str, value: float | None, floor: float | None) -> Verdict |
         meaning = f"{'Histograms' if one else 'Links between columns'} are as far off as {useless} ({value:.3f} vs {floor:.3f})."
     else:
         level, headline = WEAK, "recognisable but off"
-        meaning = (f"Closer than {useless} ({floor:.3f}) but {_pct(value)} of the mass is misplaced."
-                   if floor is not None else f"{_pct(value)} of the mass is misplaced.")
+        meaning = (
+            f"Closer than {useless} ({floor:.3f}) but {_pct(value)} of the mass is misplaced."
+            if floor is not None
+            else f"{_pct(value)} of the mass is misplaced."
+        )
     return Verdict(key, title, f"{value:.3f}", value, baseline, level, headline, meaning, scale)
 
 
@@ -155,8 +174,10 @@ def link_verdict(value: float | None) -> Verdict | None:
     """Images follow their rows: 0 = shuffled pairs, 100 % = as strongly as real pairs."""
     if value is None:
         return None
-    scale = ("How strongly each synthetic image shows what its row says, as a share of the real pairs' link: "
-             "0 % = images paired with random rows, 100 % = as strongly as real photos.")
+    scale = (
+        "How strongly each synthetic image shows what its row says, as a share of the real pairs' link: "
+        "0 % = images paired with random rows, 100 % = as strongly as real photos."
+    )
     baseline = "shuffled pairs: 0% · real pairs: 100%"
     if value < LINK_RED:
         level, headline, meaning = RED, "images ignore their rows", "The images barely follow their rows' values."
@@ -164,10 +185,16 @@ def link_verdict(value: float | None) -> Verdict | None:
         level, headline, meaning = WEAK, "a weak link", "The images follow their rows, but much less than real photos."
     elif value > OVERSTATED_LINK:
         level, headline = GOOD, "overstated link"
-        meaning = ("Above 100 %: the images show their row's value more plainly than real photos do, as average "
-                   "images of each value would. Check the variety card next to it.")
+        meaning = (
+            "Above 100 %: the images show their row's value more plainly than real photos do, as average "
+            "images of each value would. Check the variety card next to it."
+        )
     else:
-        level, headline, meaning = GOOD, "images match their rows", "The images show their rows about as real photos do."
+        level, headline, meaning = (
+            GOOD,
+            "images match their rows",
+            "The images show their rows about as real photos do.",
+        )
     return Verdict("link", "Images match their rows", _pct(value), value, baseline, level, headline, meaning, scale)
 
 
@@ -175,18 +202,26 @@ def variety_verdict(value: float | None) -> Verdict | None:
     """Within-value variety of the synthetic images in the evaluation CNN's features, against real photos."""
     if value is None:
         return None
-    scale = ("How different the synthetic images of one value are from each other, as a share of how different "
-             "real photos of that value are (measured in a trained image model's features, not pixels).")
+    scale = (
+        "How different the synthetic images of one value are from each other, as a share of how different "
+        "real photos of that value are (measured in a trained image model's features, not pixels)."
+    )
     baseline = "one image per value: 0% · real photos: 100%"
     if value < VARIETY_RED:
         level, headline = RED, "near-copies of an average"
         meaning = COLLAPSE_WARNING.format(variety=value)
     elif value < VARIETY_GOOD:
-        level, headline, meaning = WEAK, "less varied than real", "Images of one value vary, but much less than real photos."
+        level, headline, meaning = (
+            WEAK,
+            "less varied than real",
+            "Images of one value vary, but much less than real photos.",
+        )
     elif value > VARIETY_HIGH:
         level, headline = WEAK, "more varied than real"
-        meaning = ("Images of one value differ more than real photos do: often noise or unrealistic images "
-                   "rather than real variety. Check the realism card and the image grids.")
+        meaning = (
+            "Images of one value differ more than real photos do: often noise or unrealistic images "
+            "rather than real variety. Check the realism card and the image grids."
+        )
     else:
         level, headline, meaning = GOOD, "varied", "Images of one value vary about as much as real photos do."
     return Verdict("variety", "Image variety", _pct(value), value, baseline, level, headline, meaning, scale)
@@ -198,9 +233,14 @@ def _pr_verdict(key: str, value: float | None, real: float | None) -> Verdict | 
     precision = key == "precision"
     good, red = (PRECISION_GOOD, PRECISION_RED) if precision else (RECALL_GOOD, RECALL_RED)
     title = "Image realism (precision)" if precision else "Real images covered (recall)"
-    scale = ("Share of synthetic images that fall among real ones in feature space." if precision else
-             "Share of real images that have some synthetic image close to them in feature space.")
-    baseline = "nothing alike: 0%" + (f" · one half of the real photos against the other: {_pct(real)}" if real is not None else "")
+    scale = (
+        "Share of synthetic images that fall among real ones in feature space."
+        if precision
+        else "Share of real images that have some synthetic image close to them in feature space."
+    )
+    baseline = "nothing alike: 0%" + (
+        f" · one half of the real photos against the other: {_pct(real)}" if real is not None else ""
+    )
     if value < red:
         level = RED
         headline = "unrealistic" if precision else "most real images have no match"
@@ -209,7 +249,8 @@ def _pr_verdict(key: str, value: float | None, real: float | None) -> Verdict | 
     else:
         level, headline = GOOD, "realistic" if precision else "covers the real variety"
     meaning = f"{_pct(value)} of the {'synthetic' if precision else 'real'} images" + (
-        " look like some real image." if precision else " have a synthetic look-alike.")
+        " look like some real image." if precision else " have a synthetic look-alike."
+    )
     return Verdict(key, title, _pct(value), value, baseline, level, headline, meaning, scale)
 
 
@@ -217,20 +258,25 @@ def memorisation_verdict(value: float | None) -> Verdict | None:
     """Distance to the nearest training image, relative to unseen real images' (≈ 1 normal)."""
     if value is None:
         return None
-    scale = ("Distance from each synthetic image to its nearest training photo, divided by the same distance for "
-             "real photos the model never saw: 1 = no closer than unseen photos; far below 1 = possible copies.")
+    scale = (
+        "Distance from each synthetic image to its nearest training photo, divided by the same distance for "
+        "real photos the model never saw: 1 = no closer than unseen photos; far below 1 = possible copies."
+    )
     baseline = "unseen real photos: 1.00"
     if value < MEMO_RED:
         level, headline = RED, "closer to training photos than expected"
-        meaning = ("Synthetic images sit much closer to training photos than unseen photos do. Look at the closest "
-                   "pairs in the HTML report before sharing; averages of many photos can also do this.")
+        meaning = (
+            "Synthetic images sit much closer to training photos than unseen photos do. Look at the closest "
+            "pairs in the HTML report before sharing; averages of many photos can also do this."
+        )
     elif value < MEMO_GOOD:
         level, headline = WEAK, "somewhat close to training photos"
         meaning = "Somewhat closer to training photos than unseen photos are: look at the closest pairs in the report."
     else:
         level, headline, meaning = GOOD, "no sign of copying", "No closer to training photos than unseen photos are."
-    return Verdict("memorisation", "Memorisation check", f"{value:.2f}", value, baseline, level, headline, meaning,
-                   scale)
+    return Verdict(
+        "memorisation", "Memorisation check", f"{value:.2f}", value, baseline, level, headline, meaning, scale
+    )
 
 
 def metric_verdicts(metrics: dict[str, Any]) -> list[Verdict]:

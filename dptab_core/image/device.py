@@ -26,8 +26,11 @@ def resolve_device(name: str = "auto"):
         return torch.device("cpu")
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise InputError("device 'cuda' was asked for but torch sees no CUDA GPU", where="device",
-                             hint="Use device 'auto' or 'cpu', or install a CUDA build of torch.")
+            raise InputError(
+                "device 'cuda' was asked for but torch sees no CUDA GPU",
+                where="device",
+                hint="Use device 'auto' or 'cpu', or install a CUDA build of torch.",
+            )
         return torch.device("cuda")
     raise InputError(f"unknown device {name!r}", where="device", hint="Use 'auto', 'cpu' or 'cuda'.")
 
@@ -55,4 +58,4 @@ def visible_gpu_names(timeout_s: float = 5.0) -> list[str]:
         return []
     if all(part.isdigit() for part in picked):
         return [names[int(i)] for i in picked if int(i) < len(names)]
-    return names[:len(picked)]  # UUIDs or MIG names: as many as listed
+    return names[: len(picked)]  # UUIDs or MIG names: as many as listed

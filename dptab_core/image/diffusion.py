@@ -88,8 +88,17 @@ class SelfAttention(nn.Module):
 class UNet(nn.Module):
     """(noisy image, time, record) → v prediction; ``len(channel_mult)`` resolutions, skip connections."""
 
-    def __init__(self, *, channels: int, cond_dim: int, width: int, channel_mult: tuple[int, ...], blocks: int,
-                 resolution: int, attention_resolution: int) -> None:
+    def __init__(
+        self,
+        *,
+        channels: int,
+        cond_dim: int,
+        width: int,
+        channel_mult: tuple[int, ...],
+        blocks: int,
+        resolution: int,
+        attention_resolution: int,
+    ) -> None:
         super().__init__()
         if resolution % 2 ** (len(channel_mult) - 1):
             raise ValueError(f"resolution {resolution} cannot be halved {len(channel_mult) - 1} times")
@@ -111,8 +120,9 @@ class UNet(nn.Module):
                 self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
                 res //= 2
                 skips.append(ch)
-        self.mid = nn.ModuleList([ResBlock(ch, ch, emb), SelfAttention(ch) if attention_resolution else nn.Identity(),
-                                  ResBlock(ch, ch, emb)])
+        self.mid = nn.ModuleList(
+            [ResBlock(ch, ch, emb), SelfAttention(ch) if attention_resolution else nn.Identity(), ResBlock(ch, ch, emb)]
+        )
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mult))):
             for _ in range(blocks + 1):
@@ -160,9 +170,15 @@ class ConditionalDiffusion(RecordConditionedModel):
         self.sample_steps = preset.sample_steps
         self.cond_dropout = preset.cond_dropout
         self.guidance = preset.guidance
-        self.net = UNet(channels=channels, cond_dim=cond_dim, width=preset.width,
-                        channel_mult=tuple(preset.channel_mult), blocks=preset.unet_blocks,
-                        resolution=preset.resolution, attention_resolution=preset.attention_resolution)
+        self.net = UNet(
+            channels=channels,
+            cond_dim=cond_dim,
+            width=preset.width,
+            channel_mult=tuple(preset.channel_mult),
+            blocks=preset.unet_blocks,
+            resolution=preset.resolution,
+            attention_resolution=preset.attention_resolution,
+        )
 
     def _denoising_loss(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Per-sample squared error of the v prediction at a uniform random time, records sometimes dropped."""
@@ -195,8 +211,9 @@ class ConditionalDiffusion(RecordConditionedModel):
         return (1.0 + self.guidance) * v_c - self.guidance * v_u
 
     @torch.no_grad()
-    def generate(self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
+    def generate(
+        self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Images in [-1, 1] at the dataset size: ``sample_steps`` deterministic DDIM steps from scaled noise."""
         n, c = cond.shape[0], self.image_shape[2]
         z = torch.randn(n, c, self.resolution, self.resolution, generator=generator, device="cpu")

@@ -60,8 +60,16 @@ LEDGER_FILE = "ledger.jsonl"
 MODEL_IN, MODEL_OUT = "model_warmup.pt", "model_dpsgd.pt"
 
 
-def export_inputs(job_dir: Path, images: np.ndarray, conditions: np.ndarray, *, preset: ImagePreset,
-                  lr: float, seed: int | None = None, engine: str | None = None) -> Path:
+def export_inputs(
+    job_dir: Path,
+    images: np.ndarray,
+    conditions: np.ndarray,
+    *,
+    preset: ImagePreset,
+    lr: float,
+    seed: int | None = None,
+    engine: str | None = None,
+) -> Path:
     """Write what the ranks need besides the plan and warm-up model into ``job_dir/dpsgd_inputs``.
 
     ``seed`` makes the run reproducible (tests, demos only): without it every rank draws its Poisson
@@ -76,13 +84,15 @@ def export_inputs(job_dir: Path, images: np.ndarray, conditions: np.ndarray, *, 
     np.save(out / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
     np.save(out / "conditions.npy", np.asarray(conditions, dtype=np.float32))
     fields = {k: v for k, v in asdict(preset).items() if k != "reasons"}
-    (out / "run.json").write_text(json.dumps({"preset": fields, "lr": float(lr), "seed": seed, "engine": engine}, indent=2),
-                                  encoding="utf-8")
+    (out / "run.json").write_text(
+        json.dumps({"preset": fields, "lr": float(lr), "seed": seed, "engine": engine}, indent=2), encoding="utf-8"
+    )
     return out
 
 
-def make_private_distributed(model, optimizer, n_rows: int, *, noise_multiplier: float, sampling_rate: float,
-                             max_grad_norm: float):
+def make_private_distributed(
+    model, optimizer, n_rows: int, *, noise_multiplier: float, sampling_rate: float, max_grad_norm: float
+):
     """Wrap ``model`` (its forward returns per-sample losses) for DP-SGD across the process group.
 
     Returns ``(private_module, dp_optimizer)``: Opacus' per-sample-gradient module around a
@@ -103,8 +113,13 @@ def make_private_distributed(model, optimizer, n_rows: int, *, noise_multiplier:
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         engine = PrivacyEngine(accountant="rdp")
         private, dp_opt, _ = engine.make_private(
-            module=DPDDP(model), optimizer=optimizer, data_loader=shape_only, noise_multiplier=noise_multiplier,
-            max_grad_norm=max_grad_norm, poisson_sampling=False)
+            module=DPDDP(model),
+            optimizer=optimizer,
+            data_loader=shape_only,
+            noise_multiplier=noise_multiplier,
+            max_grad_norm=max_grad_norm,
+            poisson_sampling=False,
+        )
     return private, dp_opt
 
 
@@ -167,14 +182,17 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None, engine: s
     x = torch.as_tensor(model.prepare_inputs(images)).to(device)  # pixels, or the latent family's latents
     c = torch.as_tensor(conditions).to(device)
     model.zero_grad(set_to_none=True)
-    optimizer = torch.optim.Adam(model.dpsgd_param_groups(run["lr"]), lr=run["lr"])  # the latent family's faster log-std
+    optimizer = torch.optim.Adam(
+        model.dpsgd_param_groups(run["lr"]), lr=run["lr"]
+    )  # the latent family's faster log-std
     q, sigma, clip = float(params["sampling_rate"]), float(params["noise_multiplier"]), float(params["max_grad_norm"])
     steps = int(params["steps"])
     sampler, torch_seed = rank_generators(run["seed"], rank)
     torch.manual_seed(torch_seed)
     if engine == "opacus":
-        private, dp_opt = make_private_distributed(model, optimizer, len(x), noise_multiplier=sigma,
-                                                   sampling_rate=q, max_grad_norm=clip)
+        private, dp_opt = make_private_distributed(
+            model, optimizer, len(x), noise_multiplier=sigma, sampling_rate=q, max_grad_norm=clip
+        )
     else:
         noise = torch.Generator(device=device).manual_seed(torch_seed + 1) if rank == 0 else None
     done = 0
@@ -192,8 +210,17 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None, engine: s
                     (per_sample.sum() / max(len(idx), 1)).backward()
                 dp_opt.step()
             else:
-                _own_step(model, optimizer, x[idx], c[idx], engine=engine, noise_multiplier=sigma,
-                          max_grad_norm=clip, expected_batch=_expected_batch(len(x), q), noise_generator=noise)
+                _own_step(
+                    model,
+                    optimizer,
+                    x[idx],
+                    c[idx],
+                    engine=engine,
+                    noise_multiplier=sigma,
+                    max_grad_norm=clip,
+                    expected_batch=_expected_batch(len(x), q),
+                    noise_generator=noise,
+                )
             done += 1
             if rank == 0:
                 _write_progress(job_dir, done, steps)
@@ -201,10 +228,20 @@ def finetune_distributed(job_dir: Path, *, backend: str | None = None, engine: s
         if rank == 0 and done > 0:
             torch.save(model.state_dict(), job_dir / MODEL_OUT)
             Ledger.load(job_dir / LEDGER_FILE).record(
-                stage=STAGE, mechanism="subsampled_gaussian", label="DP-SGD fine-tune (distributed)",
-                sampling_rate=q, noise_multiplier=sigma, steps=done,
-                details={"max_grad_norm": clip, "expected_batch": opacus_batch_size(len(x), q),
-                         "world_size": world, "backend": dist.get_backend(), "engine": engine})
+                stage=STAGE,
+                mechanism="subsampled_gaussian",
+                label="DP-SGD fine-tune (distributed)",
+                sampling_rate=q,
+                noise_multiplier=sigma,
+                steps=done,
+                details={
+                    "max_grad_norm": clip,
+                    "expected_batch": opacus_batch_size(len(x), q),
+                    "world_size": world,
+                    "backend": dist.get_backend(),
+                    "engine": engine,
+                },
+            )
         dist.destroy_process_group()
     return done
 
@@ -217,8 +254,18 @@ def _expected_batch(n_rows: int, sampling_rate: float) -> int:
     return max(1, int(n_rows * sampling_rate))
 
 
-def _own_step(model, optimizer, x, c, *, engine: str, noise_multiplier: float, max_grad_norm: float,
-              expected_batch: int, noise_generator) -> None:
+def _own_step(
+    model,
+    optimizer,
+    x,
+    c,
+    *,
+    engine: str,
+    noise_multiplier: float,
+    max_grad_norm: float,
+    expected_batch: int,
+    noise_generator,
+) -> None:
     """One DP-SGD step across the process group with an own per-sample engine.
 
     Each rank sums its rows' clipped gradients (zero for an empty local batch, which still joins the
@@ -232,17 +279,23 @@ def _own_step(model, optimizer, x, c, *, engine: str, noise_multiplier: float, m
     from dptab_core.image import per_sample
     from dptab_core.image.dpsgd import noisy_mean_gradient
 
-    clipped_sum = (per_sample.clipped_grad_sum_bookkeeping if engine == "bookkeeping"
-                   else per_sample.clipped_grad_sum_vmap)
+    clipped_sum = (
+        per_sample.clipped_grad_sum_bookkeeping if engine == "bookkeeping" else per_sample.clipped_grad_sum_vmap
+    )
     params = list(model.parameters())
-    grads = (clipped_sum(model, x, c, max_grad_norm=max_grad_norm)[0] if len(x) else [None] * len(params))
+    grads = clipped_sum(model, x, c, max_grad_norm=max_grad_norm)[0] if len(x) else [None] * len(params)
     for p, g in zip(params, grads, strict=True):
         if not p.requires_grad:
             continue
         summed = (g if g is not None else torch.zeros_like(p)).detach().clone()
         if noise_generator is not None:
-            summed = noisy_mean_gradient(summed, noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm,
-                                         expected_batch=1.0, generator=noise_generator)
+            summed = noisy_mean_gradient(
+                summed,
+                noise_multiplier=noise_multiplier,
+                max_grad_norm=max_grad_norm,
+                expected_batch=1.0,
+                generator=noise_generator,
+            )
         dist.all_reduce(summed, op=dist.ReduceOp.SUM)
         p.grad = summed / expected_batch
     optimizer.step()
@@ -266,23 +319,44 @@ def read_progress(job_dir: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``torchrun --nproc_per_node=N -m dptab_core.image.distributed --job-dir DIR [--backend gloo]``."""
     parser = argparse.ArgumentParser(prog="python -m dptab_core.image.distributed", description=__doc__.split("\n")[0])
-    parser.add_argument("--job-dir", type=Path, required=True,
-                        help="folder with plan.json, model_warmup.pt and dpsgd_inputs/ (see export_inputs)")
-    parser.add_argument("--backend", choices=("nccl", "gloo"), default=None,
-                        help="torch.distributed backend (default: nccl when CUDA is available, else gloo)")
-    parser.add_argument("--engine", choices=("bookkeeping", "vmap", "opacus"), default=None,
-                        help="DP-SGD engine (default: the model's, as on one process)")
+    parser.add_argument(
+        "--job-dir",
+        type=Path,
+        required=True,
+        help="folder with plan.json, model_warmup.pt and dpsgd_inputs/ (see export_inputs)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("nccl", "gloo"),
+        default=None,
+        help="torch.distributed backend (default: nccl when CUDA is available, else gloo)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("bookkeeping", "vmap", "opacus"),
+        default=None,
+        help="DP-SGD engine (default: the model's, as on one process)",
+    )
     args = parser.parse_args(argv)
     if "RANK" not in os.environ:
-        print("error: run this under torchrun, e.g. torchrun --nproc_per_node=2 -m dptab_core.image.distributed "
-              f"--job-dir {args.job_dir}", file=sys.stderr)
+        print(
+            "error: run this under torchrun, e.g. torchrun --nproc_per_node=2 -m dptab_core.image.distributed "
+            f"--job-dir {args.job_dir}",
+            file=sys.stderr,
+        )
         return 2
-    needed = [args.job_dir / "plan.json", args.job_dir / MODEL_IN,
-              *(args.job_dir / INPUTS_DIR / name for name in ("images.npy", "conditions.npy", "run.json"))]
+    needed = [
+        args.job_dir / "plan.json",
+        args.job_dir / MODEL_IN,
+        *(args.job_dir / INPUTS_DIR / name for name in ("images.npy", "conditions.npy", "run.json")),
+    ]
     missing = [str(path) for path in needed if not path.exists()]
     if missing:
-        print(f"error: {', '.join(missing)} not found. Run the pipeline up to the warm-up stage and call "
-              "dptab_core.image.distributed.export_inputs for this job folder first.", file=sys.stderr)
+        print(
+            f"error: {', '.join(missing)} not found. Run the pipeline up to the warm-up stage and call "
+            "dptab_core.image.distributed.export_inputs for this job folder first.",
+            file=sys.stderr,
+        )
         return 2
     finetune_distributed(args.job_dir, backend=args.backend, engine=args.engine)
     return 0

@@ -63,9 +63,11 @@ def opacus_batch_size(n: int, sampling_rate: float) -> int:
     m = max(1, round(1.0 / sampling_rate))
     batch = math.ceil(n / m)
     if abs(opacus_sampling_rate(n, batch) - sampling_rate) > 1e-9 * sampling_rate:
-        raise PlanError(f"DP-SGD sampling rate {sampling_rate:g} is not 1/m for an integer m, which Opacus needs",
-                        where="budget plan, stage dpsgd",
-                        hint=f"Plan with sampling_rate = opacus_sampling_rate(n, batch_size), e.g. 1/{m}.")
+        raise PlanError(
+            f"DP-SGD sampling rate {sampling_rate:g} is not 1/m for an integer m, which Opacus needs",
+            where="budget plan, stage dpsgd",
+            hint=f"Plan with sampling_rate = opacus_sampling_rate(n, batch_size), e.g. 1/{m}.",
+        )
     return batch
 
 
@@ -88,12 +90,26 @@ class FinetuneResult:
     accountant: Any
 
 
-def finetune_dpsgd(model: DPSGDModel, images: np.ndarray, conditions: np.ndarray, *, noise_multiplier: float,
-                   sampling_rate: float, steps: int, max_grad_norm: float, ledger: Ledger, device,
-                   lr: float, seed: int = 0, noise_seed: int | None = None, engine: str | None = None,
-                   grad_sample_mode: str = "hooks", progress: Callable[[float, str, int], None] | None = None,
-                   checkpoint_dir: Path | None = None, should_stop: Callable[[], bool] | None = None
-                   ) -> FinetuneResult:
+def finetune_dpsgd(
+    model: DPSGDModel,
+    images: np.ndarray,
+    conditions: np.ndarray,
+    *,
+    noise_multiplier: float,
+    sampling_rate: float,
+    steps: int,
+    max_grad_norm: float,
+    ledger: Ledger,
+    device,
+    lr: float,
+    seed: int = 0,
+    noise_seed: int | None = None,
+    engine: str | None = None,
+    grad_sample_mode: str = "hooks",
+    progress: Callable[[float, str, int], None] | None = None,
+    checkpoint_dir: Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FinetuneResult:
     """Fine-tune ``model`` (its ``forward(x, cond)`` returns per-sample losses) with DP-SGD for ``steps`` steps.
 
     ``images`` are uint8 (n, H, W, C) in row order, ``conditions`` the encoded records of the same
@@ -132,18 +148,44 @@ def finetune_dpsgd(model: DPSGDModel, images: np.ndarray, conditions: np.ndarray
     privacy_seed = secrets.randbits(62) if noise_seed is None else noise_seed + steps_before
     sampling_rng = torch.Generator().manual_seed(privacy_seed)
     noise_rng = torch.Generator(device=device).manual_seed(privacy_seed + 1)
-    run = _Run(model, optimizer, x, c, batch, steps_per_epoch, steps_before, steps, noise_multiplier, max_grad_norm,
-               sampling_rng, noise_rng, device, checkpoint_dir, progress, should_stop)
+    run = _Run(
+        model,
+        optimizer,
+        x,
+        c,
+        batch,
+        steps_per_epoch,
+        steps_before,
+        steps,
+        noise_multiplier,
+        max_grad_norm,
+        sampling_rng,
+        noise_rng,
+        device,
+        checkpoint_dir,
+        progress,
+        should_stop,
+    )
     mode = grad_sample_mode if engine == "opacus" else engine
     try:
         accountant = _train_opacus(run, grad_sample_mode) if engine == "opacus" else _train_own(run, engine)
     finally:
         taken = run.done - steps_before
         if taken > 0:
-            ledger.record(stage=STAGE, mechanism="subsampled_gaussian", label="DP-SGD fine-tune",
-                          sampling_rate=1.0 / steps_per_epoch, noise_multiplier=float(noise_multiplier),
-                          steps=taken, details={"max_grad_norm": float(max_grad_norm), "expected_batch": batch,
-                                                "steps_before": steps_before, "engine": mode})
+            ledger.record(
+                stage=STAGE,
+                mechanism="subsampled_gaussian",
+                label="DP-SGD fine-tune",
+                sampling_rate=1.0 / steps_per_epoch,
+                noise_multiplier=float(noise_multiplier),
+                steps=taken,
+                details={
+                    "max_grad_norm": float(max_grad_norm),
+                    "expected_batch": batch,
+                    "steps_before": steps_before,
+                    "engine": mode,
+                },
+            )
         _save(checkpoint_dir, model, optimizer, run.done)
     return FinetuneResult(model=model.eval(), steps_done=run.done, steps_this_call=taken, accountant=accountant)
 
@@ -180,8 +222,9 @@ class _Run:
         self.done += 1
         if self.progress is not None:
             # The loss is computed on the real batch without noise: the data owner's view, not private.
-            self.progress(self.done / self.steps, f"DP-SGD step {self.done}/{self.steps}, "
-                          f"{LOSS_LABEL} {loss:.1f}", self.done)
+            self.progress(
+                self.done / self.steps, f"DP-SGD step {self.done}/{self.steps}, {LOSS_LABEL} {loss:.1f}", self.done
+            )
 
 
 LOSS_LABEL = "training loss (not private, owner only)"
@@ -204,8 +247,9 @@ def _train_own(run: _Run, engine: str):
 
     from dptab_core.image import per_sample
 
-    clipped_sum = (per_sample.clipped_grad_sum_bookkeeping if engine == "bookkeeping"
-                   else per_sample.clipped_grad_sum_vmap)
+    clipped_sum = (
+        per_sample.clipped_grad_sum_bookkeeping if engine == "bookkeeping" else per_sample.clipped_grad_sum_vmap
+    )
     accountant = RDPAccountant()
     q, n = 1.0 / run.steps_per_epoch, len(run.x)
     expected = int(n * q)  # Opacus' expected batch size (make_private)
@@ -223,9 +267,13 @@ def _train_own(run: _Run, engine: str):
             grads, losses = [None] * len(params), torch.zeros(1)
         for p, g in zip(params, grads, strict=True):
             if p.requires_grad:
-                p.grad = noisy_mean_gradient(g if g is not None else torch.zeros_like(p),
-                                             noise_multiplier=run.noise_multiplier, max_grad_norm=run.max_grad_norm,
-                                             expected_batch=expected, generator=run.noise_rng)
+                p.grad = noisy_mean_gradient(
+                    g if g is not None else torch.zeros_like(p),
+                    noise_multiplier=run.noise_multiplier,
+                    max_grad_norm=run.max_grad_norm,
+                    expected_batch=expected,
+                    generator=run.noise_rng,
+                )
         run.optimizer.step()
         run.optimizer.zero_grad(set_to_none=True)
         accountant.step(noise_multiplier=run.noise_multiplier, sample_rate=q)
@@ -248,10 +296,16 @@ def _train_opacus(run: _Run, grad_sample_mode: str):
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         engine = PrivacyEngine(accountant="rdp")
         engine_out = engine.make_private(
-            module=run.model, optimizer=run.optimizer, data_loader=loader, noise_multiplier=run.noise_multiplier,
-            max_grad_norm=run.max_grad_norm, poisson_sampling=True, grad_sample_mode=grad_sample_mode,
+            module=run.model,
+            optimizer=run.optimizer,
+            data_loader=loader,
+            noise_multiplier=run.noise_multiplier,
+            max_grad_norm=run.max_grad_norm,
+            poisson_sampling=True,
+            grad_sample_mode=grad_sample_mode,
             noise_generator=run.noise_rng,
-            **({"criterion": PerSampleLoss()} if "ghost" in grad_sample_mode else {}))
+            **({"criterion": PerSampleLoss()} if "ghost" in grad_sample_mode else {}),
+        )
     ghost = "ghost" in grad_sample_mode
     criterion = engine_out[2] if ghost else (lambda per_sample: per_sample.mean())
     private, dp_opt, dp_loader = engine_out[0], engine_out[1], engine_out[-1]

@@ -63,8 +63,7 @@ class RecordEncoder:
             out[self.offsets[name] + self.sizes[name]] = 1.0
         return out
 
-    def encode_mean_pair(self, column: str, code: int,
-                         marginals: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def encode_mean_pair(self, column: str, code: int, marginals: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """The record of one mean pair: ``column`` = ``code``; other blocks marginal or unspecified."""
         out = self.unspecified()
         for name in self.columns:
@@ -74,7 +73,7 @@ class RecordEncoder:
                 out[self.offsets[name] + int(code)] = 1.0
             elif marginals is not None and name in marginals:
                 out[block] = 0.0
-                out[self.offsets[name]:self.offsets[name] + self.sizes[name]] = marginals[name]
+                out[self.offsets[name] : self.offsets[name] + self.sizes[name]] = marginals[name]
         return out
 
 
@@ -97,9 +96,21 @@ def encode_images(images: np.ndarray, resolution: int) -> np.ndarray:
     else:
         from PIL import Image
 
-        small = np.stack([np.asarray(Image.fromarray(im.squeeze(-1) if c == 1 else im).resize(
-            (resolution, resolution), Image.Resampling.BOX), dtype=np.float32).reshape(resolution, resolution, c)
-            for im in images]) if n else np.zeros((0, resolution, resolution, c), np.float32)
+        small = (
+            np.stack(
+                [
+                    np.asarray(
+                        Image.fromarray(im.squeeze(-1) if c == 1 else im).resize(
+                            (resolution, resolution), Image.Resampling.BOX
+                        ),
+                        dtype=np.float32,
+                    ).reshape(resolution, resolution, c)
+                    for im in images
+                ]
+            )
+            if n
+            else np.zeros((0, resolution, resolution, c), np.float32)
+        )
     return (small.transpose(0, 3, 1, 2) / 127.5 - 1.0).astype(np.float32)
 
 

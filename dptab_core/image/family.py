@@ -100,8 +100,9 @@ class RecordConditionedModel(DPSGDModel, ABC):
         """Per-sample loss (shape ``(n,)``) of inputs ``x`` (:meth:`prepare_inputs` of images) given ``cond``."""
 
     @abstractmethod
-    def generate(self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
+    def generate(
+        self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Images in [-1, 1] at the dataset size (n, C, H, W), one for each conditioning vector of ``cond``."""
 
     def to_dataset_size(self, images: torch.Tensor) -> torch.Tensor:
@@ -128,10 +129,19 @@ class RecordConditionedModel(DPSGDModel, ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no warm-up regression (its warm_start is exact)")
 
-    def fit_public(self, public_images: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
-                   device: torch.device, progress: Progress | None = None,
-                   should_stop: Callable[[], bool] | None = None, cache_dir: Path | None = None
-                   ) -> list[float] | None:
+    def fit_public(
+        self,
+        public_images: np.ndarray,
+        *,
+        steps: int,
+        batch_size: int,
+        lr: float,
+        seed: int,
+        device: torch.device,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        cache_dir: Path | None = None,
+    ) -> list[float] | None:
         """The family's own pre-training on public images (uint8 (n, H, W, C)); its loss per step.
 
         The default returns None: :func:`~.train.pretrain_on_public` then trains ``forward`` on the

@@ -71,17 +71,39 @@ class PublicAutoencoder(nn.Module):
         super().__init__()
         w2 = 2 * width
         self.encoder = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), group_norm(width), nn.SiLU(),
-            nn.Conv2d(width, w2, 4, stride=2, padding=1), group_norm(w2), nn.SiLU(),
-            nn.Conv2d(w2, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
-            nn.Conv2d(w2, w2, 4, stride=2, padding=1), group_norm(w2), nn.SiLU(),
-            nn.Conv2d(w2, latent_channels, 3, padding=1), nn.Tanh())
+            nn.Conv2d(channels, width, 3, padding=1),
+            group_norm(width),
+            nn.SiLU(),
+            nn.Conv2d(width, w2, 4, stride=2, padding=1),
+            group_norm(w2),
+            nn.SiLU(),
+            nn.Conv2d(w2, w2, 3, padding=1),
+            group_norm(w2),
+            nn.SiLU(),
+            nn.Conv2d(w2, w2, 4, stride=2, padding=1),
+            group_norm(w2),
+            nn.SiLU(),
+            nn.Conv2d(w2, latent_channels, 3, padding=1),
+            nn.Tanh(),
+        )
         self.decoder = nn.Sequential(
-            nn.Conv2d(latent_channels, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
-            nn.Conv2d(w2, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
-            nn.Upsample(scale_factor=2.0), nn.Conv2d(w2, w2, 3, padding=1), group_norm(w2), nn.SiLU(),
-            nn.Upsample(scale_factor=2.0), nn.Conv2d(w2, width, 3, padding=1), group_norm(width), nn.SiLU(),
-            nn.Conv2d(width, channels, 3, padding=1), nn.Tanh())
+            nn.Conv2d(latent_channels, w2, 3, padding=1),
+            group_norm(w2),
+            nn.SiLU(),
+            nn.Conv2d(w2, w2, 3, padding=1),
+            group_norm(w2),
+            nn.SiLU(),
+            nn.Upsample(scale_factor=2.0),
+            nn.Conv2d(w2, w2, 3, padding=1),
+            group_norm(w2),
+            nn.SiLU(),
+            nn.Upsample(scale_factor=2.0),
+            nn.Conv2d(w2, width, 3, padding=1),
+            group_norm(width),
+            nn.SiLU(),
+            nn.Conv2d(width, channels, 3, padding=1),
+            nn.Tanh(),
+        )
 
 
 class LatentGaussian(RecordConditionedModel):
@@ -115,7 +137,7 @@ class LatentGaussian(RecordConditionedModel):
         # The public latents' mean and top principal directions: the mean pairs are released in this
         # basis (fewer numbers, so less noise per cell), set by fit_public from public data only.
         self.register_buffer("public_mean", torch.zeros(self.latent_size))
-        self.register_buffer("public_basis", torch.eye(self.latent_size)[:, :self.basis_size].clone())
+        self.register_buffer("public_basis", torch.eye(self.latent_size)[:, : self.basis_size].clone())
 
     SCALE_LR_FACTOR = 10.0
     """The spread's log-std learns 10x faster than the rest: it starts from the *public* latents' spread,
@@ -136,8 +158,10 @@ class LatentGaussian(RecordConditionedModel):
         self.autoencoder.eval()
         device = next(self.parameters()).device
         unit = encode_images(images, self.resolution)
-        out = [self.autoencoder.encoder(torch.from_numpy(unit[i:i + batch_size]).to(device)).flatten(1).cpu()
-               for i in range(0, len(unit), batch_size)]
+        out = [
+            self.autoencoder.encoder(torch.from_numpy(unit[i : i + batch_size]).to(device)).flatten(1).cpu()
+            for i in range(0, len(unit), batch_size)
+        ]
         return (torch.cat(out) if out else torch.zeros(0, self.latent_size)).numpy().astype(np.float32)
 
     def project(self, latents: np.ndarray) -> np.ndarray:
@@ -172,8 +196,9 @@ class LatentGaussian(RecordConditionedModel):
         return 0.5 * (quad + logdet) / self.latent_size + 0.5 * math.log(2.0 * math.pi)
 
     @torch.no_grad()
-    def generate(self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
+    def generate(
+        self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Images in [-1, 1] at the dataset size: one latent drawn from the record's Gaussian each."""
         n = cond.shape[0]
         shared = torch.randn(n, self.rank, generator=generator).to(cond.device)
@@ -183,9 +208,19 @@ class LatentGaussian(RecordConditionedModel):
 
     # -------------------------------------------------------------- public pre-training and warm-up
 
-    def fit_public(self, public_images: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
-                   device: torch.device, progress: Progress | None = None,
-                   should_stop: Callable[[], bool] | None = None, cache_dir: Path | None = None) -> list[float]:
+    def fit_public(
+        self,
+        public_images: np.ndarray,
+        *,
+        steps: int,
+        batch_size: int,
+        lr: float,
+        seed: int,
+        device: torch.device,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        cache_dir: Path | None = None,
+    ) -> list[float]:
         """Train the autoencoder on public images, then start the latent Gaussian from their latents.
 
         Public data only: no budget is spent. The Gaussian's start (mean = the public latents' mean,
@@ -198,7 +233,9 @@ class LatentGaussian(RecordConditionedModel):
         """
         cache_file = None
         if cache_dir is not None:
-            cache_file = Path(cache_dir) / f"autoencoder_{self._cache_key(public_images, steps, batch_size, lr, seed)}.pt"
+            cache_file = (
+                Path(cache_dir) / f"autoencoder_{self._cache_key(public_images, steps, batch_size, lr, seed)}.pt"
+            )
             if cache_file.exists():
                 self.autoencoder.load_state_dict(torch.load(cache_file, map_location="cpu", weights_only=True))
                 self.autoencoder.to(device).eval().requires_grad_(False)
@@ -206,8 +243,16 @@ class LatentGaussian(RecordConditionedModel):
                     progress(1.0, "public autoencoder: trained earlier on the same public images", steps)
                 self._start_from(torch.from_numpy(self.prepare_inputs(public_images)).double())
                 return []
-        history = self._train_autoencoder(public_images, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                                          device=device, progress=progress, should_stop=should_stop)
+        history = self._train_autoencoder(
+            public_images,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            progress=progress,
+            should_stop=should_stop,
+        )
         if cache_file is not None and len(history) == steps:  # only a finished training is worth reusing
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp")
@@ -218,13 +263,36 @@ class LatentGaussian(RecordConditionedModel):
 
     def _cache_key(self, public_images: np.ndarray, steps: int, batch_size: int, lr: float, seed: int) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(public_images).tobytes())
-        digest.update(repr((self.resolution, self.image_shape[2], self.latent_channels, self.autoencoder_width,
-                            steps, batch_size, lr, seed, LATENT_NOISE, AUGMENTATION)).encode())
+        digest.update(
+            repr(
+                (
+                    self.resolution,
+                    self.image_shape[2],
+                    self.latent_channels,
+                    self.autoencoder_width,
+                    steps,
+                    batch_size,
+                    lr,
+                    seed,
+                    LATENT_NOISE,
+                    AUGMENTATION,
+                )
+            ).encode()
+        )
         return digest.hexdigest()[:24]
 
-    def _train_autoencoder(self, public_images: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int,
-                           device: torch.device, progress: Progress | None,
-                           should_stop: Callable[[], bool] | None) -> list[float]:
+    def _train_autoencoder(
+        self,
+        public_images: np.ndarray,
+        *,
+        steps: int,
+        batch_size: int,
+        lr: float,
+        seed: int,
+        device: torch.device,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> list[float]:
         x = torch.from_numpy(encode_images(public_images, self.resolution))
         ae = self.autoencoder.to(device).train().requires_grad_(True)
         optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
@@ -243,8 +311,11 @@ class LatentGaussian(RecordConditionedModel):
             optimizer.step()
             history.append(loss.item())
             if progress is not None and (step + 1) % max(1, steps // 20) == 0:
-                progress((step + 1) / steps, f"public autoencoder: step {step + 1}/{steps}, "
-                                             f"error {history[-1]:.4f}", step + 1)
+                progress(
+                    (step + 1) / steps,
+                    f"public autoencoder: step {step + 1}/{steps}, error {history[-1]:.4f}",
+                    step + 1,
+                )
         ae.zero_grad(set_to_none=True)  # a stale gradient would let a later optimizer move the frozen weights
         ae.eval().requires_grad_(False)
         return history
@@ -256,12 +327,12 @@ class LatentGaussian(RecordConditionedModel):
         centred = latents - mean
         eigvals, eigvecs = torch.linalg.eigh(centred.T @ centred / max(len(latents) - 1, 1))
         eigvals, eigvecs = eigvals.flip(0).clamp(min=0.0), eigvecs.flip(1)
-        rest = eigvals[self.rank:].mean().clamp(min=1e-4) if len(eigvals) > self.rank else torch.tensor(1e-4)
+        rest = eigvals[self.rank :].mean().clamp(min=1e-4) if len(eigvals) > self.rank else torch.tensor(1e-4)
         self.public_mean.copy_(mean.float())
-        self.public_basis.copy_(eigvecs[:, :self.basis_size].float())
+        self.public_basis.copy_(eigvecs[:, : self.basis_size].float())
         self.mean.weight.zero_()
         self.mean.bias.copy_(mean.float())
-        self.factor.copy_((eigvecs[:, :self.rank] * (eigvals[:self.rank] - rest).clamp(min=0.0).sqrt()).float())
+        self.factor.copy_((eigvecs[:, : self.rank] * (eigvals[: self.rank] - rest).clamp(min=0.0).sqrt()).float())
         self.log_std.fill_(0.5 * float(torch.log(rest)))
 
     @torch.no_grad()

@@ -64,8 +64,9 @@ class MeanPairs:
     """Released within-record covariance (dim, dim) of the units (``second_moment`` only), else None."""
 
 
-def mean_pair_sensitivity(*, clip_norm: float, count_weight: float, n_attributes: int,
-                          second_moment: bool = False) -> float:
+def mean_pair_sensitivity(
+    *, clip_norm: float, count_weight: float, n_attributes: int, second_moment: bool = False
+) -> float:
     """L2 sensitivity of one round's released vector: ``clip_norm · sqrt(A · (1 + count_weight²) [+ 1])``.
 
     >>> round(mean_pair_sensitivity(clip_norm=2.0, count_weight=0.5, n_attributes=4), 6)
@@ -83,8 +84,15 @@ def clip_rows(x: np.ndarray, clip_norm: float) -> np.ndarray:
     return (flat * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))).reshape(x.shape)
 
 
-def cell_sums(unit_images: np.ndarray, codes: dict[str, np.ndarray], sizes: dict[str, int], *,
-              clip_norm: float, count_weight: float, second_moment: bool = False) -> np.ndarray:
+def cell_sums(
+    unit_images: np.ndarray,
+    codes: dict[str, np.ndarray],
+    sizes: dict[str, int],
+    *,
+    clip_norm: float,
+    count_weight: float,
+    second_moment: bool = False,
+) -> np.ndarray:
     """The pre-noise vector of one round: per column, per code, ``[Σ clip(x); κ·count]``, flattened;
     with ``second_moment``, then ``Σ clip(x) clip(x)ᵀ / C`` flattened."""
     flat = clip_rows(unit_images, clip_norm).reshape(len(unit_images), -1)
@@ -100,20 +108,56 @@ def cell_sums(unit_images: np.ndarray, codes: dict[str, np.ndarray], sizes: dict
     return np.concatenate(blocks)
 
 
-def dp_mean_pairs(images: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
-                  sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
-                  resolution: int, count_weight: float, min_cell_count: float) -> MeanPairs:
+def dp_mean_pairs(
+    images: np.ndarray,
+    codes: dict[str, np.ndarray],
+    schema: Schema,
+    *,
+    noise_multiplier: float,
+    sampling_rate: float,
+    rounds: int,
+    clip_norm: float,
+    rng: np.random.Generator,
+    ledger: Ledger,
+    resolution: int,
+    count_weight: float,
+    min_cell_count: float,
+) -> MeanPairs:
     """Release the DP mean pairs of ``images`` (uint8, row order) at ``resolution`` (see :func:`dp_mean_pairs_of`)."""
-    return dp_mean_pairs_of(encode_images(images, resolution), codes, schema, noise_multiplier=noise_multiplier,
-                            sampling_rate=sampling_rate, rounds=rounds, clip_norm=clip_norm, rng=rng, ledger=ledger,
-                            count_weight=count_weight, min_cell_count=min_cell_count,
-                            details={"resolution": resolution})
+    return dp_mean_pairs_of(
+        encode_images(images, resolution),
+        codes,
+        schema,
+        noise_multiplier=noise_multiplier,
+        sampling_rate=sampling_rate,
+        rounds=rounds,
+        clip_norm=clip_norm,
+        rng=rng,
+        ledger=ledger,
+        count_weight=count_weight,
+        min_cell_count=min_cell_count,
+        details={"resolution": resolution},
+    )
 
 
-def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Schema, *, noise_multiplier: float,
-                     sampling_rate: float, rounds: int, clip_norm: float, rng: np.random.Generator, ledger: Ledger,
-                     count_weight: float, min_cell_count: float, details: dict | None = None,
-                     shrink: bool = False, bounded: bool = True, second_moment: bool = False) -> MeanPairs:
+def dp_mean_pairs_of(
+    units: np.ndarray,
+    codes: dict[str, np.ndarray],
+    schema: Schema,
+    *,
+    noise_multiplier: float,
+    sampling_rate: float,
+    rounds: int,
+    clip_norm: float,
+    rng: np.random.Generator,
+    ledger: Ledger,
+    count_weight: float,
+    min_cell_count: float,
+    details: dict | None = None,
+    shrink: bool = False,
+    bounded: bool = True,
+    second_moment: bool = False,
+) -> MeanPairs:
     """Release the DP mean pairs of ``units``: one float array per row (n, *shape), values in [-1, 1].
 
     ``units`` are images in [-1, 1] or, for the latent family, the public encoder's latents of the
@@ -128,29 +172,57 @@ def dp_mean_pairs_of(units: np.ndarray, codes: dict[str, np.ndarray], schema: Sc
     sizes = {name: encoder.sizes[name] for name in encoder.columns}
     unit = np.asarray(units, dtype=np.float64)
     pixel_shape = unit.shape[1:]
-    sensitivity = mean_pair_sensitivity(clip_norm=clip_norm, count_weight=count_weight, n_attributes=len(sizes),
-                                        second_moment=second_moment)
+    sensitivity = mean_pair_sensitivity(
+        clip_norm=clip_norm, count_weight=count_weight, n_attributes=len(sizes), second_moment=second_moment
+    )
     total = None
     for r in range(rounds):
         keep = rng.random(len(unit)) < sampling_rate
-        exact = cell_sums(unit[keep], {k: np.asarray(v)[keep] for k, v in codes.items()}, sizes,
-                          clip_norm=clip_norm, count_weight=count_weight, second_moment=second_moment)
+        exact = cell_sums(
+            unit[keep],
+            {k: np.asarray(v)[keep] for k, v in codes.items()},
+            sizes,
+            clip_norm=clip_norm,
+            count_weight=count_weight,
+            second_moment=second_moment,
+        )
         noisy = subsampled_gaussian_release(
-            exact, sensitivity=sensitivity, sigma=noise_multiplier * sensitivity, sampling_rate=sampling_rate,
-            rng=rng, ledger=ledger, stage=STAGE, label=f"mean pairs round {r + 1}/{rounds}",
-            details={"cells": int(sum(sizes.values())), "clip_norm": clip_norm, "count_weight": count_weight,
-                     "shape": list(pixel_shape), "second_moment": second_moment, **(details or {})})
+            exact,
+            sensitivity=sensitivity,
+            sigma=noise_multiplier * sensitivity,
+            sampling_rate=sampling_rate,
+            rng=rng,
+            ledger=ledger,
+            stage=STAGE,
+            label=f"mean pairs round {r + 1}/{rounds}",
+            details={
+                "cells": int(sum(sizes.values())),
+                "clip_norm": clip_norm,
+                "count_weight": count_weight,
+                "shape": list(pixel_shape),
+                "second_moment": second_moment,
+                **(details or {}),
+            },
+        )
         total = noisy if total is None else total + noisy
     if total is None:
         raise ValueError(f"mean pairs need at least one round, got rounds={rounds}")
     noise_std = noise_multiplier * sensitivity * math.sqrt(rounds)
-    pairs = _post_process(total, sizes, pixel_shape, encoder, clip_norm=clip_norm, count_weight=count_weight,
-                          floor=rounds * sampling_rate * min_cell_count, noise_std=noise_std if shrink else None,
-                          bounded=bounded)
+    pairs = _post_process(
+        total,
+        sizes,
+        pixel_shape,
+        encoder,
+        clip_norm=clip_norm,
+        count_weight=count_weight,
+        floor=rounds * sampling_rate * min_cell_count,
+        noise_std=noise_std if shrink else None,
+        bounded=bounded,
+    )
     if not second_moment:
         return pairs
     d = int(np.prod(pixel_shape))
-    summed = total[len(total) - d * d:].reshape(d, d) * clip_norm
+    summed = total[len(total) - d * d :].reshape(d, d) * clip_norm
     n = max(float(np.mean([pairs_count.sum() for pairs_count in _released_counts(pairs)])), 1.0)
     spread = residual_spread(summed / n, pairs, noise_std=noise_std * clip_norm / n)
     return dataclasses.replace(pairs, spread=spread.astype(np.float32))
@@ -215,9 +287,18 @@ def shrink_towards(overall: np.ndarray, means: np.ndarray, noise_std: np.ndarray
     return (overall.reshape(1, -1) + factor[:, None] * flat).reshape(means.shape)
 
 
-def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[int, ...], encoder: RecordEncoder,
-                  *, clip_norm: float, count_weight: float, floor: float, noise_std: float | None = None,
-                  bounded: bool = True) -> MeanPairs:
+def _post_process(
+    total: np.ndarray,
+    sizes: dict[str, int],
+    pixel_shape: tuple[int, ...],
+    encoder: RecordEncoder,
+    *,
+    clip_norm: float,
+    count_weight: float,
+    floor: float,
+    noise_std: float | None = None,
+    bounded: bool = True,
+) -> MeanPairs:
     """Means, marginals and pairs from the summed noisy releases (no access to the data).
 
     With ``noise_std`` (the std of the summed noise per number), every cell mean is shrunk towards
@@ -227,7 +308,7 @@ def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[i
     d = int(np.prod(pixel_shape))
     means, marginals, usable, released, offset = {}, {}, {}, {}, 0
     for name, size in sizes.items():
-        block = total[offset:offset + size * (d + 1)].reshape(size, d + 1)
+        block = total[offset : offset + size * (d + 1)].reshape(size, d + 1)
         offset += size * (d + 1)
         counts = block[:, -1] / (count_weight * clip_norm)
         released[name] = counts
@@ -248,13 +329,20 @@ def _post_process(total: np.ndarray, sizes: dict[str, int], pixel_shape: tuple[i
                 conditions.append(encoder.encode_mean_pair(name, code, marginals))
                 images.append(means[name][code])
                 cells.append((name, code, float(released[name][code])))
-    return MeanPairs(conditions=np.array(conditions, dtype=np.float32).reshape(-1, encoder.dim),
-                     images=np.array(images, dtype=np.float32).reshape((-1, *pixel_shape)), cells=cells,
-                     means=means, marginals=marginals, usable=usable, overall=overall.astype(np.float32))
+    return MeanPairs(
+        conditions=np.array(conditions, dtype=np.float32).reshape(-1, encoder.dim),
+        images=np.array(images, dtype=np.float32).reshape((-1, *pixel_shape)),
+        cells=cells,
+        means=means,
+        marginals=marginals,
+        usable=usable,
+        overall=overall.astype(np.float32),
+    )
 
 
-def composite_pairs(pairs: MeanPairs, encoder: RecordEncoder, n: int, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def composite_pairs(
+    pairs: MeanPairs, encoder: RecordEncoder, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` records drawn from the released marginals and their additive composite images."""
     codes = {name: rng.choice(len(p), size=n, p=p) for name, p in pairs.marginals.items()}
     target = np.broadcast_to(pairs.overall, (n, *pairs.overall.shape)).astype(np.float32).copy()

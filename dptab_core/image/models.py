@@ -41,10 +41,17 @@ class Decoder(nn.Module):
         self.fc = nn.Linear(cond_dim + latent_dim, widths[0] * 16)
         layers: list[nn.Module] = []
         for i in range(n_up):
-            layers += [nn.GroupNorm(_groups(widths[i]), widths[i]), nn.SiLU(), nn.Upsample(scale_factor=2.0),
-                       nn.Conv2d(widths[i], widths[i + 1], 3, padding=1)]
-        layers += [nn.GroupNorm(_groups(widths[-1]), widths[-1]), nn.SiLU(),
-                   nn.Conv2d(widths[-1], channels, 3, padding=1)]
+            layers += [
+                nn.GroupNorm(_groups(widths[i]), widths[i]),
+                nn.SiLU(),
+                nn.Upsample(scale_factor=2.0),
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1),
+            ]
+        layers += [
+            nn.GroupNorm(_groups(widths[-1]), widths[-1]),
+            nn.SiLU(),
+            nn.Conv2d(widths[-1], channels, 3, padding=1),
+        ]
         self.body = nn.Sequential(*layers)
 
     def forward(self, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -108,8 +115,9 @@ class ConditionalVAE(RecordConditionedModel):
         return ((self.decoder(cond, z) - target) ** 2).flatten(1).sum(dim=1)
 
     @torch.no_grad()
-    def generate(self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
+    def generate(
+        self, cond: torch.Tensor, *, temperature: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Images in [-1, 1] at the dataset size for conditioning vectors ``cond``."""
         z = torch.randn(cond.shape[0], self.latent_dim, generator=generator, device="cpu").to(cond.device)
         return self.to_dataset_size(self.decoder(cond, z * temperature))

@@ -72,8 +72,9 @@ class _Layer:
     calls: list[_Call] = field(default_factory=list)
 
 
-def clipped_grad_sum_bookkeeping(model: nn.Module, x: torch.Tensor, cond: torch.Tensor, *, max_grad_norm: float
-                                 ) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+def clipped_grad_sum_bookkeeping(
+    model: nn.Module, x: torch.Tensor, cond: torch.Tensor, *, max_grad_norm: float
+) -> tuple[list[torch.Tensor | None], torch.Tensor]:
     """``(Σ_i clip(∇ℓ_i) per parameter in model.parameters() order, the per-sample losses)``.
 
     A frozen parameter (``requires_grad`` False) gets ``None``.
@@ -81,8 +82,9 @@ def clipped_grad_sum_bookkeeping(model: nn.Module, x: torch.Tensor, cond: torch.
     Runs ``model(x, cond)`` once with hooks on every module that owns trainable parameters; the
     parameters do not require grad during the pass (their gradients are built here instead).
     """
-    layers = [_Layer(m, {k: p for k, p in m.named_parameters(recurse=False) if p.requires_grad})
-              for m in model.modules()]
+    layers = [
+        _Layer(m, {k: p for k, p in m.named_parameters(recurse=False) if p.requires_grad}) for m in model.modules()
+    ]
     layers = [layer for layer in layers if layer.params]
     params = [p for layer in layers for p in layer.params.values()]
     if len({id(p) for p in params}) != len(params):
@@ -120,10 +122,12 @@ def _recorder(layer: _Layer, anchor: torch.Tensor):
     An output that does not require grad (a layer fed only by inputs that need none, such as a
     timestep embedding) gets a zero leaf added, so the backward pass still reaches it.
     """
+
     def hook(module, args, kwargs, output):
         if not isinstance(output, torch.Tensor):
-            raise TypeError(f"{type(module).__name__} returns {type(output).__name__}, not one tensor; "
-                            "use engine='vmap'")
+            raise TypeError(
+                f"{type(module).__name__} returns {type(output).__name__}, not one tensor; use engine='vmap'"
+            )
         call = _Call(args, kwargs)
         layer.calls.append(call)
         if not output.requires_grad:
@@ -131,8 +135,10 @@ def _recorder(layer: _Layer, anchor: torch.Tensor):
 
         def keep(g):
             call.grad_out = g
+
         output.register_hook(keep)
         return output
+
     return hook
 
 
@@ -169,6 +175,7 @@ def _linear(m: nn.Linear, a: torch.Tensor, g: torch.Tensor):
         if m.bias is not None:
             out["bias"] = gf.sum((0, 1))
         return out
+
     return sq, clipped
 
 
@@ -190,11 +197,18 @@ def _conv2d(m: nn.Conv2d, x: torch.Tensor, g: torch.Tensor):
     chunk = max(1, CHUNK_FLOATS // (steps * (d_in + d_out) if ghost else d_in * max(d_out, steps)))
     parts = []
     for lo in range(0, len(x), chunk):
-        xb, gb = x[lo:lo + chunk], g[lo:lo + chunk]
+        xb, gb = x[lo : lo + chunk], g[lo : lo + chunk]
         if grouped:  # the per-sample weight gradients as one grouped convolution (a group per sample)
             b = len(xb)
-            per = torch.nn.grad.conv2d_weight(xb.reshape(1, -1, *xb.shape[2:]), (b * d_out, m.in_channels, *k),
-                                              gb.reshape(1, -1, *gb.shape[2:]), stride, pad, dil, b)
+            per = torch.nn.grad.conv2d_weight(
+                xb.reshape(1, -1, *xb.shape[2:]),
+                (b * d_out, m.in_channels, *k),
+                gb.reshape(1, -1, *gb.shape[2:]),
+                stride,
+                pad,
+                dil,
+                b,
+            )
             parts.append(_sq_norms(per.reshape(b, -1)))
             continue
         a = F.unfold(xb, k, dilation=dil, padding=pad, stride=stride)  # (b, d_in, T)
@@ -213,6 +227,7 @@ def _conv2d(m: nn.Conv2d, x: torch.Tensor, g: torch.Tensor):
         if m.bias is not None:
             out["bias"] = gf.sum((0, 2, 3))
         return out
+
     return sq, clipped
 
 
@@ -236,10 +251,13 @@ def _materialised(layer: _Layer):
 
         def one(args, kwargs, g):
             def f(params):
-                return functional_call(layer.module, params, tuple(a[None] for a in args),
-                                       {k: v[None] for k, v in kwargs.items()})
+                return functional_call(
+                    layer.module, params, tuple(a[None] for a in args), {k: v[None] for k, v in kwargs.items()}
+                )
+
             _, pullback = vjp(f, detached)
             return pullback(g[None])[0]
+
         got = vmap(one, randomness="different")(call.args, call.kwargs, call.grad_out)
         per = {k: per[k] + got[k] for k in names}
     per = {k: v for k, v in per.items() if isinstance(v, torch.Tensor)}
@@ -249,8 +267,9 @@ def _materialised(layer: _Layer):
     return sq, lambda f: {k: torch.einsum("b,b...->...", f, v) for k, v in per.items()}
 
 
-def clipped_grad_sum_vmap(model: nn.Module, x: torch.Tensor, cond: torch.Tensor, *, max_grad_norm: float,
-                          chunk_size: int | None = None) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+def clipped_grad_sum_vmap(
+    model: nn.Module, x: torch.Tensor, cond: torch.Tensor, *, max_grad_norm: float, chunk_size: int | None = None
+) -> tuple[list[torch.Tensor | None], torch.Tensor]:
     """The same sum as :func:`clipped_grad_sum_bookkeeping`, from ``vmap(grad)`` of the whole model."""
     named = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
 
@@ -260,8 +279,9 @@ def clipped_grad_sum_vmap(model: nn.Module, x: torch.Tensor, cond: torch.Tensor,
 
     if chunk_size is None:
         chunk_size = max(1, VMAP_CHUNK_FLOATS // sum(p.numel() for p in named.values()))
-    per, losses = vmap(grad(loss, has_aux=True), in_dims=(None, 0, 0), randomness="different",
-                       chunk_size=chunk_size)(named, x, cond)
+    per, losses = vmap(grad(loss, has_aux=True), in_dims=(None, 0, 0), randomness="different", chunk_size=chunk_size)(
+        named, x, cond
+    )
     sq = sum((g.flatten(1).square().sum(1) for g in per.values()), torch.zeros(len(x), device=x.device))
     factors = clip_factors(sq, max_grad_norm)
     summed = {k: torch.einsum("b,b...->...", factors, g) for k, g in per.items()}

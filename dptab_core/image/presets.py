@@ -97,12 +97,12 @@ class ImagePreset:
 
 _COMMON_REASONS = {
     "family": "conditional VAE: measured against a matched 0.29 M-parameter conditional diffusion UNet on the "
-              "demo at ε=10 (benchmarks/README.md, 'Model family'), the VAE reads back as well or better per "
-              "CPU-minute (mean normalised read-back 0.26-0.31 in 94-189 CPU s vs 0.23-0.35 in 142-224 s); "
-              "diffusion gives more diverse, closer images (FD 19-21 vs 27-31) at ~1.5x the CPU",
+    "demo at ε=10 (benchmarks/README.md, 'Model family'), the VAE reads back as well or better per "
+    "CPU-minute (mean normalised read-back 0.26-0.31 in 94-189 CPU s vs 0.23-0.35 in 142-224 s); "
+    "diffusion gives more diverse, closer images (FD 19-21 vs 27-31) at ~1.5x the CPU",
     "mean_pair_clip_rms": "0.5 per pixel in [-1,1]: clips only high-contrast images, keeps the mean unshrunk",
     "count_weight": "the released count coordinate weighs half the clip bound: the image part pays only "
-                    "sqrt(1.25) for carrying its own count, which is still precise to a few rows",
+    "sqrt(1.25) for carrying its own count, which is still precise to a few rows",
     "min_cell_count": "cells whose noisy count is below this many rows are noise-dominated: not used in warm-up",
     "sample_temperature": "latent draws at 0.8 of the prior's std: fewer off-manifold samples, some diversity kept",
 }
@@ -112,16 +112,16 @@ _DIFFUSION_REASONS = {
     "unet_blocks": "residual blocks per UNet resolution (diffusion family only)",
     "attention_resolution": "spatial size with self-attention; 0 = none (diffusion family only)",
     "cond_dropout": "10% of training records replaced by the empty record, so sampling can use classifier-free "
-                    "guidance (diffusion family only)",
+    "guidance (diffusion family only)",
     "latent_dim": "unused by the diffusion family: its noise has the image's shape",
     "kl_weight": "unused by the diffusion family",
 }
 
 _LATENT_REASONS = {
     "family": "latent: an autoencoder trained on the public images only, and a ~10^4-parameter Gaussian model of "
-              "the records' latents (mean map = the DP mean pairs, covariance fine-tuned with DP-SGD); chosen "
-              "over the conditional VAE and the conditional diffusion UNet on a score that counts variety, "
-              "fidelity and read-back together (benchmarks/README.md, 'Model family')",
+    "the records' latents (mean map = the DP mean pairs, covariance fine-tuned with DP-SGD); chosen "
+    "over the conditional VAE and the conditional diffusion UNet on a score that counts variety, "
+    "fidelity and read-back together (benchmarks/README.md, 'Model family')",
     "width": "base channels of the public autoencoder (its parameters never see private data)",
     "latent_channels": "4 channels on a (resolution/4)^2 grid: 256 numbers at 32x32, what the Gaussian models",
     "latent_dim": "rank of the latent Gaussian's shared covariance factor: the main directions individuals vary in",
@@ -129,14 +129,14 @@ _LATENT_REASONS = {
     "pretrain_steps": "steps of the public autoencoder (public data: free); warmup_lr is its Adam step size",
     "warmup_steps": "unused by the latent family: its warm-up writes the mean pairs into the mean map exactly",
     "mean_pair_clip_rms": "1.75 per basis number (clip norm 9.9 over 32): HAM10000's latents, centred on the public "
-                          "mean and projected, have norms 5.3-8.7 (10th-99th percentile) under CIFAR-10's autoencoder, "
-                          "the demo's 5.9-10.6. At 1.25 (7.1) 57-61 % were clipped, which pulled every mean towards "
-                          "the public mean: HAM's pink skin came out CIFAR grey-blue",
+    "mean and projected, have norms 5.3-8.7 (10th-99th percentile) under CIFAR-10's autoencoder, "
+    "the demo's 5.9-10.6. At 1.25 (7.1) 57-61 % were clipped, which pulled every mean towards "
+    "the public mean: HAM's pink skin came out CIFAR grey-blue",
     "mean_pair_basis": "32 public principal directions: a cell mean of 32 numbers instead of 256 carries 8x less "
-                       "noise energy, and the directions hold most of how lesions differ (colour, size, darkness)",
+    "noise energy, and the directions hold most of how lesions differ (colour, size, darkness)",
     "sample_temperature": "1.0: the fitted spread, neither shrunk (averages) nor widened (off-manifold)",
     "dpsgd_lr": "(DP-SGD runs on the vmap engine: the Gaussian's likelihood uses its parameters outside layer "
-                "calls) Adam 3e-3 on ~10^4 parameters: the covariance moves visibly within a few hundred noisy steps",
+    "calls) Adam 3e-3 on ~10^4 parameters: the covariance moves visibly within a few hundred noisy steps",
 }
 
 _FALLBACK_PRESETS: dict[str, ImagePreset] = {}
@@ -144,111 +144,266 @@ _FALLBACK_PRESETS: dict[str, ImagePreset] = {}
 
 PRESETS: dict[str, ImagePreset] = {
     "quick": ImagePreset(
-        name="quick", family="latent", resolution=32, width=16, latent_dim=16, kl_weight=1.0,
-        sample_temperature=1.0, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=1.75,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=1, warmup_batch=64, warmup_composites=64,
-        warmup_lr=2e-3, pretrain_steps=800, pretrain_batch=64, public_per_label=200, classifier_steps=300,
-        classifier_width=16, dpsgd_batch=256, dpsgd_steps=200, dpsgd_lr=3e-3, dpsgd_max_grad_norm=1.0,
-        sample_batch=256, latent_channels=4, without_public="quick-cvae",
-        reasons={**_COMMON_REASONS, **_LATENT_REASONS,
-                 "resolution": "32x32: what a stakeholder can judge; the autoencoder's cost, not DP noise, sets it",
-                 "pretrain_steps": "800 autoencoder steps at batch 64 and width 16: ~1-2 CPU minutes",
-                 "dpsgd_steps": "200 steps at q ~ 1/8: each takes milliseconds at this model size",
-                 "dpsgd_batch": "256: large batches divide the DP noise; the demo's ~2000 rows give q ~ 1/8"}),
+        name="quick",
+        family="latent",
+        resolution=32,
+        width=16,
+        latent_dim=16,
+        kl_weight=1.0,
+        sample_temperature=1.0,
+        mean_pair_rounds=1,
+        mean_pair_sampling_rate=1.0,
+        mean_pair_clip_rms=1.75,
+        count_weight=0.5,
+        min_cell_count=15.0,
+        warmup_steps=1,
+        warmup_batch=64,
+        warmup_composites=64,
+        warmup_lr=2e-3,
+        pretrain_steps=800,
+        pretrain_batch=64,
+        public_per_label=200,
+        classifier_steps=300,
+        classifier_width=16,
+        dpsgd_batch=256,
+        dpsgd_steps=200,
+        dpsgd_lr=3e-3,
+        dpsgd_max_grad_norm=1.0,
+        sample_batch=256,
+        latent_channels=4,
+        without_public="quick-cvae",
+        reasons={
+            **_COMMON_REASONS,
+            **_LATENT_REASONS,
+            "resolution": "32x32: what a stakeholder can judge; the autoencoder's cost, not DP noise, sets it",
+            "pretrain_steps": "800 autoencoder steps at batch 64 and width 16: ~1-2 CPU minutes",
+            "dpsgd_steps": "200 steps at q ~ 1/8: each takes milliseconds at this model size",
+            "dpsgd_batch": "256: large batches divide the DP noise; the demo's ~2000 rows give q ~ 1/8",
+        },
+    ),
     "quick-cvae": ImagePreset(
-        name="quick", family="cvae", resolution=16, width=32, latent_dim=16, kl_weight=1.0,
-        sample_temperature=0.8, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.5,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=300, warmup_batch=64, warmup_composites=2048,
-        warmup_lr=2e-3, pretrain_steps=150, pretrain_batch=64, public_per_label=200, classifier_steps=300,
-        classifier_width=16, dpsgd_batch=256, dpsgd_steps=100, dpsgd_lr=1e-3, dpsgd_max_grad_norm=1.0, sample_batch=256,
-        reasons={**_COMMON_REASONS,
-                 "resolution": "16x16 (upsampled to the schema size): 4x fewer pixels than 32x32 means 2x the "
-                               "per-pixel signal-to-noise of the mean pairs and ~3x faster steps on 2 cores",
-                 "width": "32 base channels: 0.5 M parameters on the demo, a DP-SGD step on 256 images ~0.7 CPU s "
-                          "(book-keeping engine, bench_preset_cost.py)",
-                 "warmup_steps": "300 steps fit the mean pairs and their composites in ~20 s",
-                 "dpsgd_batch": "256: large batches divide the DP noise; the demo's ~2000 rows give q ~ 1/8",
-                 "dpsgd_steps": "100 steps (96 as planned: 12 epochs at q = 1/8): ~65 CPU s with the book-keeping "
-                                "engine (115 s wall under Opacus hooks in the idle end-to-end run)",
-                 "mean_pair_rounds": "one round on everyone: the cheapest way to clean means (findings: ε=10 "
-                                     "read-back close to real pairs)"}),
+        name="quick",
+        family="cvae",
+        resolution=16,
+        width=32,
+        latent_dim=16,
+        kl_weight=1.0,
+        sample_temperature=0.8,
+        mean_pair_rounds=1,
+        mean_pair_sampling_rate=1.0,
+        mean_pair_clip_rms=0.5,
+        count_weight=0.5,
+        min_cell_count=15.0,
+        warmup_steps=300,
+        warmup_batch=64,
+        warmup_composites=2048,
+        warmup_lr=2e-3,
+        pretrain_steps=150,
+        pretrain_batch=64,
+        public_per_label=200,
+        classifier_steps=300,
+        classifier_width=16,
+        dpsgd_batch=256,
+        dpsgd_steps=100,
+        dpsgd_lr=1e-3,
+        dpsgd_max_grad_norm=1.0,
+        sample_batch=256,
+        reasons={
+            **_COMMON_REASONS,
+            "resolution": "16x16 (upsampled to the schema size): 4x fewer pixels than 32x32 means 2x the "
+            "per-pixel signal-to-noise of the mean pairs and ~3x faster steps on 2 cores",
+            "width": "32 base channels: 0.5 M parameters on the demo, a DP-SGD step on 256 images ~0.7 CPU s "
+            "(book-keeping engine, bench_preset_cost.py)",
+            "warmup_steps": "300 steps fit the mean pairs and their composites in ~20 s",
+            "dpsgd_batch": "256: large batches divide the DP noise; the demo's ~2000 rows give q ~ 1/8",
+            "dpsgd_steps": "100 steps (96 as planned: 12 epochs at q = 1/8): ~65 CPU s with the book-keeping "
+            "engine (115 s wall under Opacus hooks in the idle end-to-end run)",
+            "mean_pair_rounds": "one round on everyone: the cheapest way to clean means (findings: ε=10 "
+            "read-back close to real pairs)",
+        },
+    ),
     "standard": ImagePreset(
-        name="standard", family="latent", resolution=32, width=32, latent_dim=32, kl_weight=1.0,
-        sample_temperature=1.0, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=1.75,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=1, warmup_batch=64, warmup_composites=64,
-        warmup_lr=2e-3, pretrain_steps=3000, pretrain_batch=64, public_per_label=1000, classifier_steps=600,
-        classifier_width=16, dpsgd_batch=512, dpsgd_steps=400, dpsgd_lr=3e-3, dpsgd_max_grad_norm=1.0,
-        sample_batch=256, latent_channels=4, without_public="standard-cvae",
-        reasons={**_COMMON_REASONS, **_LATENT_REASONS,
-                 "resolution": "32x32 with a wider autoencoder than quick's: sharper decodes",
-                 "classifier_steps": "600 steps of the semantic query's public classifier: under a minute",
-                 "without_public": "standard's own conditional VAE (1.1 M parameters, 32x32) when there are no public "
-                                   "images",
-                 "width": "32 base channels: ~4x quick's autoencoder cost per step, sharper reconstructions",
-                 "pretrain_steps": "3000 autoencoder steps: the bulk of this preset's CPU time",
-                 "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
-                 "latent_dim": "rank 32: more directions of individual variation than quick's 16",
-                 "dpsgd_batch": "512, q ~ 1/4 on the demo: the averaged gradient's noise std is z·C/B",
-                 "dpsgd_steps": "400 steps: cheap at this model size; more steps at a larger noise multiplier"}),
+        name="standard",
+        family="latent",
+        resolution=32,
+        width=32,
+        latent_dim=32,
+        kl_weight=1.0,
+        sample_temperature=1.0,
+        mean_pair_rounds=1,
+        mean_pair_sampling_rate=1.0,
+        mean_pair_clip_rms=1.75,
+        count_weight=0.5,
+        min_cell_count=15.0,
+        warmup_steps=1,
+        warmup_batch=64,
+        warmup_composites=64,
+        warmup_lr=2e-3,
+        pretrain_steps=3000,
+        pretrain_batch=64,
+        public_per_label=1000,
+        classifier_steps=600,
+        classifier_width=16,
+        dpsgd_batch=512,
+        dpsgd_steps=400,
+        dpsgd_lr=3e-3,
+        dpsgd_max_grad_norm=1.0,
+        sample_batch=256,
+        latent_channels=4,
+        without_public="standard-cvae",
+        reasons={
+            **_COMMON_REASONS,
+            **_LATENT_REASONS,
+            "resolution": "32x32 with a wider autoencoder than quick's: sharper decodes",
+            "classifier_steps": "600 steps of the semantic query's public classifier: under a minute",
+            "without_public": "standard's own conditional VAE (1.1 M parameters, 32x32) when there are no public "
+            "images",
+            "width": "32 base channels: ~4x quick's autoencoder cost per step, sharper reconstructions",
+            "pretrain_steps": "3000 autoencoder steps: the bulk of this preset's CPU time",
+            "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
+            "latent_dim": "rank 32: more directions of individual variation than quick's 16",
+            "dpsgd_batch": "512, q ~ 1/4 on the demo: the averaged gradient's noise std is z·C/B",
+            "dpsgd_steps": "400 steps: cheap at this model size; more steps at a larger noise multiplier",
+        },
+    ),
     "standard-cvae": ImagePreset(
-        name="standard", family="cvae", resolution=32, width=24, latent_dim=32, kl_weight=1.0,
-        sample_temperature=0.8, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=0.5,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=800, warmup_batch=64, warmup_composites=8192,
-        warmup_lr=2e-3, pretrain_steps=600, pretrain_batch=64, public_per_label=1000, classifier_steps=600,
-        classifier_width=16, dpsgd_batch=512, dpsgd_steps=360, dpsgd_lr=1e-3, dpsgd_max_grad_norm=1.0, sample_batch=256,
-        reasons={**_COMMON_REASONS,
-                 "resolution": "full 32x32, the point of this preset: 4x the pixels of quick",
-                 "latent_dim": "32, twice quick's, for 4x the pixels (not tuned by measurement)",
-                 "warmup_composites": "8192 composites of the mean pairs (~100 MB at 32x32), 4x quick's, for the 4x "
-                                      "longer warm-up; their count does not change the step time",
-                 "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
-                 "width": "24 base channels: 1.1 M parameters on the demo; a book-keeping DP-SGD step on 500 images "
-                          "takes ~4.3-4.9 CPU s (bench_preset_cost.py). Width 48 (3.5 M) took 13.8 CPU s a step, "
-                          "which made this preset ~3 CPU hours instead of ~30 minutes",
-                 "dpsgd_batch": "512 (~500 expected on the demo, q = 1/4), twice quick's: the averaged gradient's noise "
-                                "std is z·C/B, so it falls with the batch at a given noise multiplier",
-                 "dpsgd_steps": "360 steps (90 epochs of the 2,000-row demo at q = 1/4), 3.75x quick's 96: ~28 CPU "
-                                "minutes, 4/5 of the preset's ~35 (bench_preset_cost.py, one loaded core); sized so "
-                                "the whole demo run takes ~23-31 min on 2 idle cores",
-                 "warmup_steps": "800 steps at 32x32 (~0.22-0.24 CPU s each): ~3 CPU minutes",
-                 "pretrain_steps": "600 public steps (~0.29-0.36 CPU s each): ~3-3.6 CPU minutes",
-                 "classifier_steps": "600 steps of a width-16 classifier (~0.05 CPU s each): well under a minute; "
-                                     "it only ranks the public labels for the semantic query"}),
+        name="standard",
+        family="cvae",
+        resolution=32,
+        width=24,
+        latent_dim=32,
+        kl_weight=1.0,
+        sample_temperature=0.8,
+        mean_pair_rounds=1,
+        mean_pair_sampling_rate=1.0,
+        mean_pair_clip_rms=0.5,
+        count_weight=0.5,
+        min_cell_count=15.0,
+        warmup_steps=800,
+        warmup_batch=64,
+        warmup_composites=8192,
+        warmup_lr=2e-3,
+        pretrain_steps=600,
+        pretrain_batch=64,
+        public_per_label=1000,
+        classifier_steps=600,
+        classifier_width=16,
+        dpsgd_batch=512,
+        dpsgd_steps=360,
+        dpsgd_lr=1e-3,
+        dpsgd_max_grad_norm=1.0,
+        sample_batch=256,
+        reasons={
+            **_COMMON_REASONS,
+            "resolution": "full 32x32, the point of this preset: 4x the pixels of quick",
+            "latent_dim": "32, twice quick's, for 4x the pixels (not tuned by measurement)",
+            "warmup_composites": "8192 composites of the mean pairs (~100 MB at 32x32), 4x quick's, for the 4x "
+            "longer warm-up; their count does not change the step time",
+            "public_per_label": "up to 1000 public images per label (the demo ships 150, all used)",
+            "width": "24 base channels: 1.1 M parameters on the demo; a book-keeping DP-SGD step on 500 images "
+            "takes ~4.3-4.9 CPU s (bench_preset_cost.py). Width 48 (3.5 M) took 13.8 CPU s a step, "
+            "which made this preset ~3 CPU hours instead of ~30 minutes",
+            "dpsgd_batch": "512 (~500 expected on the demo, q = 1/4), twice quick's: the averaged gradient's noise "
+            "std is z·C/B, so it falls with the batch at a given noise multiplier",
+            "dpsgd_steps": "360 steps (90 epochs of the 2,000-row demo at q = 1/4), 3.75x quick's 96: ~28 CPU "
+            "minutes, 4/5 of the preset's ~35 (bench_preset_cost.py, one loaded core); sized so "
+            "the whole demo run takes ~23-31 min on 2 idle cores",
+            "warmup_steps": "800 steps at 32x32 (~0.22-0.24 CPU s each): ~3 CPU minutes",
+            "pretrain_steps": "600 public steps (~0.29-0.36 CPU s each): ~3-3.6 CPU minutes",
+            "classifier_steps": "600 steps of a width-16 classifier (~0.05 CPU s each): well under a minute; "
+            "it only ranks the public labels for the semantic query",
+        },
+    ),
     "gpu": ImagePreset(
-        name="gpu", family="latent", resolution=64, width=64, latent_dim=64, kl_weight=1.0,
-        sample_temperature=1.0, mean_pair_rounds=1, mean_pair_sampling_rate=1.0, mean_pair_clip_rms=1.75,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=1, warmup_batch=64, warmup_composites=64,
-        warmup_lr=1e-3, pretrain_steps=6000, pretrain_batch=128, public_per_label=5000, classifier_steps=2000,
-        classifier_width=32, dpsgd_batch=1024, dpsgd_steps=1000, dpsgd_lr=3e-3, dpsgd_max_grad_norm=1.0,
-        sample_batch=1024, latent_channels=4, without_public="gpu-diffusion",
-        reasons={**_COMMON_REASONS, **_LATENT_REASONS,
-                 "family": "latent at 64x64 (UNPROVEN on CUDA until benchmarks/gpu_check.sh has run on a GPU): "
-                           + _LATENT_REASONS["family"],
-                 "resolution": "64x64: the size a GPU makes cheap; the latent grid is 16x16x4 = 1024 numbers",
-                 "width": "64 base channels: a sharper public autoencoder, ~3 M parameters, cheap on a GPU",
-                 "pretrain_steps": "6000 autoencoder steps at batch 128: a few minutes on a GPU",
-                 "dpsgd_batch": "1024: DP-SGD's noise shrinks with batch size; the model is small, so it is cheap",
-                 "latent_dim": "rank 64 for 1024 latent numbers"}),
+        name="gpu",
+        family="latent",
+        resolution=64,
+        width=64,
+        latent_dim=64,
+        kl_weight=1.0,
+        sample_temperature=1.0,
+        mean_pair_rounds=1,
+        mean_pair_sampling_rate=1.0,
+        mean_pair_clip_rms=1.75,
+        count_weight=0.5,
+        min_cell_count=15.0,
+        warmup_steps=1,
+        warmup_batch=64,
+        warmup_composites=64,
+        warmup_lr=1e-3,
+        pretrain_steps=6000,
+        pretrain_batch=128,
+        public_per_label=5000,
+        classifier_steps=2000,
+        classifier_width=32,
+        dpsgd_batch=1024,
+        dpsgd_steps=1000,
+        dpsgd_lr=3e-3,
+        dpsgd_max_grad_norm=1.0,
+        sample_batch=1024,
+        latent_channels=4,
+        without_public="gpu-diffusion",
+        reasons={
+            **_COMMON_REASONS,
+            **_LATENT_REASONS,
+            "family": "latent at 64x64 (UNPROVEN on CUDA until benchmarks/gpu_check.sh has run on a GPU): "
+            + _LATENT_REASONS["family"],
+            "resolution": "64x64: the size a GPU makes cheap; the latent grid is 16x16x4 = 1024 numbers",
+            "width": "64 base channels: a sharper public autoencoder, ~3 M parameters, cheap on a GPU",
+            "pretrain_steps": "6000 autoencoder steps at batch 128: a few minutes on a GPU",
+            "dpsgd_batch": "1024: DP-SGD's noise shrinks with batch size; the model is small, so it is cheap",
+            "latent_dim": "rank 64 for 1024 latent numbers",
+        },
+    ),
     "gpu-diffusion": ImagePreset(
-        name="gpu", family="diffusion", resolution=32, width=96, latent_dim=64, kl_weight=1.0,
-        sample_temperature=1.0, mean_pair_rounds=4, mean_pair_sampling_rate=0.5, mean_pair_clip_rms=0.5,
-        count_weight=0.5, min_cell_count=15.0, warmup_steps=10000, warmup_batch=256, warmup_composites=65536,
-        warmup_lr=1e-3, pretrain_steps=20000, pretrain_batch=256, public_per_label=5000, classifier_steps=5000,
-        classifier_width=64, dpsgd_batch=4096, dpsgd_steps=5000, dpsgd_lr=5e-4, dpsgd_max_grad_norm=1.0,
-        sample_batch=1024, channel_mult=(1, 2, 2), unet_blocks=2, attention_resolution=16, sample_steps=50,
-        cond_dropout=0.1, guidance=1.0,
-        reasons={**_COMMON_REASONS, **_DIFFUSION_REASONS,
-                 "family": "UNPROVEN on CUDA (no GPU was lent to the task that built it; one forward/backward/"
-                           "sample ran on CPU): the conditional diffusion UNet the seed papers train with DP-SGD, "
-                           "which keeps per-sample diversity a VAE decoder blurs away",
-                 "width": "96 base channels, multipliers (1,2,2), 2 residual blocks per level, attention at 16x16: "
-                          "~16 M parameters, the scale of DDPM-style 32x32 UNets; per-sample gradients of 16 M "
-                          "parameters take 64 MB each, so DP-SGD must split the 4096 batch into physical batches",
-                 "sample_steps": "50 DDIM steps: the usual quality plateau for 32x32 diffusion; cheap on a GPU",
-                 "guidance": "classifier-free guidance 1.0 (two passes per step): sharpens the record's attributes, "
-                             "which DP noise otherwise washes out",
-                 "sample_temperature": "1.0: DDIM is deterministic given its start noise; shrinking it only blurs",
-                 "dpsgd_batch": "4096: DP-SGD's noise shrinks with batch size; GPUs make large batches cheap"}),
+        name="gpu",
+        family="diffusion",
+        resolution=32,
+        width=96,
+        latent_dim=64,
+        kl_weight=1.0,
+        sample_temperature=1.0,
+        mean_pair_rounds=4,
+        mean_pair_sampling_rate=0.5,
+        mean_pair_clip_rms=0.5,
+        count_weight=0.5,
+        min_cell_count=15.0,
+        warmup_steps=10000,
+        warmup_batch=256,
+        warmup_composites=65536,
+        warmup_lr=1e-3,
+        pretrain_steps=20000,
+        pretrain_batch=256,
+        public_per_label=5000,
+        classifier_steps=5000,
+        classifier_width=64,
+        dpsgd_batch=4096,
+        dpsgd_steps=5000,
+        dpsgd_lr=5e-4,
+        dpsgd_max_grad_norm=1.0,
+        sample_batch=1024,
+        channel_mult=(1, 2, 2),
+        unet_blocks=2,
+        attention_resolution=16,
+        sample_steps=50,
+        cond_dropout=0.1,
+        guidance=1.0,
+        reasons={
+            **_COMMON_REASONS,
+            **_DIFFUSION_REASONS,
+            "family": "UNPROVEN on CUDA (no GPU was lent to the task that built it; one forward/backward/"
+            "sample ran on CPU): the conditional diffusion UNet the seed papers train with DP-SGD, "
+            "which keeps per-sample diversity a VAE decoder blurs away",
+            "width": "96 base channels, multipliers (1,2,2), 2 residual blocks per level, attention at 16x16: "
+            "~16 M parameters, the scale of DDPM-style 32x32 UNets; per-sample gradients of 16 M "
+            "parameters take 64 MB each, so DP-SGD must split the 4096 batch into physical batches",
+            "sample_steps": "50 DDIM steps: the usual quality plateau for 32x32 diffusion; cheap on a GPU",
+            "guidance": "classifier-free guidance 1.0 (two passes per step): sharpens the record's attributes, "
+            "which DP noise otherwise washes out",
+            "sample_temperature": "1.0: DDIM is deterministic given its start noise; shrinking it only blurs",
+            "dpsgd_batch": "4096: DP-SGD's noise shrinks with batch size; GPUs make large batches cheap",
+        },
+    ),
 }
 
 
@@ -257,15 +412,18 @@ def get_preset(name: str, *, has_public: bool = True) -> ImagePreset:
     try:
         preset = PRESETS[name]
     except KeyError:
-        raise InputError(f"unknown image preset {name!r}", where="preset",
-                         hint=f"Pick one of: {', '.join(PRESETS)}.") from None
+        raise InputError(
+            f"unknown image preset {name!r}", where="preset", hint=f"Pick one of: {', '.join(PRESETS)}."
+        ) from None
     return preset if has_public or not preset.without_public else _FALLBACK_PRESETS[preset.without_public]
 
 
 for _key in ("quick-cvae", "standard-cvae", "gpu-diffusion"):
     _FALLBACK_PRESETS[_key] = PRESETS.pop(_key)
 
-PRESET_DURATIONS = {"quick": "about 5 min on 2 CPU cores",
-                    "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
-                    "gpu": "for a CUDA GPU (not yet timed)"}
+PRESET_DURATIONS = {
+    "quick": "about 5 min on 2 CPU cores",
+    "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
+    "gpu": "for a CUDA GPU (not yet timed)",
+}
 """Each preset's expected duration in words (the Train page's preset picker shows it)."""

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from dptab_core.image.family import RecordConditionedModel
 
 
-def sample_images(model: RecordConditionedModel, conditions: np.ndarray, *, seed: int, batch_size: int, device, temperature: float
-                  ) -> np.ndarray:
+def sample_images(
+    model: RecordConditionedModel, conditions: np.ndarray, *, seed: int, batch_size: int, device, temperature: float
+) -> np.ndarray:
     """uint8 images (n, H, W, C) at the model's dataset size, row ``i`` drawn for ``conditions[i]``.
 
     The same seed and batch size always give the same images.
@@ -28,8 +29,9 @@ def sample_images(model: RecordConditionedModel, conditions: np.ndarray, *, seed
     out = []
     cond = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
     for start in range(0, len(cond), batch_size):
-        batch = model.generate(cond[start:start + batch_size].to(device), temperature=temperature,
-                               generator=generator)
+        batch = model.generate(
+            cond[start : start + batch_size].to(device), temperature=temperature, generator=generator
+        )
         out.append(decode_images(batch.cpu().numpy()))
     h, w, c = model.image_shape
     return np.concatenate(out) if out else np.zeros((0, h, w, c), dtype=np.uint8)

@@ -40,8 +40,9 @@ class SemanticQueryResult:
     labels: list[str]
 
 
-def load_public_images(public_dir: Path, *, size: int, channels: int, per_label: int, seed: int = 0
-                       ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_public_images(
+    public_dir: Path, *, size: int, channels: int, per_label: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Up to ``per_label`` images of each ``public_dir/<label>/`` as uint8 (n, size, size, channels).
 
     Returns ``(images, label indices, label names)``; labels are the sorted folder names.
@@ -51,8 +52,11 @@ def load_public_images(public_dir: Path, *, size: int, channels: int, per_label:
     public_dir = Path(public_dir)
     labels = sorted(p.name for p in public_dir.iterdir() if p.is_dir()) if public_dir.is_dir() else []
     if not labels:
-        raise InputError("the public image folder has no label sub-folders", where=str(public_dir),
-                         hint="Lay the public set out as public/<label>/<image files>.")
+        raise InputError(
+            "the public image folder has no label sub-folders",
+            where=str(public_dir),
+            hint="Lay the public set out as public/<label>/<image files>.",
+        )
     rng = np.random.default_rng(seed)
     images, targets = [], []
     for index, label in enumerate(labels):
@@ -81,9 +85,19 @@ def small_classifier(n_classes: int, channels: int, width: int):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch, n_classes))
 
 
-def train_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, *, width: int, steps: int, seed: int,
-                     device, batch_size: int = 128, lr: float = 3e-3,
-                     progress: Callable[[float], None] | None = None):
+def train_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    width: int,
+    steps: int,
+    seed: int,
+    device,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    progress: Callable[[float], None] | None = None,
+):
     """Train :func:`small_classifier` on float images ``x`` (n, C, r, r) in [-1, 1] and labels ``y``.
 
     ``progress`` gets the fraction of steps done about ten times: on a CPU with a cold cache this
@@ -117,13 +131,23 @@ def predict_proba(net, x: np.ndarray, device, batch_size: int = 512) -> np.ndarr
     out = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            out.append(torch.softmax(net(torch.as_tensor(x[start:start + batch_size]).to(device)), 1).cpu().numpy())
+            out.append(torch.softmax(net(torch.as_tensor(x[start : start + batch_size]).to(device)), 1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
-def public_classifier(public_dir: Path, *, resolution: int, channels: int, per_label: int, width: int, steps: int,
-                      cache_dir: Path, device, seed: int = 0,
-                      progress: Callable[[float], None] | None = None):
+def public_classifier(
+    public_dir: Path,
+    *,
+    resolution: int,
+    channels: int,
+    per_label: int,
+    width: int,
+    steps: int,
+    cache_dir: Path,
+    device,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+):
     """The public-label classifier, trained once per public set and settings, cached in ``cache_dir``.
 
     The cache key hashes the public file list (names and sizes) and the settings, so a changed public
@@ -140,10 +164,19 @@ def public_classifier(public_dir: Path, *, resolution: int, channels: int, per_l
         net = small_classifier(len(saved["labels"]), channels, width).to(device)
         net.load_state_dict(saved["weights"])
         return net.eval(), list(saved["labels"])
-    images, y, labels = load_public_images(public_dir, size=resolution, channels=channels, per_label=per_label,
-                                           seed=seed)
-    net = train_classifier(encode_images(images, resolution), y, len(labels), width=width, steps=steps, seed=seed,
-                           device=device, progress=progress)
+    images, y, labels = load_public_images(
+        public_dir, size=resolution, channels=channels, per_label=per_label, seed=seed
+    )
+    net = train_classifier(
+        encode_images(images, resolution),
+        y,
+        len(labels),
+        width=width,
+        steps=steps,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"weights": net.state_dict(), "labels": labels}, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)
@@ -160,10 +193,23 @@ def vote_histogram(probabilities: np.ndarray, top_k: int) -> np.ndarray:
     return np.bincount(top.ravel(), minlength=probabilities.shape[1]).astype(float)
 
 
-def semantic_query(sensitive_images: np.ndarray, public_dir: Path, *, sigma: float, top_k: int, n_select: int,
-                   rng: np.random.Generator, ledger: Ledger, cache_dir: Path, device, resolution: int,
-                   per_label: int, width: int, steps: int,
-                   progress: Callable[[float, str], None] | None = None) -> SemanticQueryResult:
+def semantic_query(
+    sensitive_images: np.ndarray,
+    public_dir: Path,
+    *,
+    sigma: float,
+    top_k: int,
+    n_select: int,
+    rng: np.random.Generator,
+    ledger: Ledger,
+    cache_dir: Path,
+    device,
+    resolution: int,
+    per_label: int,
+    width: int,
+    steps: int,
+    progress: Callable[[float, str], None] | None = None,
+) -> SemanticQueryResult:
     """Release the noisy top-k vote histogram of ``sensitive_images`` over the public labels; pick the best.
 
     ``sigma`` is the noise std of each histogram entry (the L2 sensitivity is ``sqrt(top_k)``).
@@ -172,14 +218,29 @@ def semantic_query(sensitive_images: np.ndarray, public_dir: Path, *, sigma: flo
     report = progress or (lambda fraction, message: None)
     channels = sensitive_images.shape[-1] if sensitive_images.ndim == 4 else 1
     report(0.05, "the public-label classifier (trained once per public folder, then cached)")
-    net, labels = public_classifier(public_dir, resolution=resolution, channels=channels, per_label=per_label,
-                                    width=width, steps=steps, cache_dir=cache_dir, device=device,
-                                    progress=lambda f: report(0.05 + 0.8 * f, "training the public-label classifier"))
+    net, labels = public_classifier(
+        public_dir,
+        resolution=resolution,
+        channels=channels,
+        per_label=per_label,
+        width=width,
+        steps=steps,
+        cache_dir=cache_dir,
+        device=device,
+        progress=lambda f: report(0.05 + 0.8 * f, "training the public-label classifier"),
+    )
     top_k = min(top_k, len(labels))
     report(0.9, f"each private image votes for its {top_k} closest public labels; one noisy count per label")
     votes = vote_histogram(predict_proba(net, encode_images(sensitive_images, resolution), device), top_k)
-    noisy = gaussian_release(votes, sensitivity=math.sqrt(top_k), sigma=sigma, rng=rng, ledger=ledger, stage=STAGE,
-                             label=f"top-{top_k} votes over {len(labels)} public labels",
-                             details={"labels": labels, "top_k": top_k})
+    noisy = gaussian_release(
+        votes,
+        sensitivity=math.sqrt(top_k),
+        sigma=sigma,
+        rng=rng,
+        ledger=ledger,
+        stage=STAGE,
+        label=f"top-{top_k} votes over {len(labels)} public labels",
+        details={"labels": labels, "top_k": top_k},
+    )
     order = np.argsort(-noisy, kind="stable")[:n_select]
     return SemanticQueryResult(selected_labels=[labels[i] for i in order], noisy_votes=noisy, labels=labels)

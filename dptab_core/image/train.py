@@ -22,10 +22,21 @@ from dptab_core.image.presets import ImagePreset
 Progress = Callable[[float, str, int], None]
 
 
-def fit(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: np.ndarray,
-        cond: np.ndarray, *, steps: int, batch_size: int, lr: float, seed: int, device: torch.device,
-        label: str, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
-        ) -> list[float]:
+def fit(
+    model: nn.Module,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: np.ndarray,
+    cond: np.ndarray,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+    label: str,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[float]:
     """``steps`` Adam steps of ``loss(x_batch, cond_batch).mean()`` on uniformly drawn minibatches.
 
     Returns the loss of each step (what the benchmarks and tests read).
@@ -51,9 +62,17 @@ def fit(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Ten
     return history
 
 
-def warm_up(model: RecordConditionedModel, pairs: MeanPairs, encoder: RecordEncoder, *, preset: ImagePreset, seed: int,
-            device: torch.device, progress: Progress | None = None,
-            should_stop: Callable[[], bool] | None = None) -> list[float]:
+def warm_up(
+    model: RecordConditionedModel,
+    pairs: MeanPairs,
+    encoder: RecordEncoder,
+    *,
+    preset: ImagePreset,
+    seed: int,
+    device: torch.device,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[float]:
     """Teach the decoder to draw each mean pair and each composite of them, whatever its latent.
 
     Post-processing of the released mean pairs: no budget is spent. The latent family takes the
@@ -67,14 +86,34 @@ def warm_up(model: RecordConditionedModel, pairs: MeanPairs, encoder: RecordEnco
     comp_cond, comp_img = composite_pairs(pairs, encoder, preset.warmup_composites, np.random.default_rng(seed))
     cond = np.concatenate([pairs.conditions, comp_cond])
     targets = np.concatenate([pairs.images, comp_img])
-    return fit(model, lambda t, c: model.regression_loss(t, c), targets, cond, steps=preset.warmup_steps,
-               batch_size=preset.warmup_batch, lr=preset.warmup_lr, seed=seed, device=device, label="warm-up",
-               progress=progress, should_stop=should_stop)
+    return fit(
+        model,
+        lambda t, c: model.regression_loss(t, c),
+        targets,
+        cond,
+        steps=preset.warmup_steps,
+        batch_size=preset.warmup_batch,
+        lr=preset.warmup_lr,
+        seed=seed,
+        device=device,
+        label="warm-up",
+        progress=progress,
+        should_stop=should_stop,
+    )
 
 
-def pretrain_on_public(model: RecordConditionedModel, public_images: np.ndarray, encoder: RecordEncoder, *,
-                       preset: ImagePreset, seed: int, device: torch.device, progress: Progress | None = None,
-                       should_stop: Callable[[], bool] | None = None, cache_dir: Path | None = None) -> list[float]:
+def pretrain_on_public(
+    model: RecordConditionedModel,
+    public_images: np.ndarray,
+    encoder: RecordEncoder,
+    *,
+    preset: ImagePreset,
+    seed: int,
+    device: torch.device,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    cache_dir: Path | None = None,
+) -> list[float]:
     """Train the whole VAE on public images (uint8 (n,H,W,C)) under the all-unspecified record.
 
     Public images say nothing about the table, so they are paired with the record that says nothing
@@ -82,13 +121,32 @@ def pretrain_on_public(model: RecordConditionedModel, public_images: np.ndarray,
     false link between records and images. A family with its own public pre-training (the latent
     family: its autoencoder and latent prior, :meth:`~.family.RecordConditionedModel.fit_public`) runs that instead.
     """
-    history = model.fit_public(public_images, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
-                               lr=preset.warmup_lr, seed=seed, device=device, progress=progress,
-                               should_stop=should_stop, cache_dir=cache_dir)
+    history = model.fit_public(
+        public_images,
+        steps=preset.pretrain_steps,
+        batch_size=preset.pretrain_batch,
+        lr=preset.warmup_lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+        should_stop=should_stop,
+        cache_dir=cache_dir,
+    )
     if history is not None:
         return history
     x = encode_images(public_images, preset.resolution)
     cond = np.broadcast_to(encoder.unspecified(), (len(x), encoder.dim))
-    return fit(model, model, x, cond, steps=preset.pretrain_steps, batch_size=preset.pretrain_batch,
-               lr=preset.warmup_lr, seed=seed, device=device, label="public pre-training", progress=progress,
-               should_stop=should_stop)
+    return fit(
+        model,
+        model,
+        x,
+        cond,
+        steps=preset.pretrain_steps,
+        batch_size=preset.pretrain_batch,
+        lr=preset.warmup_lr,
+        seed=seed,
+        device=device,
+        label="public pre-training",
+        progress=progress,
+        should_stop=should_stop,
+    )

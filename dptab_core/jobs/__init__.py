@@ -28,7 +28,24 @@ from dptab_core.jobs.store import (
 )
 
 __all__ = [
-    "CANCELLED", "FAILED", "FINISHED_STATES", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
-    "Job", "JobCancelled", "JobContext", "JobCorruptError", "JobNotFoundError", "JobStateError", "JobStatus", "JobStore",
-    "cancel", "refresh", "resume", "run_in_foreground", "submit",
+    "CANCELLED",
+    "FAILED",
+    "FINISHED_STATES",
+    "QUEUED",
+    "RUNNING",
+    "STATES",
+    "SUCCEEDED",
+    "Job",
+    "JobCancelled",
+    "JobContext",
+    "JobCorruptError",
+    "JobNotFoundError",
+    "JobStateError",
+    "JobStatus",
+    "JobStore",
+    "cancel",
+    "refresh",
+    "resume",
+    "run_in_foreground",
+    "submit",
 ]

@@ -37,8 +37,9 @@ class JobContext:
     the function should then continue from what it finds in ``checkpoint_dir``.
     """
 
-    def __init__(self, job: Job, *, resuming: bool, log: logging.Logger,
-                 on_progress: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, job: Job, *, resuming: bool, log: logging.Logger, on_progress: ProgressCallback | None = None
+    ) -> None:
         self.job = job
         self.job_id = job.id
         self.resuming = resuming
@@ -50,8 +51,16 @@ class JobContext:
         self._on_progress = on_progress
         self._stop = threading.Event()
 
-    def progress(self, stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None,
-                 *, epsilon_planned: float | None = None, stage_fraction: float | None = None) -> None:
+    def progress(
+        self,
+        stage: str,
+        fraction: float,
+        message: str = "",
+        epsilon_spent: float | None = None,
+        *,
+        epsilon_planned: float | None = None,
+        stage_fraction: float | None = None,
+    ) -> None:
         """Record where the job is: ``stage``, the whole job's ``fraction`` done (0–1), ε spent so far.
 
         ``stage_fraction`` (0–1) is how far the current stage is, for a progress bar per stage.

@@ -25,8 +25,9 @@ from dptab_core.jobs.store import CANCELLED, FAILED, SUCCEEDED, Job, JobStatus, 
 from dptab_core.privacy.dataset_budget import admitting, settle
 
 
-def run_in_foreground(spec: dict[str, Any], *, store: JobStore | None = None,
-                      on_progress: ProgressCallback | None = None) -> Job:
+def run_in_foreground(
+    spec: dict[str, Any], *, store: JobStore | None = None, on_progress: ProgressCallback | None = None
+) -> Job:
     """Create a job and run it in this process, exactly as a worker would; return it when it ends.
 
     It runs now even if a background job is running (the user asked for it in their terminal); queued
@@ -58,8 +59,14 @@ def execute(job: Job, *, on_progress: ProgressCallback | None = None) -> JobStat
 
 def _run(job: Job, ctx: JobContext, log: logging.Logger) -> JobStatus:
     spec = job.spec
-    log.info("job %s: attempt %d%s, entry %s, pid %d", job.id, job.status().attempt,
-             " (resuming)" if ctx.resuming else "", spec["entry"], os.getpid())
+    log.info(
+        "job %s: attempt %d%s, entry %s, pid %d",
+        job.id,
+        job.status().attempt,
+        " (resuming)" if ctx.resuming else "",
+        spec["entry"],
+        os.getpid(),
+    )
     try:
         _load_entry(spec["entry"])(spec, ctx)
     except JobCancelled:
@@ -72,13 +79,22 @@ def _run(job: Job, ctx: JobContext, log: logging.Logger) -> JobStatus:
         return _finish(job, FAILED, log, error=str(exc))
     except MemoryError:
         log.exception("out of memory")
-        return _finish(job, FAILED, log, error=f"the job ran out of memory {_where(ctx)}. "
-                                               "Try a smaller preset, or fewer rows or images.")
+        return _finish(
+            job,
+            FAILED,
+            log,
+            error=f"the job ran out of memory {_where(ctx)}. Try a smaller preset, or fewer rows or images.",
+        )
     except (Exception, SystemExit) as exc:
         log.exception("the job function raised")
-        return _finish(job, FAILED, log, error=f"an internal error stopped the job {_where(ctx)} "
-                                               f"({type(exc).__name__}: {exc}). This is a bug; "
-                                               "the traceback is in the job log.")
+        return _finish(
+            job,
+            FAILED,
+            log,
+            error=f"an internal error stopped the job {_where(ctx)} "
+            f"({type(exc).__name__}: {exc}). This is a bug; "
+            "the traceback is in the job log.",
+        )
     if ctx.should_stop():
         return _finish(job, CANCELLED, log, message="cancelled")
     final = job.output_path

@@ -35,11 +35,13 @@ JobFunction = Callable[[dict[str, Any], "JobContext"], None]
 
 def _synthesis() -> JobFunction:
     from dptab_core.pipeline.methods.dp_tabimage import run_job
+
     return run_job
 
 
 def _sweep() -> JobFunction:
     from dptab_core.pipeline.sweep import run_job
+
     return run_job
 
 

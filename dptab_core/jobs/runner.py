@@ -84,7 +84,9 @@ def start_next(store: JobStore) -> list[Job]:
         _reap(jobs)
         statuses = {job.id: job.status() for job in jobs}
         heavy_running = any(s.state == RUNNING and s.heavy for s in statuses.values())
-        for job in sorted((j for j in jobs if statuses[j.id].state == QUEUED), key=lambda j: (statuses[j.id].queued_at, j.id)):
+        for job in sorted(
+            (j for j in jobs if statuses[j.id].state == QUEUED), key=lambda j: (statuses[j.id].queued_at, j.id)
+        ):
             if statuses[job.id].heavy and heavy_running:
                 continue
             if _launch(job):
@@ -107,11 +109,18 @@ def _launch(job: Job) -> bool:
             with os.fdopen(log_fd, "ab") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "dptab_core.jobs.worker", str(job.dir)],
-                    cwd=job.dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True)
+                    cwd=job.dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
         except OSError as exc:
-            job.update_status_locked(state=FAILED, finished_at=now_iso(),
-                                     error=f"the worker process could not be started: {exc}")
+            job.update_status_locked(
+                state=FAILED, finished_at=now_iso(), error=f"the worker process could not be started: {exc}"
+            )
             return False
         _children.append(proc)
         claim_locked(job, pid=proc.pid, pgid=proc.pid)  # its own session: the group id is its PID
@@ -122,8 +131,16 @@ def claim_locked(job: Job, *, pid: int, pgid: int | None) -> JobStatus:
     """Mark a queued job running in process ``pid`` (caller holds the job lock)."""
     status = job.status()
     return job.update_status_locked(
-        state=RUNNING, pid=pid, pgid=pgid, start_token=start_token(pid), started_at=now_iso(),
-        finished_at=None, attempt=status.attempt + 1, error=None, log_tail=None)
+        state=RUNNING,
+        pid=pid,
+        pgid=pgid,
+        start_token=start_token(pid),
+        started_at=now_iso(),
+        finished_at=None,
+        attempt=status.attempt + 1,
+        error=None,
+        log_tail=None,
+    )
 
 
 def refresh(store: JobStore | None = None) -> list[Job]:
@@ -149,7 +166,9 @@ def _reap(jobs: list[Job]) -> list[Job]:
             if status.state != RUNNING:
                 continue
             alive = is_alive(status.pid, status.start_token)
-            overdue = status.cancel_requested_at is not None and _age_s(status.cancel_requested_at) > CONFIG.cancel_grace_s
+            overdue = (
+                status.cancel_requested_at is not None and _age_s(status.cancel_requested_at) > CONFIG.cancel_grace_s
+            )
             if alive and overdue and status.pid is not None:
                 send_signal(status.pid, status.pgid, signal.SIGKILL)
                 alive = False
@@ -167,17 +186,19 @@ def _finish_dead_locked(job: Job, status: JobStatus) -> None:
         return
     where = f"during stage {status.stage!r}" if status.stage else "before its first stage"
     job.update_status_locked(
-        state=FAILED, finished_at=now_iso(), log_tail=job.log_tail(CONFIG.log_tail_lines),
+        state=FAILED,
+        finished_at=now_iso(),
+        log_tail=job.log_tail(CONFIG.log_tail_lines),
         error=f"the worker process stopped unexpectedly (killed or out of memory) {where}. "
-              "The last lines of its log are below; `jobs resume` continues from the last checkpoint.")
+        "The last lines of its log are below; `jobs resume` continues from the last checkpoint.",
+    )
 
 
 def _age_s(iso_time: str) -> float:
     return time.time() - datetime.fromisoformat(iso_time).timestamp()
 
 
-def cancel(job_id: str, *, store: JobStore | None = None, wait: bool = True,
-           grace_s: float | None = None) -> JobStatus:
+def cancel(job_id: str, *, store: JobStore | None = None, wait: bool = True, grace_s: float | None = None) -> JobStatus:
     """Stop a job: a queued one at once; a running one at its next ``should_stop()`` check.
 
     A running job's worker gets a ``cancel.request`` file and SIGTERM (its handler only sets the
@@ -192,12 +213,15 @@ def cancel(job_id: str, *, store: JobStore | None = None, wait: bool = True,
         if status.finished:
             raise JobStateError(f"job {job_id} has already {status.state}: there is nothing to cancel")
         if status.state == QUEUED and status.attempt == 0:
-            cancelled = job.update_status_locked(state=CANCELLED, finished_at=now_iso(),
-                                                 message="cancelled before it started")
+            cancelled = job.update_status_locked(
+                state=CANCELLED, finished_at=now_iso(), message="cancelled before it started"
+            )
             void(job.spec, job.id)  # it never read the data: its reservation no longer counts
             return cancelled
         if status.state == QUEUED:  # queued to resume: it read the data before, its charge stays
-            return job.update_status_locked(state=CANCELLED, finished_at=now_iso(), message="cancelled before it resumed")
+            return job.update_status_locked(
+                state=CANCELLED, finished_at=now_iso(), message="cancelled before it resumed"
+            )
         job.cancel_request_path.write_text(now_iso() + "\n", encoding="utf-8")
         status = job.update_status_locked(cancel_requested_at=now_iso(), message="stopping: cancel requested")
         if status.pid is not None and is_alive(status.pid, status.start_token):
@@ -229,11 +253,22 @@ def resume(job_id: str, *, store: JobStore | None = None) -> Job:
         status = job.status()
         if status.state not in (FAILED, CANCELLED):
             hint = "it has already succeeded" if status.state == SUCCEEDED else f"it is {status.state}"
-            raise JobStateError(f"job {job_id} cannot be resumed: {hint}",
-                                hint="Only a failed or cancelled job can be resumed.")
+            raise JobStateError(
+                f"job {job_id} cannot be resumed: {hint}", hint="Only a failed or cancelled job can be resumed."
+            )
         job.cancel_request_path.unlink(missing_ok=True)
-        job.update_status_locked(state=QUEUED, queued_at=now_iso(), resuming=True, pid=None, pgid=None,
-                                 start_token=None, finished_at=None, cancel_requested_at=None, error=None,
-                                 log_tail=None, message="queued to resume")
+        job.update_status_locked(
+            state=QUEUED,
+            queued_at=now_iso(),
+            resuming=True,
+            pid=None,
+            pgid=None,
+            start_token=None,
+            finished_at=None,
+            cancel_requested_at=None,
+            error=None,
+            log_tail=None,
+            message="queued to resume",
+        )
     start_next(store)
     return job

@@ -233,9 +233,11 @@ class Job:
         try:
             return JobStatus.from_dict(data)
         except (TypeError, AttributeError) as exc:
-            raise JobCorruptError(f"job {self.id}: status.json is not a job status ({exc})",
-                                  where=str(self.status_path),
-                                  hint="Delete this job's folder; the other jobs are not affected.") from None
+            raise JobCorruptError(
+                f"job {self.id}: status.json is not a job status ({exc})",
+                where=str(self.status_path),
+                hint="Delete this job's folder; the other jobs are not affected.",
+            ) from None
 
     def problem(self) -> str | None:
         """Why this job's files cannot be read, or None when they can (a broken job is skipped)."""
@@ -328,9 +330,15 @@ class JobStore:
             moment = datetime.now(UTC)
             job_id = moment.strftime("%Y%m%d-%H%M%S-%f")  # sorts by creation time, to the microsecond
             stamp = moment.isoformat(timespec="milliseconds")
-            status = JobStatus(id=job_id, state=QUEUED, created_at=stamp, queued_at=stamp, updated_at=stamp,
-                               heavy=bool(spec.get("heavy", True)),
-                               epsilon_planned=float(planned) if planned is not None else None)
+            status = JobStatus(
+                id=job_id,
+                state=QUEUED,
+                created_at=stamp,
+                queued_at=stamp,
+                updated_at=stamp,
+                heavy=bool(spec.get("heavy", True)),
+                epsilon_planned=float(planned) if planned is not None else None,
+            )
             building = Path(tempfile.mkdtemp(prefix=f".{job_id}.", dir=self.root))
             try:
                 _write_private(building / "spec.json", spec_text)
@@ -350,8 +358,11 @@ class JobStore:
         """The job with this id, or :class:`JobNotFoundError` naming the store and what to do."""
         path = self.root / job_id
         if not _JOB_ID.match(job_id) or not (path / "status.json").is_file():
-            raise JobNotFoundError(f"there is no job with id {job_id!r}", where=str(self.root),
-                                   hint="Run `python -m dptab_core jobs list` to see the job ids.")
+            raise JobNotFoundError(
+                f"there is no job with id {job_id!r}",
+                where=str(self.root),
+                hint="Run `python -m dptab_core jobs list` to see the job ids.",
+            )
         return Job(job_id, path)
 
     def list(self) -> list[Job]:
@@ -363,8 +374,7 @@ class JobStore:
         return [(job, problem) for job in self._all() if (problem := job.problem()) is not None]
 
     def _all(self) -> builtins.list[Job]:
-        jobs = [Job(p.name, p) for p in self.root.iterdir()
-                if _JOB_ID.match(p.name) and (p / "status.json").is_file()]
+        jobs = [Job(p.name, p) for p in self.root.iterdir() if _JOB_ID.match(p.name) and (p / "status.json").is_file()]
         return sorted(jobs, key=lambda job: job.id, reverse=True)
 
 
@@ -372,8 +382,11 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise JobCorruptError(f"{path.name} of job {path.parent.name} cannot be read ({exc})", where=str(path),
-                              hint="Delete this job's folder; the other jobs are not affected.") from None
+        raise JobCorruptError(
+            f"{path.name} of job {path.parent.name} cannot be read ({exc})",
+            where=str(path),
+            hint="Delete this job's folder; the other jobs are not affected.",
+        ) from None
 
 
 def _check_spec(spec: Any) -> None:
@@ -396,11 +409,17 @@ def _check_output_dir(spec: dict[str, Any]) -> None:
     if not path.is_absolute():
         raise JobError(f"'output_dir' must be an absolute path (workers run in the job folder), got {target!r}")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise InputError("the output folder already exists and is not empty", where=str(path),
-                         hint="Choose a new folder name, or delete the old one first.")
+        raise InputError(
+            "the output folder already exists and is not empty",
+            where=str(path),
+            hint="Choose a new folder name, or delete the old one first.",
+        )
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError("this folder cannot be written to", where=str(parent),
-                         hint="Choose an output folder you have write permission for.")
+        raise InputError(
+            "this folder cannot be written to",
+            where=str(parent),
+            hint="Choose an output folder you have write permission for.",
+        )

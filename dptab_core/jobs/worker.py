@@ -31,8 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with job.locked():  # waits until the launcher has recorded our PID
         status = job.status()
     if status.state != RUNNING or status.pid != os.getpid():
-        print(f"worker {os.getpid()}: job {job.id} is {status.state} for pid {status.pid}; not running it",
-              file=sys.stderr)
+        print(
+            f"worker {os.getpid()}: job {job.id} is {status.state} for pid {status.pid}; not running it",
+            file=sys.stderr,
+        )
         return 1
     final = execute(job)
     start_next(store)

@@ -52,8 +52,15 @@ def pipeline_run_fn(spec: SynthSpec, *, work_root: Path, run_fn: MethodRun = run
     return run
 
 
-def audit_pipeline(spec: SynthSpec, *, work_root: Path, config: AuditConfig = DEFAULT_AUDIT_CONFIG, seed: int,
-                   write_to: Path | None = None, run_fn: MethodRun = run_pipeline) -> dict[str, Any]:
+def audit_pipeline(
+    spec: SynthSpec,
+    *,
+    work_root: Path,
+    config: AuditConfig = DEFAULT_AUDIT_CONFIG,
+    seed: int,
+    write_to: Path | None = None,
+    run_fn: MethodRun = run_pipeline,
+) -> dict[str, Any]:
     """Run the one-run canary audit of ``spec``'s pipeline; optionally write ``audit.json`` into ``write_to``.
 
     The audit judges the (ε, δ) the plan actually uses: where the spec leaves ε or δ to the planner,
@@ -67,8 +74,15 @@ def audit_pipeline(spec: SynthSpec, *, work_root: Path, config: AuditConfig = DE
     real = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), schema, policy=policy)
     epsilon, delta = planned_budget(spec.plan_options, n_rows=len(real.table))
     audited = dataclasses.replace(spec, plan_options={**spec.plan_options, "delta": delta})
-    result = audit_one_run(pipeline_run_fn(audited, work_root=Path(work_root), run_fn=run_fn), real.table,
-                           real.images, schema, config=config, seed=seed, delta=delta)
+    result = audit_one_run(
+        pipeline_run_fn(audited, work_root=Path(work_root), run_fn=run_fn),
+        real.table,
+        real.images,
+        schema,
+        config=config,
+        seed=seed,
+        delta=delta,
+    )
     result["claimed_epsilon"], result["claimed_delta"] = epsilon, delta
     if write_to is not None:
         Path(write_to).mkdir(parents=True, exist_ok=True)
@@ -84,5 +98,7 @@ def planned_budget(plan_options: dict[str, Any], *, n_rows: int) -> tuple[float,
     >>> planned_budget({}, n_rows=20000)
     (10.0, 1e-06)
     """
-    return (float(plan_options.get("epsilon", DEFAULT_EPSILON)),
-            float(plan_options.get("delta", default_delta(n_rows))))
+    return (
+        float(plan_options.get("epsilon", DEFAULT_EPSILON)),
+        float(plan_options.get("delta", default_delta(n_rows))),
+    )

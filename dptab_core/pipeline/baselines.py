@@ -32,13 +32,23 @@ class Baseline:
         return METHODS[self.method].private
 
 
-BASELINES: dict[str, Baseline] = {b.name: b for b in (
-    Baseline("dp-tabimage", "the full method"),
-    Baseline("independent", "table and images with no link (the release re-paired at random)", shuffle_pairs=True),
-    Baseline("no-warmup", "no DP mean pairs, no warm-up: DP-SGD alone", plan_changes={"mean_pairs": {"enabled": False}}),
-    Baseline("no-pretrain", "no public data: no semantic query, no public pre-training",
-             spec_changes={"public_dir": None}),
-    Baseline("table-only", "the table synthesizer alone, no images (table reference)", spec_changes={"table_only": True}),
-    Baseline("image-first", METHODS["image-first"].description, method="image-first"),
-    Baseline("non-private", METHODS["non-private"].description, method="non-private"),
-)}
+BASELINES: dict[str, Baseline] = {
+    b.name: b
+    for b in (
+        Baseline("dp-tabimage", "the full method"),
+        Baseline("independent", "table and images with no link (the release re-paired at random)", shuffle_pairs=True),
+        Baseline(
+            "no-warmup", "no DP mean pairs, no warm-up: DP-SGD alone", plan_changes={"mean_pairs": {"enabled": False}}
+        ),
+        Baseline(
+            "no-pretrain",
+            "no public data: no semantic query, no public pre-training",
+            spec_changes={"public_dir": None},
+        ),
+        Baseline(
+            "table-only", "the table synthesizer alone, no images (table reference)", spec_changes={"table_only": True}
+        ),
+        Baseline("image-first", METHODS["image-first"].description, method="image-first"),
+        Baseline("non-private", METHODS["non-private"].description, method="non-private"),
+    )
+}

@@ -43,13 +43,23 @@ SEMANTIC_QUERY_FILE = "semantic_query.json"
 MEAN_PAIRS_FILE = "mean_pairs.npz"
 SYNTHETIC_TABLE_FILE = "synthetic_table.json"
 SYNTHETIC_IMAGES_FILE = "synthetic_images.npy"
-STALE_ON_FRESH_RUN = ("done", "dpsgd", "model_*.pt", PLAN_FILE, RELEASED_SCHEMA_FILE, SEMANTIC_QUERY_FILE,
-                      "mean_pairs.*", "synthetic_table.*", SYNTHETIC_IMAGES_FILE)
+STALE_ON_FRESH_RUN = (
+    "done",
+    "dpsgd",
+    "model_*.pt",
+    PLAN_FILE,
+    RELEASED_SCHEMA_FILE,
+    SEMANTIC_QUERY_FILE,
+    "mean_pairs.*",
+    "synthetic_table.*",
+    SYNTHETIC_IMAGES_FILE,
+)
 """What an earlier run may have left in a reused folder: a fresh run deletes it all before it starts,
 so no stage ever reads another run's noisy result (a stale ``mean_pairs`` or ``semantic_query``)."""
 
 
 # ---------------------------------------------------------------- done markers and the ledger
+
 
 class _Reporting(Protocol):
     work_dir: Path
@@ -83,11 +93,13 @@ def mark_done(work_dir: Path, name: str) -> None:
 
 def skip_if_done(name: str, fn: Callable[[_R], None]) -> Callable[[_R], None]:
     """``fn``, except that it does nothing (but say so) when stage ``name`` finished in an earlier attempt."""
+
     def run_or_skip(run: _R) -> None:
         if is_done(run.work_dir, name):
             run.report(name, 1.0, "already done in an earlier attempt")
             return
         fn(run)
+
     return run_or_skip
 
 
@@ -134,11 +146,14 @@ def save_mean_pairs(path: Path, pairs: MeanPairs) -> None:
         raise TypeError(f"MeanPairs has fields {sorted(fields ^ stored)} this checkpoint does not store")
     columns = list(pairs.means)
     arrays: dict[str, np.ndarray] = {
-        "conditions": pairs.conditions, "images": pairs.images, "overall": pairs.overall,
+        "conditions": pairs.conditions,
+        "images": pairs.images,
+        "overall": pairs.overall,
         "columns": np.array(columns, dtype=str),
         "cell_columns": np.array([c for c, _, _ in pairs.cells], dtype=str),
         "cell_codes": np.array([code for _, code, _ in pairs.cells], dtype=np.int64),
-        "cell_counts": np.array([count for _, _, count in pairs.cells], dtype=np.float64)}
+        "cell_counts": np.array([count for _, _, count in pairs.cells], dtype=np.float64),
+    }
     if pairs.spread is not None:
         arrays["spread"] = pairs.spread
     for i, column in enumerate(columns):  # indexed keys: a column name may hold any character
@@ -156,13 +171,20 @@ def load_mean_pairs(path: Path) -> MeanPairs:
 
     with np.load(path, allow_pickle=False) as saved:
         columns = [str(c) for c in saved["columns"]]
-        cells = [(str(c), int(code), float(count)) for c, code, count in
-                 zip(saved["cell_columns"], saved["cell_codes"], saved["cell_counts"], strict=True)]
-        return MeanPairs(conditions=saved["conditions"], images=saved["images"], cells=cells,
-                         means={c: saved[f"means_{i}"] for i, c in enumerate(columns)},
-                         marginals={c: saved[f"marginals_{i}"] for i, c in enumerate(columns)},
-                         usable={c: saved[f"usable_{i}"] for i, c in enumerate(columns)},
-                         overall=saved["overall"], spread=saved["spread"] if "spread" in saved else None)
+        cells = [
+            (str(c), int(code), float(count))
+            for c, code, count in zip(saved["cell_columns"], saved["cell_codes"], saved["cell_counts"], strict=True)
+        ]
+        return MeanPairs(
+            conditions=saved["conditions"],
+            images=saved["images"],
+            cells=cells,
+            means={c: saved[f"means_{i}"] for i, c in enumerate(columns)},
+            marginals={c: saved[f"marginals_{i}"] for i, c in enumerate(columns)},
+            usable={c: saved[f"usable_{i}"] for i, c in enumerate(columns)},
+            overall=saved["overall"],
+            spread=saved["spread"] if "spread" in saved else None,
+        )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

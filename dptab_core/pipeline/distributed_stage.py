@@ -57,17 +57,34 @@ def check_gpus(gpus: int, device: str) -> None:
 
     visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if visible == 0 and device == "auto":
-        raise InputError(f"{gpus} GPUs were asked for DP-SGD but torch sees no CUDA GPU", where="gpus",
-                         hint="Use --gpus 1, or --device cpu to run the processes on the CPU (gloo).")
+        raise InputError(
+            f"{gpus} GPUs were asked for DP-SGD but torch sees no CUDA GPU",
+            where="gpus",
+            hint="Use --gpus 1, or --device cpu to run the processes on the CPU (gloo).",
+        )
     if visible < gpus:
-        raise InputError(f"{gpus} GPUs were asked for DP-SGD but torch sees {visible}", where="gpus",
-                         hint=f"Use --gpus {max(visible, 1)} or fewer.")
+        raise InputError(
+            f"{gpus} GPUs were asked for DP-SGD but torch sees {visible}",
+            where="gpus",
+            hint=f"Use --gpus {max(visible, 1)} or fewer.",
+        )
 
 
 def torchrun_command(job_dir: Path, *, nproc: int, backend: str) -> list[str]:
     """The command line that runs the ranks (``torch.distributed.run`` is what ``torchrun`` calls)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-            "-m", "dptab_core.image.distributed", "--job-dir", str(job_dir), "--backend", backend]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "dptab_core.image.distributed",
+        "--job-dir",
+        str(job_dir),
+        "--backend",
+        backend,
+    ]
 
 
 def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[str, Any], *, lr: float) -> None:
@@ -89,13 +106,20 @@ def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[st
     job.mkdir(parents=True)
     shutil.copyfile(run.work_dir / PLAN_FILE, job / PLAN_FILE)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, job / MODEL_IN)
-    export_inputs(job, run.real_images(), conditions, preset=spec_preset(spec), lr=lr,
-                  seed=spec.seed + 7919 if spec.reproducible_noise else None)
+    export_inputs(
+        job,
+        run.real_images(),
+        conditions,
+        preset=spec_preset(spec),
+        lr=lr,
+        seed=spec.seed + 7919 if spec.reproducible_noise else None,
+    )
     steps = int(params["steps"])
     run.report("dpsgd", 0.0, f"DP-SGD on {spec.gpus} processes ({backend}) under torchrun")
     try:
-        code = _launch_and_follow(run, job, nproc=spec.gpus, backend=backend, params=params, steps=steps,
-                                  read_progress=read_progress)
+        code = _launch_and_follow(
+            run, job, nproc=spec.gpus, backend=backend, params=params, steps=steps, read_progress=read_progress
+        )
     finally:
         # Whatever rank 0 recorded was spent, finished or not: it joins the run's ledger.
         for entry in Ledger.load(job / "ledger.jsonl").entries:
@@ -103,20 +127,29 @@ def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[st
         shutil.rmtree(job / "dpsgd_inputs", ignore_errors=True)  # no extra copy of the sensitive images
     if code != 0 or not (job / MODEL_OUT).exists():
         tail = _tail(job / LOG_FILE)
-        raise DistributedRunError(f"DP-SGD under torchrun on {spec.gpus} processes failed (exit code {code}); "
-                                  f"the ranks' log ends with:\n{tail}")
+        raise DistributedRunError(
+            f"DP-SGD under torchrun on {spec.gpus} processes failed (exit code {code}); "
+            f"the ranks' log ends with:\n{tail}"
+        )
     model.load_state_dict(torch.load(job / MODEL_OUT, map_location="cpu", weights_only=True))
 
 
-def _launch_and_follow(run: Run, job: Path, *, nproc: int, backend: str, params: dict[str, Any], steps: int,
-                       read_progress: Any) -> int:
+def _launch_and_follow(
+    run: Run, job: Path, *, nproc: int, backend: str, params: dict[str, Any], steps: int, read_progress: Any
+) -> int:
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     if backend == "gloo":
         env.setdefault("OMP_NUM_THREADS", "1")
     with open(job / LOG_FILE, "wb") as out:
-        proc = subprocess.Popen(torchrun_command(job, nproc=nproc, backend=backend), cwd=job, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            torchrun_command(job, nproc=nproc, backend=backend),
+            cwd=job,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         seen = 0
         while proc.poll() is None:
@@ -124,8 +157,12 @@ def _launch_and_follow(run: Run, job: Path, *, nproc: int, backend: str, params:
             done = read_progress(job)
             if done != seen or run.should_stop():
                 seen = done
-                run.report("dpsgd", done / max(steps, 1), f"DP-SGD step {done}/{steps} on {nproc} processes",
-                           pending=[dpsgd_so_far(params, done)])  # raises JobCancelled on a cancel
+                run.report(
+                    "dpsgd",
+                    done / max(steps, 1),
+                    f"DP-SGD step {done}/{steps} on {nproc} processes",
+                    pending=[dpsgd_so_far(params, done)],
+                )  # raises JobCancelled on a cancel
         return int(proc.returncode)
     finally:
         if proc.poll() is None:
@@ -150,4 +187,3 @@ def _tail(path: Path, chars: int = 3000) -> str:
     except OSError:
         return "(no log)"
     return text[-chars:].strip() or "(empty log)"
-

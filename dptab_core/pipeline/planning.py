@@ -72,16 +72,20 @@ def resolve_preset(name: str, overrides: dict[str, Any] | None = None, *, has_pu
     for key, value in overrides.items():
         current = getattr(preset, key, None) if key in fields else None
         if not isinstance(current, int | float) or isinstance(current, bool):
-            raise InputError(f"preset_overrides names {key!r}, which is not a numeric preset setting",
-                             where="preset_overrides",
-                             hint="Use numeric fields of dptab_core.image.presets.ImagePreset, e.g. warmup_steps.")
+            raise InputError(
+                f"preset_overrides names {key!r}, which is not a numeric preset setting",
+                where="preset_overrides",
+                hint="Use numeric fields of dptab_core.image.presets.ImagePreset, e.g. warmup_steps.",
+            )
         kind = int if isinstance(current, int) else float
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
         if not ok or (kind is int and value != int(value)):
-            raise InputError(f"preset override {key}={value!r} is not a positive {kind.__name__}",
-                             where="preset_overrides")
-    values: dict[str, Any] = {k: (int(v) if isinstance(getattr(preset, k), int) else float(v))
-                              for k, v in overrides.items()}
+            raise InputError(
+                f"preset override {key}={value!r} is not a positive {kind.__name__}", where="preset_overrides"
+            )
+    values: dict[str, Any] = {
+        k: (int(v) if isinstance(getattr(preset, k), int) else float(v)) for k, v in overrides.items()
+    }
     return dataclasses.replace(preset, **values)
 
 
@@ -90,9 +94,17 @@ def spec_preset(spec: SynthSpec) -> ImagePreset:
     return resolve_preset(spec.preset, spec.preset_overrides, has_public=bool(spec.public_dir))
 
 
-def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, channels: int, n_paid_columns: int,
-                n_public_labels: int, n_paid_categorical: int | None = None,
-                preset_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def plan_kwargs(
+    plan_options: dict[str, Any],
+    *,
+    preset: str,
+    n_rows: int,
+    channels: int,
+    n_paid_columns: int,
+    n_public_labels: int,
+    n_paid_categorical: int | None = None,
+    preset_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``plan_budget`` keyword arguments: the user's ``plan_options`` over the preset's defaults.
 
     ``plan_options`` keys: ``epsilon``, ``delta``, ``shares``, ``dpsgd`` {epochs, batch_size,
@@ -111,16 +123,23 @@ def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, chann
         "delta": float(plan_options.get("delta", default_delta(n_rows))),
         "n_rows": n_rows,
         "shares": plan_options.get("shares"),
-        "dpsgd": DPSGDSettings(epochs=epochs, batch_size=batch,
-                               max_grad_norm=float(dpsgd_opts.get("max_grad_norm", image.dpsgd_max_grad_norm)),
-                               enabled=bool(dpsgd_opts.get("enabled", True))),
-        "mean_pairs": MeanPairSettings(rounds=int(mp_opts.get("rounds", image.mean_pair_rounds)),
-                                       sampling_rate=float(mp_opts.get("sampling_rate", image.mean_pair_sampling_rate)),
-                                       clip_norm=image.mean_pair_clip_norm(channels),
-                                       enabled=bool(mp_opts.get("enabled", True))),
-        "semantic_query": SemanticQuerySettings(enabled=n_public_labels > 0 and bool(sq_opts.get("enabled", True)),
-                                                top_k=int(sq_opts.get("top_k", 1)),
-                                                n_public_labels=max(n_public_labels, 1)),
+        "dpsgd": DPSGDSettings(
+            epochs=epochs,
+            batch_size=batch,
+            max_grad_norm=float(dpsgd_opts.get("max_grad_norm", image.dpsgd_max_grad_norm)),
+            enabled=bool(dpsgd_opts.get("enabled", True)),
+        ),
+        "mean_pairs": MeanPairSettings(
+            rounds=int(mp_opts.get("rounds", image.mean_pair_rounds)),
+            sampling_rate=float(mp_opts.get("sampling_rate", image.mean_pair_sampling_rate)),
+            clip_norm=image.mean_pair_clip_norm(channels),
+            enabled=bool(mp_opts.get("enabled", True)),
+        ),
+        "semantic_query": SemanticQuerySettings(
+            enabled=n_public_labels > 0 and bool(sq_opts.get("enabled", True)),
+            top_k=int(sq_opts.get("top_k", 1)),
+            n_public_labels=max(n_public_labels, 1),
+        ),
         "n_paid_columns": n_paid_columns,
         "n_paid_categorical": n_paid_categorical,
     }
@@ -129,11 +148,16 @@ def plan_kwargs(plan_options: dict[str, Any], *, preset: str, n_rows: int, chann
 def build_plan(spec: SynthSpec, *, schema: Schema, n_rows: int, channels: int) -> BudgetPlan:
     """The plan a job runs under (the same one the Budget page showed for these choices)."""
     paid = schema.unpaid_domains()
-    kwargs = plan_kwargs(spec.plan_options, preset=spec.preset, n_rows=n_rows, channels=channels,
-                         n_paid_columns=len(paid),
-                         n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
-                         n_public_labels=count_public_labels(spec.public_dir) if not spec.table_only else 0,
-                         preset_overrides=spec.preset_overrides)
+    kwargs = plan_kwargs(
+        spec.plan_options,
+        preset=spec.preset,
+        n_rows=n_rows,
+        channels=channels,
+        n_paid_columns=len(paid),
+        n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
+        n_public_labels=count_public_labels(spec.public_dir) if not spec.table_only else 0,
+        preset_overrides=spec.preset_overrides,
+    )
     if spec.table_only:
         kwargs["dpsgd"] = DPSGDSettings(epochs=0, batch_size=kwargs["dpsgd"].batch_size, enabled=False)
         kwargs["mean_pairs"] = MeanPairSettings(rounds=0, enabled=False)

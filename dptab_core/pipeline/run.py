@@ -32,8 +32,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGE_WEIGHTS = {"load": 1.0, "schema": 0.2, "semantic_query": 1.5, "pretrain": 1.5, "mean_pairs": 0.5,
-                 "warmup": 1.5, "table": 3.0, "dpsgd": 6.0, "sample": 0.5, "release": 0.5, "evaluate": 2.0}
+STAGE_WEIGHTS = {
+    "load": 1.0,
+    "schema": 0.2,
+    "semantic_query": 1.5,
+    "pretrain": 1.5,
+    "mean_pairs": 0.5,
+    "warmup": 1.5,
+    "table": 3.0,
+    "dpsgd": 6.0,
+    "sample": 0.5,
+    "release": 0.5,
+    "evaluate": 2.0,
+}
 """Rough share of a quick-preset run's time per stage: turns stage progress into a whole-job fraction."""
 NOT_RESUMED = frozenset({"load"})
 """Steps never marked done: ``load`` holds the data in memory only, so every attempt reads it again."""
@@ -42,8 +53,16 @@ NOT_RESUMED = frozenset({"load"})
 class ProgressFn(Protocol):
     """``progress(stage, whole-job fraction, message, ε spent, *, epsilon_planned, stage_fraction)``."""
 
-    def __call__(self, stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None, *,
-                 epsilon_planned: float | None = None, stage_fraction: float | None = None) -> None: ...
+    def __call__(
+        self,
+        stage: str,
+        fraction: float,
+        message: str = "",
+        epsilon_spent: float | None = None,
+        *,
+        epsilon_planned: float | None = None,
+        stage_fraction: float | None = None,
+    ) -> None: ...
 
 
 class StageOrderError(RuntimeError):
@@ -82,16 +101,31 @@ class Run:
     stage_names: tuple[str, ...] = ()
 
     @classmethod
-    def start(cls, spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
-              should_stop: Callable[[], bool] | None = None, resuming: bool = False,
-              owner_dir: Path | None = None) -> Run:
+    def start(
+        cls,
+        spec: SynthSpec,
+        *,
+        out_dir: Path,
+        work_dir: Path,
+        progress: ProgressFn | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        resuming: bool = False,
+        owner_dir: Path | None = None,
+    ) -> Run:
         """A new run of ``spec``: its folders made, its ledger fresh (or resumed), its noise generator drawn."""
         work_dir.mkdir(parents=True, exist_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        return cls(spec=spec, work_dir=work_dir, out_dir=out_dir,
-                   owner_dir=owner_dir or work_dir.parent / "owner_view", progress=progress or log_progress,
-                   should_stop=should_stop or _never, ledger=resumable_ledger(work_dir, resuming=resuming),
-                   noise_rng=noise_rng(spec), schema=Schema.from_dict(spec.schema))
+        return cls(
+            spec=spec,
+            work_dir=work_dir,
+            out_dir=out_dir,
+            owner_dir=owner_dir or work_dir.parent / "owner_view",
+            progress=progress or log_progress,
+            should_stop=should_stop or _never,
+            ledger=resumable_ledger(work_dir, resuming=resuming),
+            noise_rng=noise_rng(spec),
+            schema=Schema.from_dict(spec.schema),
+        )
 
     def planned(self) -> BudgetPlan:
         """The budget plan the run spends under (set by ``load``)."""
@@ -116,21 +150,30 @@ class Run:
     def spent_epsilon(self, pending: list[LedgerEntry] | None = None) -> float:
         """ε spent so far at the plan's δ: the ledger plus ``pending`` work not yet recorded (DP-SGD steps)."""
         from dptab_core.privacy import compose_entries
+
         if self.plan is None:
             return 0.0
         return compose_entries(self.ledger.entries + list(pending or []), delta=self.plan.delta)
 
-    def report(self, stage: str, fraction: float, message: str = "", *,
-               pending: list[LedgerEntry] | None = None) -> None:
+    def report(
+        self, stage: str, fraction: float, message: str = "", *, pending: list[LedgerEntry] | None = None
+    ) -> None:
         """Emit a progress event for ``stage`` at ``fraction`` of it; stop here if a cancel arrived."""
         if self.should_stop():
             from dptab_core.jobs.context import JobCancelled
+
             raise JobCancelled(f"cancelled during {stage}")
         weights = [STAGE_WEIGHTS.get(name, 1.0) for name in self.stage_names] or [1.0]
         index = self.stage_names.index(stage) if stage in self.stage_names else 0
         overall = (sum(weights[:index]) + fraction * weights[index]) / sum(weights)
-        self.progress(stage, overall, message, self.spent_epsilon(pending),
-                      epsilon_planned=self.plan.epsilon if self.plan else None, stage_fraction=fraction)
+        self.progress(
+            stage,
+            overall,
+            message,
+            self.spent_epsilon(pending),
+            epsilon_planned=self.plan.epsilon if self.plan else None,
+            stage_fraction=fraction,
+        )
 
 
 StageFn = Callable[[Run], None]
@@ -175,7 +218,14 @@ def _never() -> bool:
     return False
 
 
-def log_progress(stage: str, fraction: float, message: str = "", epsilon_spent: float | None = None, *,
-                 epsilon_planned: float | None = None, stage_fraction: float | None = None) -> None:
+def log_progress(
+    stage: str,
+    fraction: float,
+    message: str = "",
+    epsilon_spent: float | None = None,
+    *,
+    epsilon_planned: float | None = None,
+    stage_fraction: float | None = None,
+) -> None:
     """The progress of a run nobody follows: one line in the log per event."""
     log.info("[%s %3.0f%%] %s", stage, 100 * fraction, message)

@@ -62,11 +62,28 @@ class SynthSpec:
         return cls(**known)
 
 
-def make_synth_spec(*, csv_path: Path | str, images_path: Path | str, schema: Schema, plan_options: dict[str, Any],
-                    preset: str = "quick", public_dir: Path | str | None = None, seed: int = 0,
-                    device: str = "auto", **extra: Any) -> dict[str, Any]:
+def make_synth_spec(
+    *,
+    csv_path: Path | str,
+    images_path: Path | str,
+    schema: Schema,
+    plan_options: dict[str, Any],
+    preset: str = "quick",
+    public_dir: Path | str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    **extra: Any,
+) -> dict[str, Any]:
     """A job spec for :func:`dptab_core.jobs.submit` (what the app and ``synth --background`` send)."""
-    spec = SynthSpec(csv_path=str(csv_path), images_path=str(images_path), schema=schema.to_dict(),
-                     plan_options=dict(plan_options), preset=preset,
-                     public_dir=str(public_dir) if public_dir else None, seed=seed, device=device, **extra)
+    spec = SynthSpec(
+        csv_path=str(csv_path),
+        images_path=str(images_path),
+        schema=schema.to_dict(),
+        plan_options=dict(plan_options),
+        preset=preset,
+        public_dir=str(public_dir) if public_dir else None,
+        seed=seed,
+        device=device,
+        **extra,
+    )
     return spec.to_job_spec()

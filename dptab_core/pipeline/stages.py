@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- stages
 
+
 def load(run: Run) -> None:
     """Read and validate the data under the confirmed schema; plan the budget for its size."""
     from dptab_core.data.ingest import IngestPolicy, load_paired_dataset
@@ -55,9 +56,13 @@ def load(run: Run) -> None:
 
     spec = run.spec
     policy = IngestPolicy(**spec.policy) if spec.policy else IngestPolicy()
-    data = load_paired_dataset(Path(spec.csv_path), Path(spec.images_path), run.schema, policy=policy,
-                               progress=lambda done, total: run.report("load", done / max(total, 1),
-                                                                        f"read {done} of {total} images"))
+    data = load_paired_dataset(
+        Path(spec.csv_path),
+        Path(spec.images_path),
+        run.schema,
+        policy=policy,
+        progress=lambda done, total: run.report("load", done / max(total, 1), f"read {done} of {total} images"),
+    )
     run.table, run.images = data.table, data.images
     plan_file = run.work_dir / PLAN_FILE
     if plan_file.exists() and any_done(run.work_dir):
@@ -78,8 +83,14 @@ def schema(run: Run) -> None:
     stage = run.planned().stages["schema"]
     if stage.enabled:
         run.report("schema", 0.1, f"paying for {len(run.schema.unpaid_domains())} domains not declared public")
-        run.schema = pay_for_domains(run.real_table(), run.schema, rho=stage.params["rho"], rng=run.noise_rng,
-                                     ledger=run.ledger, delta_budget=stage.params["partition_delta"])
+        run.schema = pay_for_domains(
+            run.real_table(),
+            run.schema,
+            rho=stage.params["rho"],
+            rng=run.noise_rng,
+            ledger=run.ledger,
+            delta_budget=stage.params["partition_delta"],
+        )
     else:
         run.report("schema", 0.5, "every domain is declared public: nothing to pay")
     run.schema.save(run.work_dir / RELEASED_SCHEMA_FILE)
@@ -91,15 +102,28 @@ def semantic_query(run: Run) -> None:
     from dptab_core.workspace import workspace_dir
 
     stage, preset = run.planned().stages["semantic_query"], _preset(run)
-    result = query(run.real_images(), _public_dir(run), sigma=stage.params["sigma"], top_k=stage.params["top_k"],
-                   n_select=_n_select(stage.params["n_public_labels"]), rng=run.noise_rng, ledger=run.ledger,
-                   cache_dir=workspace_dir("cache", "public_classifier"), device=run.torch_device(),
-                   resolution=preset.resolution, per_label=preset.public_per_label, width=preset.classifier_width,
-                   steps=preset.classifier_steps,
-                   progress=lambda fraction, message: run.report("semantic_query", fraction, message))
-    chosen = {"selected_labels": result.selected_labels, "labels": result.labels,
-              # rounded: the low bits of floating-point Gaussian noise can leak (Mironov 2012)
-              "noisy_votes": [round(float(v), 1) for v in result.noisy_votes]}
+    result = query(
+        run.real_images(),
+        _public_dir(run),
+        sigma=stage.params["sigma"],
+        top_k=stage.params["top_k"],
+        n_select=_n_select(stage.params["n_public_labels"]),
+        rng=run.noise_rng,
+        ledger=run.ledger,
+        cache_dir=workspace_dir("cache", "public_classifier"),
+        device=run.torch_device(),
+        resolution=preset.resolution,
+        per_label=preset.public_per_label,
+        width=preset.classifier_width,
+        steps=preset.classifier_steps,
+        progress=lambda fraction, message: run.report("semantic_query", fraction, message),
+    )
+    chosen = {
+        "selected_labels": result.selected_labels,
+        "labels": result.labels,
+        # rounded: the low bits of floating-point Gaussian noise can leak (Mironov 2012)
+        "noisy_votes": [round(float(v), 1) for v in result.noisy_votes],
+    }
     (run.work_dir / SEMANTIC_QUERY_FILE).write_text(json.dumps(chosen, indent=2), encoding="utf-8")
     # Shown only once the stage is marked done (the pipeline reports it): a cancel after seeing the
     # labels must not let a resumed run draw the noise again and pick the result it prefers.
@@ -114,14 +138,26 @@ def pretrain(run: Run) -> None:
 
     preset = _preset(run)
     chosen = json.loads((run.work_dir / SEMANTIC_QUERY_FILE).read_text(encoding="utf-8"))["selected_labels"]
-    images, labels, label_names = load_public_images(_public_dir(run), size=preset.resolution,
-                                                     channels=run.real_images().shape[-1],
-                                                     per_label=preset.public_per_label, seed=run.spec.seed)
+    images, labels, label_names = load_public_images(
+        _public_dir(run),
+        size=preset.resolution,
+        channels=run.real_images().shape[-1],
+        per_label=preset.public_per_label,
+        seed=run.spec.seed,
+    )
     keep = np.isin(np.asarray(label_names, dtype=object)[labels], chosen)
     model, encoder = _model(run)
-    pretrain_on_public(model, images[keep], encoder, preset=preset, seed=run.spec.seed, device=run.torch_device(),
-                       progress=_sub_progress(run, "pretrain"), should_stop=run.should_stop,
-                       cache_dir=workspace_dir("cache", "public_autoencoder"))
+    pretrain_on_public(
+        model,
+        images[keep],
+        encoder,
+        preset=preset,
+        seed=run.spec.seed,
+        device=run.torch_device(),
+        progress=_sub_progress(run, "pretrain"),
+        should_stop=run.should_stop,
+        cache_dir=workspace_dir("cache", "public_autoencoder"),
+    )
     _save_model(run, model, "pretrain")
 
 
@@ -135,21 +171,39 @@ def mean_pairs(run: Run) -> None:
         run.report("mean_pairs", 0.5, "disabled in the plan")
         return
     codes, p = encode_table(run.real_table(), run.schema), stage.params
-    common: dict[str, Any] = dict(noise_multiplier=p["noise_multiplier"], sampling_rate=p["sampling_rate"], rounds=p["rounds"],
-                  clip_norm=p["clip_norm"], rng=run.noise_rng, ledger=run.ledger, count_weight=preset.count_weight,
-                  min_cell_count=preset.min_cell_count)
+    common: dict[str, Any] = dict(
+        noise_multiplier=p["noise_multiplier"],
+        sampling_rate=p["sampling_rate"],
+        rounds=p["rounds"],
+        clip_norm=p["clip_norm"],
+        rng=run.noise_rng,
+        ledger=run.ledger,
+        count_weight=preset.count_weight,
+        min_cell_count=preset.min_cell_count,
+    )
     if preset.family == "latent":  # released in the public autoencoder's latent space
         from dptab_core.image.latent import LatentGaussian
 
         model, _ = _model(run)
         assert isinstance(model, LatentGaussian), type(model)  # build_model's family for the preset
-        run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) latent sums and counts, "
-                                      "and of the latents' spread")
+        run.report(
+            "mean_pairs",
+            0.1,
+            "one noisy release of per-(column, value) latent sums and counts, and of the latents' spread",
+        )
         coordinates = model.project(model.prepare_inputs(run.real_images()))
-        pairs = dp_mean_pairs_of(coordinates, codes, run.schema, shrink=True, bounded=False, second_moment=True,
-                                 **common,
-                                 details={"space": f"top {coordinates.shape[1]} public principal directions of "
-                                                   "the public autoencoder's latents"})
+        pairs = dp_mean_pairs_of(
+            coordinates,
+            codes,
+            run.schema,
+            shrink=True,
+            bounded=False,
+            second_moment=True,
+            **common,
+            details={
+                "space": f"top {coordinates.shape[1]} public principal directions of the public autoencoder's latents"
+            },
+        )
     else:
         run.report("mean_pairs", 0.1, "one noisy release of per-(column, value) image sums and counts")
         pairs = dp_mean_pairs(run.real_images(), codes, run.schema, resolution=preset.resolution, **common)
@@ -165,8 +219,16 @@ def warmup(run: Run) -> None:
     model, encoder = _model(run)
     if path.exists():  # this run's own: a fresh run deleted any earlier run's (resumable_ledger)
         pairs = load_mean_pairs(path)
-        warm_up(model, pairs, encoder, preset=_preset(run), seed=run.spec.seed, device=run.torch_device(),
-                progress=_sub_progress(run, "warmup"), should_stop=run.should_stop)
+        warm_up(
+            model,
+            pairs,
+            encoder,
+            preset=_preset(run),
+            seed=run.spec.seed,
+            device=run.torch_device(),
+            progress=_sub_progress(run, "warmup"),
+            should_stop=run.should_stop,
+        )
     _save_model(run, model, "warmup")
 
 
@@ -184,9 +246,18 @@ def table(run: Run) -> None:
         said.append(message)
         run.report("table", fraction, working)
 
-    synthetic = synthesize_table(run.real_table(), run.schema, rho=rho, mechanism=run.spec.table_mechanism,
-                                 n_rows=None, seed=run.spec.seed, rng=run.noise_rng, ledger=run.ledger,
-                                 progress=progress, settings=run.spec.table_settings)
+    synthetic = synthesize_table(
+        run.real_table(),
+        run.schema,
+        rho=rho,
+        mechanism=run.spec.table_mechanism,
+        n_rows=None,
+        seed=run.spec.seed,
+        rng=run.noise_rng,
+        ledger=run.ledger,
+        progress=progress,
+        settings=run.spec.table_settings,
+    )
     save_table(run.work_dir / SYNTHETIC_TABLE_FILE, synthetic)
     run.done_message = "; ".join(said[-2:]) or None
 
@@ -212,13 +283,23 @@ def dpsgd(run: Run) -> None:
         run_distributed_dpsgd(run, model, encoder.encode(run.real_table()), stage.params, lr=preset.dpsgd_lr)
     elif stage.enabled:
         p = stage.params
-        finetune_dpsgd(model, run.real_images(), encoder.encode(run.real_table()), noise_multiplier=p["noise_multiplier"],
-                       sampling_rate=p["sampling_rate"], steps=p["steps"], max_grad_norm=p["max_grad_norm"],
-                       ledger=run.ledger, device=run.torch_device(), lr=preset.dpsgd_lr, seed=run.spec.seed,
-                       noise_seed=run.spec.seed + 7919 if run.spec.reproducible_noise else None,
-                       progress=lambda f, m, steps_done: run.report("dpsgd", f, m,
-                                                                     pending=[dpsgd_so_far(p, steps_done)]),
-                       checkpoint_dir=run.work_dir / "dpsgd", should_stop=run.should_stop)
+        finetune_dpsgd(
+            model,
+            run.real_images(),
+            encoder.encode(run.real_table()),
+            noise_multiplier=p["noise_multiplier"],
+            sampling_rate=p["sampling_rate"],
+            steps=p["steps"],
+            max_grad_norm=p["max_grad_norm"],
+            ledger=run.ledger,
+            device=run.torch_device(),
+            lr=preset.dpsgd_lr,
+            seed=run.spec.seed,
+            noise_seed=run.spec.seed + 7919 if run.spec.reproducible_noise else None,
+            progress=lambda f, m, steps_done: run.report("dpsgd", f, m, pending=[dpsgd_so_far(p, steps_done)]),
+            checkpoint_dir=run.work_dir / "dpsgd",
+            should_stop=run.should_stop,
+        )
         if run.should_stop():
             run.report("dpsgd", 0.0, "stopping")
     _save_model(run, model, "dpsgd")
@@ -232,8 +313,14 @@ def sample(run: Run) -> None:
     model, encoder = _model(run)
     preset = _preset(run)
     run.report("sample", 0.1, f"drawing one image for each of {len(synthetic)} synthetic rows")
-    images = sample_images(model, encoder.encode(synthetic), seed=run.spec.seed, batch_size=preset.sample_batch,
-                           device=run.torch_device(), temperature=preset.sample_temperature)
+    images = sample_images(
+        model,
+        encoder.encode(synthetic),
+        seed=run.spec.seed,
+        batch_size=preset.sample_batch,
+        device=run.torch_device(),
+        temperature=preset.sample_temperature,
+    )
     run.report("sample", 0.9, "saving the images")
     np.save(run.work_dir / SYNTHETIC_IMAGES_FILE, images)
 
@@ -250,12 +337,23 @@ def release(run: Run) -> None:
     images_path = run.work_dir / SYNTHETIC_IMAGES_FILE
     images = np.load(images_path) if images_path.exists() and not run.spec.table_only else None
     released = Schema.load(run.work_dir / RELEASED_SCHEMA_FILE).release_view()
-    report = build_privacy_report(plan=plan, ledger=run.ledger, schema_dict=released.to_dict(),
-                                  assumptions=_assumptions(run, released), extra=_report_extra(run))
+    report = build_privacy_report(
+        plan=plan,
+        ledger=run.ledger,
+        schema_dict=released.to_dict(),
+        assumptions=_assumptions(run, released),
+        extra=_report_extra(run),
+    )
     ordered = synthetic[[c.name for c in released.synthesized_columns()]]
-    write_release(run.out_dir, table=ordered, images=images, image_column=released.image_column,
-                  schema_dict=released.to_dict(), privacy_report=report,
-                  privacy_report_md=render_privacy_report_markdown(report))
+    write_release(
+        run.out_dir,
+        table=ordered,
+        images=images,
+        image_column=released.image_column,
+        schema_dict=released.to_dict(),
+        privacy_report=report,
+        privacy_report_md=render_privacy_report_markdown(report),
+    )
 
 
 def evaluate(run: Run) -> None:
@@ -277,8 +375,10 @@ def evaluate(run: Run) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure here leaves the release intact
         log.warning("the data owner's evaluation failed; the release is complete", exc_info=True)
-        warning = (f"the comparison with the real data could not be computed ({type(exc).__name__}: {exc}); "
-                   "the synthetic release is complete and unaffected")
+        warning = (
+            f"the comparison with the real data could not be computed ({type(exc).__name__}: {exc}); "
+            "the synthetic release is complete and unaffected"
+        )
         (owner / "evaluation.json").write_text(json.dumps({"warning": warning}, indent=2), encoding="utf-8")
         run.report("evaluate", 1.0, "evaluation skipped: " + warning)
 
@@ -298,24 +398,42 @@ def _evaluate(run: Run, owner: Path) -> None:
         return
     syn_table, syn_images, released, report, audit = load_synthetic_run(run.out_dir)
     run.report("evaluate", 0.2, "training the data owner's attribute classifier")
-    evaluation = evaluate_arrays(run.real_table(), run.real_images(), syn_table, syn_images, released,
-                                 cache_dir=workspace_dir("cache", "eval"), claimed=claimed_budget(report), audit=audit)
+    evaluation = evaluate_arrays(
+        run.real_table(),
+        run.real_images(),
+        syn_table,
+        syn_images,
+        released,
+        cache_dir=workspace_dir("cache", "eval"),
+        claimed=claimed_budget(report),
+        audit=audit,
+    )
     (owner / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
     run.report("evaluate", 0.9, "drawing the comparison report")
     write_report(evaluation, owner / "comparison.html")
 
 
 STAGES: dict[str, StageFn] = {
-    "load": load, "schema": schema, "semantic_query": semantic_query, "pretrain": pretrain,
-    "mean_pairs": mean_pairs, "warmup": warmup, "table": table, "dpsgd": dpsgd, "sample": sample,
-    "release": release, "evaluate": evaluate,
+    "load": load,
+    "schema": schema,
+    "semantic_query": semantic_query,
+    "pretrain": pretrain,
+    "mean_pairs": mean_pairs,
+    "warmup": warmup,
+    "table": table,
+    "dpsgd": dpsgd,
+    "sample": sample,
+    "release": release,
+    "evaluate": evaluate,
 }
 
 
 # ---------------------------------------------------------------- helpers
 
+
 def _preset(run: Run) -> ImagePreset:
     from dptab_core.pipeline.planning import spec_preset
+
     return spec_preset(run.spec)
 
 
@@ -351,6 +469,7 @@ def _model(run: Run) -> tuple[RecordConditionedModel, RecordEncoder]:
 
 def _save_model(run: Run, model: Any, name: str) -> None:
     import torch
+
     torch.save(model.state_dict(), run.work_dir / f"model_{name}.pt")
 
 
@@ -362,17 +481,21 @@ def _assumptions(run: Run, released: Schema) -> list[str]:
     """What the guarantee rests on, in plain words, for the report."""
     public = [c.name for c in released.synthesized_columns() if c.public]
     paid = [c.name for c in released.synthesized_columns() if not c.public]
-    out = [_unit_of_privacy(run, released),
-           "neighbouring datasets differ by adding or removing one person (their row and their image)",
-           "the number of people n is treated as public: it sets the DP-SGD sampling rate (as Opacus does); "
-           "the synthetic table's row count is drawn from the table model's noisy total, not copied from n",
-           "domains declared public by the user: " + (", ".join(public) or "none"),
-           "domains paid for from the budget: " + (", ".join(paid) or "none")]
+    out = [
+        _unit_of_privacy(run, released),
+        "neighbouring datasets differ by adding or removing one person (their row and their image)",
+        "the number of people n is treated as public: it sets the DP-SGD sampling rate (as Opacus does); "
+        "the synthetic table's row count is drawn from the table model's noisy total, not copied from n",
+        "domains declared public by the user: " + (", ".join(public) or "none"),
+        "domains paid for from the budget: " + (", ".join(paid) or "none"),
+    ]
     if run.spec.public_dir:
         out.append("the public image folder contains no sensitive data")
     if run.spec.reproducible_noise:
-        out.append("WARNING: the privacy noise was seeded for reproducibility; anyone who knows the seed can "
-                   "remove it — do not publish this release")
+        out.append(
+            "WARNING: the privacy noise was seeded for reproducibility; anyone who knows the seed can "
+            "remove it — do not publish this release"
+        )
     return out
 
 
@@ -383,15 +506,21 @@ def _unit_of_privacy(run: Run, released: Schema) -> str:
     bounded = (run.spec.policy or {}).get("keep_one_row_per_person", True)
     if released.person_column and bounded:
         proxy = proxy_hint(released.person_column)
-        return (f"one person = one row and its image: rows were bounded to one per {released.person_column!r} "
-                f"({KEPT_ROW_RULE})" + (f". WARNING: {proxy}" if proxy else ""))
+        return (
+            f"one person = one row and its image: rows were bounded to one per {released.person_column!r} "
+            f"({KEPT_ROW_RULE})" + (f". WARNING: {proxy}" if proxy else "")
+        )
     if released.person_column:
-        return (f"WARNING: rows were NOT bounded per {released.person_column!r}: the guarantee protects one row; "
-                f"a person with k rows is protected only at about k·ε")
+        return (
+            f"WARNING: rows were NOT bounded per {released.person_column!r}: the guarantee protects one row; "
+            f"a person with k rows is protected only at about k·ε"
+        )
     if released.one_row_per_person_confirmed:
         return "one person = one row and its image (confirmed by the user)"
-    return ("one person = one row and its image: ASSUMED, not confirmed — if a person can have several rows, "
-            "name the person column and run again")
+    return (
+        "one person = one row and its image: ASSUMED, not confirmed — if a person can have several rows, "
+        "name the person column and run again"
+    )
 
 
 def _report_extra(run: Run) -> dict[str, Any]:
@@ -403,7 +532,9 @@ def _report_extra(run: Run) -> dict[str, Any]:
         extra["semantic_query"] = json.loads(chosen.read_text(encoding="utf-8"))
     if run.spec.public_dir and not run.spec.table_only:
         extra["public_pretraining"] = {
-            "labels": (extra.get("semantic_query") or {}).get("selected_labels"), "epsilon": 0.0,
+            "labels": (extra.get("semantic_query") or {}).get("selected_labels"),
+            "epsilon": 0.0,
             "words": "the image model was pre-trained on the public images of the labels the semantic query "
-                     "chose: public data, so it spends no ε (the query's vote is in the ledger)"}
+            "chose: public data, so it spends no ε (the query's vote is in the ledger)",
+        }
     return extra

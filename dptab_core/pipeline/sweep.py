@@ -57,14 +57,21 @@ DP_GUARANTEE = "(ε, δ)-DP"
 NO_GUARANTEE = "NOT PRIVATE (ε = ∞)"
 """The ``guarantee`` of a sweep row: every row says whether its method is private at all."""
 
-UTILITY_METRICS = ("image.tstr_accuracy", "cross_modal.agreement_normalised", "table.tvd_2way", "image.recall",
-                   "table.tvd_1way", "image.fd")
+UTILITY_METRICS = (
+    "image.tstr_accuracy",
+    "cross_modal.agreement_normalised",
+    "table.tvd_2way",
+    "image.recall",
+    "table.tvd_1way",
+    "image.fd",
+)
 """Metrics that say how *useful* the synthetic data is, most telling first: the ε explorer opens on the
 first one a sweep measured (ε spent is the cost axis, never the default metric)."""
 MINUTES_PER_RUN = {"quick": 4.5, "standard": 30.0}
 """One pipeline run's wall time per preset on 2 CPU cores: quick measured end to end on the 2,000-row demo
 with the defaults of 2026-11-23 (MST, Opacus hooks: 213 s pipeline + evaluation; not re-timed with today's
 defaults), standard predicted from timed steps (benchmarks/bench_preset_cost.py)."""
+
 
 def baseline_spec(spec: SynthSpec, baseline: Baseline, *, epsilon: float | None) -> SynthSpec:
     """The spec of ``baseline`` at ``epsilon`` (evaluation off: the sweep evaluates every run itself).
@@ -93,11 +100,21 @@ def baseline_runner(baseline: Baseline, default: MethodRun | None = None) -> Met
     return METHODS[baseline.method].run
 
 
-def run_sweep(spec: SynthSpec, *, epsilons: Sequence[float], baselines: Sequence[str], out_root: Path,
-              real_table: pd.DataFrame, real_images: np.ndarray, run_fn: MethodRun | None = None,
-              progress: Callable[[str, float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
-              config: EvalConfig = DEFAULT_EVAL_CONFIG, cache_dir: Path | None = None,
-              runners: dict[str, MethodRun] | None = None) -> list[dict[str, Any]]:
+def run_sweep(
+    spec: SynthSpec,
+    *,
+    epsilons: Sequence[float],
+    baselines: Sequence[str],
+    out_root: Path,
+    real_table: pd.DataFrame,
+    real_images: np.ndarray,
+    run_fn: MethodRun | None = None,
+    progress: Callable[[str, float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    config: EvalConfig = DEFAULT_EVAL_CONFIG,
+    cache_dir: Path | None = None,
+    runners: dict[str, MethodRun] | None = None,
+) -> list[dict[str, Any]]:
     """Run every (baseline, ε), evaluate each against the real data, write and return the sweep rows.
 
     ``run_fn`` runs the pipeline baselines; ``runners`` (method → run function) replaces a baseline's
@@ -107,8 +124,9 @@ def run_sweep(spec: SynthSpec, *, epsilons: Sequence[float], baselines: Sequence
     if unknown:
         raise InputError(f"unknown baseline(s) {unknown}", where="--baselines", hint=f"Choose from {list(BASELINES)}.")
     chosen = [BASELINES[b] for b in baselines]
-    runs: list[tuple[float | None, Baseline]] = [(eps, b) for eps in epsilons for b in chosen
-                                                 if b.private and not b.shuffle_pairs]
+    runs: list[tuple[float | None, Baseline]] = [
+        (eps, b) for eps in epsilons for b in chosen if b.private and not b.shuffle_pairs
+    ]
     if any(b.shuffle_pairs for b in chosen) and "dp-tabimage" not in baselines:
         runs += [(eps, BASELINES["dp-tabimage"]) for eps in epsilons]  # the shuffled baseline reads its release
     runs += [(None, b) for b in chosen if not b.private]
@@ -119,8 +137,13 @@ def run_sweep(spec: SynthSpec, *, epsilons: Sequence[float], baselines: Sequence
             at = "once, NOT PRIVATE" if eps is None else f"at ε = {eps:g}"
             progress("sweep", i / len(runs), f"running {baseline.name} {at}")
         fn = (runners or {}).get(baseline.name) or baseline_runner(baseline, run_fn)
-        fn(baseline_spec(spec, baseline, epsilon=eps), out_dir=out_root / tag, work_dir=out_root / "work" / tag,
-           progress=None, should_stop=should_stop)
+        fn(
+            baseline_spec(spec, baseline, epsilon=eps),
+            out_dir=out_root / tag,
+            work_dir=out_root / "work" / tag,
+            progress=None,
+            should_stop=should_stop,
+        )
         syn_table, syn_images, schema, report = _load_run(out_root / tag, table_only=baseline.name == "table-only")
         variants = [(baseline.name, syn_table)]
         if baseline.name == "dp-tabimage" and any(BASELINES[b].shuffle_pairs for b in baselines):
@@ -129,22 +152,32 @@ def run_sweep(spec: SynthSpec, *, epsilons: Sequence[float], baselines: Sequence
         for name, table in variants:
             if name not in baselines:
                 continue
-            metrics = (_table_only_metrics(real_table, table, schema) if syn_images is None else
-                       evaluate_arrays(real_table, real_images, table, syn_images, schema, config=config,
-                                       cache_dir=cache_dir).metrics)
-            rows.append({"method": name, "epsilon": None if eps is None else float(eps),
-                         "epsilon_spent": (report.get("spent") or {}).get("epsilon") if baseline.private else None,
-                         "guarantee": DP_GUARANTEE if baseline.private else NO_GUARANTEE, **headline(metrics)})
+            metrics = (
+                _table_only_metrics(real_table, table, schema)
+                if syn_images is None
+                else evaluate_arrays(
+                    real_table, real_images, table, syn_images, schema, config=config, cache_dir=cache_dir
+                ).metrics
+            )
+            rows.append(
+                {
+                    "method": name,
+                    "epsilon": None if eps is None else float(eps),
+                    "epsilon_spent": (report.get("spent") or {}).get("epsilon") if baseline.private else None,
+                    "guarantee": DP_GUARANTEE if baseline.private else NO_GUARANTEE,
+                    **headline(metrics),
+                }
+            )
     out_root.mkdir(parents=True, exist_ok=True)
-    (out_root / SWEEP_FILE).write_text(json.dumps({"metrics": HEADLINE_METRICS, "rows": rows}, indent=2),
-                                       encoding="utf-8")
+    (out_root / SWEEP_FILE).write_text(
+        json.dumps({"metrics": HEADLINE_METRICS, "rows": rows}, indent=2), encoding="utf-8"
+    )
     if progress:
         progress("sweep", 1.0, f"{len(rows)} results")
     return rows
 
 
-def _load_run(out_dir: Path, *, table_only: bool
-              ) -> tuple[pd.DataFrame, np.ndarray | None, Schema, dict[str, Any]]:
+def _load_run(out_dir: Path, *, table_only: bool) -> tuple[pd.DataFrame, np.ndarray | None, Schema, dict[str, Any]]:
     """(synthetic table, images or None, released schema, privacy report) of one finished run."""
     if not table_only:
         table, images, schema, report, _ = load_synthetic_run(out_dir)
@@ -153,8 +186,9 @@ def _load_run(out_dir: Path, *, table_only: bool
     return pd.read_csv(out_dir / "synthetic.csv"), None, Schema.load(out_dir / "schema.json"), report
 
 
-def _table_only_metrics(real_table: pd.DataFrame, synthetic_table: pd.DataFrame, schema: Schema
-                        ) -> dict[str, dict[str, float]]:
+def _table_only_metrics(
+    real_table: pd.DataFrame, synthetic_table: pd.DataFrame, schema: Schema
+) -> dict[str, dict[str, float]]:
     from dptab_core.data.encoding import domain_size, encode_table
     from dptab_core.eval.table_metrics import tvd_1way, tvd_2way
 
@@ -170,24 +204,41 @@ def run_job(spec: dict[str, Any], ctx: Any) -> None:
 
     synth = SynthSpec.from_job_spec(spec["synth"])
     real = load_paired_dataset(Path(synth.csv_path), Path(synth.images_path), Schema.from_dict(synth.schema))
-    run_sweep(synth, epsilons=spec["epsilons"], baselines=spec["baselines"], out_root=Path(ctx.output_dir),
-              real_table=real.table, real_images=real.images, progress=ctx.progress, should_stop=ctx.should_stop,
-              cache_dir=workspace_dir("cache", "eval"))
+    run_sweep(
+        synth,
+        epsilons=spec["epsilons"],
+        baselines=spec["baselines"],
+        out_root=Path(ctx.output_dir),
+        real_table=real.table,
+        real_images=real.images,
+        progress=ctx.progress,
+        should_stop=ctx.should_stop,
+        cache_dir=workspace_dir("cache", "eval"),
+    )
 
 
-def sweep_job_spec(synth: dict[str, Any], *, epsilons: Sequence[float], baselines: Sequence[str],
-                   dataset_name: str | None = None) -> dict[str, Any]:
+def sweep_job_spec(
+    synth: dict[str, Any], *, epsilons: Sequence[float], baselines: Sequence[str], dataset_name: str | None = None
+) -> dict[str, Any]:
     """The job spec of an ε sweep over ``synth`` (a :func:`dptab_core.pipeline.make_synth_spec` dict), as
     ``python -m dptab_core sweep`` submits it; the app's explorer sends the same."""
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown or not baselines:
-        raise InputError(f"unknown or no method(s): {', '.join(unknown) or 'none chosen'}",
-                         hint=f"Choose from: {', '.join(BASELINES)}.")
+        raise InputError(
+            f"unknown or no method(s): {', '.join(unknown) or 'none chosen'}",
+            hint=f"Choose from: {', '.join(BASELINES)}.",
+        )
     if not epsilons or any(not 0 < float(e) < 1e3 for e in epsilons):
         raise InputError("choose at least one ε above 0", where="sweep")
     synth = {**synth, "evaluate": False}
-    return {"entry": SWEEP_KIND, "kind": SWEEP_KIND, "synth": synth, "epsilons": [float(e) for e in epsilons],
-            "baselines": list(baselines), **({"dataset_name": dataset_name} if dataset_name else {})}
+    return {
+        "entry": SWEEP_KIND,
+        "kind": SWEEP_KIND,
+        "synth": synth,
+        "epsilons": [float(e) for e in epsilons],
+        "baselines": list(baselines),
+        **({"dataset_name": dataset_name} if dataset_name else {}),
+    }
 
 
 @dataclass(frozen=True)
@@ -201,9 +252,11 @@ class SweepEstimate:
 
     def sentence(self) -> str:
         time = f"about {self.minutes:,.0f} min on 2 CPU cores" if self.minutes is not None else "time not measured"
-        return (f"{self.runs} training run(s), {time}; its {self.private_runs} private run(s) read your data "
-                f"again and spend ε = {self.epsilon_total:g} in total (basic composition), charged to this "
-                "dataset's budget — none of them is a release")
+        return (
+            f"{self.runs} training run(s), {time}; its {self.private_runs} private run(s) read your data "
+            f"again and spend ε = {self.epsilon_total:g} in total (basic composition), charged to this "
+            "dataset's budget — none of them is a release"
+        )
 
 
 def estimate_sweep(spec: dict[str, Any]) -> SweepEstimate:
@@ -213,8 +266,12 @@ def estimate_sweep(spec: dict[str, Any]) -> SweepEstimate:
     runs = planned_runs(spec)
     private = [r for r in runs if r.private]
     per_run = MINUTES_PER_RUN.get(spec["synth"].get("preset", "quick"))
-    return SweepEstimate(runs=len(runs), private_runs=len(private), epsilon_total=sum(r.epsilon for r in private),
-                         minutes=None if per_run is None else per_run * len(runs))
+    return SweepEstimate(
+        runs=len(runs),
+        private_runs=len(private),
+        epsilon_total=sum(r.epsilon for r in private),
+        minutes=None if per_run is None else per_run * len(runs),
+    )
 
 
 def default_metric(rows: list[dict[str, Any]]) -> str | None:

@@ -18,8 +18,21 @@ from dptab_core.privacy.settings import (
 )
 
 __all__ = [
-    "BudgetPlan", "DEFAULT_SHARES", "DPSGDSettings", "Ledger", "LedgerEntry", "MeanPairSettings", "STAGES",
-    "SemanticQuerySettings", "StagePlan", "build_privacy_report", "compose_entries", "describe_epsilon",
-    "pay_for_domains", "plan_budget", "render_privacy_report_markdown", "stage_plain_words",
+    "BudgetPlan",
+    "DEFAULT_SHARES",
+    "DPSGDSettings",
+    "Ledger",
+    "LedgerEntry",
+    "MeanPairSettings",
+    "STAGES",
+    "SemanticQuerySettings",
+    "StagePlan",
+    "build_privacy_report",
+    "compose_entries",
+    "describe_epsilon",
+    "pay_for_domains",
+    "plan_budget",
+    "render_privacy_report_markdown",
+    "stage_plain_words",
     "verify_ledger_matches_plan",
 ]

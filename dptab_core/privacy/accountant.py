@@ -77,7 +77,9 @@ def orders_around(*, epsilon: float, delta: float, settings: AccountingSettings 
     top = min(settings.max_order, center * settings.orders_span)
     grid = set(range(settings.min_order, settings.dense_up_to + 1))
     k = 1
-    while settings.dense_up_to * 2.0 ** (k / settings.orders_per_doubling) <= top * 2.0 ** (1 / settings.orders_per_doubling):
+    while settings.dense_up_to * 2.0 ** (k / settings.orders_per_doubling) <= top * 2.0 ** (
+        1 / settings.orders_per_doubling
+    ):
         grid.add(round(settings.dense_up_to * 2.0 ** (k / settings.orders_per_doubling)))
         k += 1
     return tuple(sorted(grid))
@@ -101,8 +103,9 @@ def stage_event(stage: str, *, noise_multiplier: float, sampling_rate: float = 1
     raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
 
 
-def stage_rdp(stage: str, *, noise_multiplier: float, orders: Sequence[float], sampling_rate: float = 1.0,
-              count: int = 1) -> np.ndarray:
+def stage_rdp(
+    stage: str, *, noise_multiplier: float, orders: Sequence[float], sampling_rate: float = 1.0, count: int = 1
+) -> np.ndarray:
     """The same curve as ``rdp_curve(stage_event(...), orders)``, without building an accountant.
 
     The planner's searches evaluate a few orders hundreds of times; the accountant's per-call
@@ -174,7 +177,8 @@ def entry_event(entry: LedgerEntry) -> DpEvent:
         return dp_accounting.GaussianDpEvent(_required(entry.noise_multiplier, entry))
     inner = dp_accounting.GaussianDpEvent(_required(entry.noise_multiplier, entry))
     return dp_accounting.SelfComposedDpEvent(
-        dp_accounting.PoissonSampledDpEvent(_required(entry.sampling_rate, entry), inner), int(entry.steps))
+        dp_accounting.PoissonSampledDpEvent(_required(entry.sampling_rate, entry), inner), int(entry.steps)
+    )
 
 
 def _grouped_event(entries: Iterable[LedgerEntry]) -> DpEvent:
@@ -189,8 +193,10 @@ def _grouped_event(entries: Iterable[LedgerEntry]) -> DpEvent:
         else:
             others[entry_event(e)] += 1
     events = [dp_accounting.SelfComposedDpEvent(ev, n) for ev, n in others.items()]
-    events += [dp_accounting.SelfComposedDpEvent(
-        dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(z)), n) for (q, z), n in steps.items()]
+    events += [
+        dp_accounting.SelfComposedDpEvent(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(z)), n)
+        for (q, z), n in steps.items()
+    ]
     return dp_accounting.ComposedDpEvent(events)
 
 
@@ -214,8 +220,9 @@ def compose_entries(entries: list[LedgerEntry], *, delta: float, orders: Sequenc
     entries = list(entries)
     partition_delta = partition_delta_of(entries)
     if partition_delta >= delta:
-        raise PrivacyAccountingError(f"partition selection spent δ = {partition_delta:.3g}, "
-                                     f"not below the total δ = {delta:.3g}")
+        raise PrivacyAccountingError(
+            f"partition selection spent δ = {partition_delta:.3g}, not below the total δ = {delta:.3g}"
+        )
     if not entries:
         return 0.0
     grid = tuple(orders or ACCOUNTING.report_orders)
@@ -223,8 +230,9 @@ def compose_entries(entries: list[LedgerEntry], *, delta: float, orders: Sequenc
     # Walk to the best order (from 32, the middle of the dense orders) instead of evaluating all of
     # them: high orders of a subsampled Gaussian cost time in proportion to the order.
     start = min(range(len(grid)), key=lambda i: abs(grid[i] - 32))
-    eps, _ = best_order_epsilon(lambda _x, some: rdp_curve(event, some), 0.0, orders=grid,
-                                delta=delta - partition_delta, start=start)
+    eps, _ = best_order_epsilon(
+        lambda _x, some: rdp_curve(event, some), 0.0, orders=grid, delta=delta - partition_delta, start=start
+    )
     return eps + partition_epsilon(partition_delta)
 
 
@@ -248,8 +256,9 @@ def verify_ledger_matches_plan(ledger: Ledger, plan: Any) -> None:
     for stage, entries in by_stage.items():
         planned = plan.stages.get(stage)
         if planned is None or not planned.enabled:
-            raise PrivacyAccountingError(f"stage {stage!r} spent budget ({len(entries)} ledger entries) "
-                                         "but the plan gives it none")
+            raise PrivacyAccountingError(
+                f"stage {stage!r} spent budget ({len(entries)} ledger entries) but the plan gives it none"
+            )
         spent = rdp_curve(_grouped_event(entries), plan.orders)
         allowed = rdp_curve(planned_event(stage, planned.params), plan.orders)
         excess = spent - allowed * (1 + tol) - 1e-15
@@ -257,11 +266,14 @@ def verify_ledger_matches_plan(ledger: Ledger, plan: Any) -> None:
             worst = int(np.argmax(excess))
             raise PrivacyAccountingError(
                 f"stage {stage!r} spent more than planned: RDP at order {plan.orders[worst]} is "
-                f"{spent[worst]:.6g}, the plan allows {allowed[worst]:.6g}")
+                f"{spent[worst]:.6g}, the plan allows {allowed[worst]:.6g}"
+            )
     spent_partition = partition_delta_of(ledger.entries)
     if spent_partition > plan.partition_delta * (1 + tol):
-        raise PrivacyAccountingError(f"stage 'schema' spent partition-selection δ = {spent_partition:.3g}, "
-                                     f"the plan reserved {plan.partition_delta:.3g}")
+        raise PrivacyAccountingError(
+            f"stage 'schema' spent partition-selection δ = {spent_partition:.3g}, "
+            f"the plan reserved {plan.partition_delta:.3g}"
+        )
     composed = compose_entries(ledger.entries, delta=plan.delta, orders=plan.orders)
     if composed > plan.epsilon * (1 + tol):
         raise PrivacyAccountingError(f"the ledger composes to ε = {composed:.6g}, above the target {plan.epsilon:.6g}")
@@ -269,14 +281,18 @@ def verify_ledger_matches_plan(ledger: Ledger, plan: Any) -> None:
         if not planned.enabled:
             continue
         if stage not in by_stage:
-            raise PrivacyAccountingError(f"stage {stage!r} was planned but recorded no spending: it did not "
-                                         "run to the end; nothing was released. Run the job again.")
+            raise PrivacyAccountingError(
+                f"stage {stage!r} was planned but recorded no spending: it did not "
+                "run to the end; nothing was released. Run the job again."
+            )
         spent = rdp_curve(_grouped_event(by_stage[stage]), plan.orders)
         allowed = rdp_curve(planned_event(stage, planned.params), plan.orders)
         if np.any(spent < allowed * (1 - 1e-6)):
-            raise PrivacyAccountingError(f"stage {stage!r} spent less than planned (it stopped early or skipped "
-                                         "work), so the run differs from the plan; nothing was released. "
-                                         "Run the job again.")
+            raise PrivacyAccountingError(
+                f"stage {stage!r} spent less than planned (it stopped early or skipped "
+                "work), so the run differs from the plan; nothing was released. "
+                "Run the job again."
+            )
 
 
 def planned_event(stage: str, params: dict[str, Any]) -> DpEvent:
@@ -286,12 +302,17 @@ def planned_event(stage: str, params: dict[str, Any]) -> DpEvent:
     if stage == "semantic_query":
         return stage_event(stage, noise_multiplier=float(params["sigma"]) / float(params["sensitivity"]))
     count = int(params["rounds"] if stage == "mean_pairs" else params["steps"])
-    return stage_event(stage, noise_multiplier=float(params["noise_multiplier"]),
-                       sampling_rate=float(params["sampling_rate"]), count=count)
+    return stage_event(
+        stage,
+        noise_multiplier=float(params["noise_multiplier"]),
+        sampling_rate=float(params["sampling_rate"]),
+        count=count,
+    )
 
 
-def best_order_epsilon(curve_at: Callable[[float, Orders], np.ndarray], x: float, *, orders: Orders, delta: float,
-                       start: int | None = None) -> tuple[float, int]:
+def best_order_epsilon(
+    curve_at: Callable[[float, Orders], np.ndarray], x: float, *, orders: Orders, delta: float, start: int | None = None
+) -> tuple[float, int]:
     """(ε at ``delta``, index of the best order) of ``curve_at(x, ·)`` over ``orders``, found by walking
     from ``start`` (default: the middle) to the neighbouring order with the lower ε.
 
@@ -320,8 +341,16 @@ def best_order_epsilon(curve_at: Callable[[float, Orders], np.ndarray], x: float
             return here, j
 
 
-def calibrate(curve_at: Callable[[float, Orders], np.ndarray], target: float, *, orders: Orders, delta: float,
-              guess: float, rtol: float, start: int | None = None) -> tuple[float, float, int]:
+def calibrate(
+    curve_at: Callable[[float, Orders], np.ndarray],
+    target: float,
+    *,
+    orders: Orders,
+    delta: float,
+    guess: float,
+    rtol: float,
+    start: int | None = None,
+) -> tuple[float, float, int]:
     """The noise knob x at which the RDP curve ``curve_at(x, orders)`` converts to ε = ``target``
     (at most, within ``rtol``); returns (x, ε, index of the best order at x).
 
@@ -342,8 +371,16 @@ def calibrate(curve_at: Callable[[float, Orders], np.ndarray], target: float, *,
     return x, eps, best_at.get(x, state["j"])
 
 
-def solve_decreasing(f: Callable[[float], float], target: float, *, guess: float, rtol: float,
-                     lo_limit: float = 1e-6, hi_limit: float = 1e7, max_evals: int = 80) -> tuple[float, float]:
+def solve_decreasing(
+    f: Callable[[float], float],
+    target: float,
+    *,
+    guess: float,
+    rtol: float,
+    lo_limit: float = 1e-6,
+    hi_limit: float = 1e7,
+    max_evals: int = 80,
+) -> tuple[float, float]:
     """The x > 0 where the decreasing function f crosses ``target``: returns (x, f(x)) with
     (1 − rtol)·target ≤ f(x) ≤ target, or x = ``lo_limit`` when f stays below target even there.
 

@@ -117,11 +117,16 @@ class Book:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Book:
-        return cls(fingerprint=data["fingerprint"], name=data["name"], cap=data.get("cap"),
-                   charges=[Charge.from_dict(c) for c in data.get("charges", [])])
+        return cls(
+            fingerprint=data["fingerprint"],
+            name=data["name"],
+            cap=data.get("cap"),
+            charges=[Charge.from_dict(c) for c in data.get("charges", [])],
+        )
 
 
 # ------------------------------------------------------------------ identity
+
 
 def fingerprint(csv_path: Path | str, images_path: Path | str) -> str:
     """SHA-256 of the table's bytes and of every image file (by path relative to the image folder).
@@ -158,6 +163,7 @@ def fingerprint(csv_path: Path | str, images_path: Path | str) -> str:
 
 # ------------------------------------------------------------------ what a job plans to spend
 
+
 def planned_runs(spec: dict[str, Any]) -> list[Run]:
     """The private runs a job spec will make, each at its target (ε, δ) (δ left to the planner: its ceiling)."""
     if "synth" in spec and "epsilons" in spec:  # an ε sweep
@@ -177,8 +183,9 @@ def _sweep_runs(spec: dict[str, Any]) -> list[Run]:
         if baseline is None:
             continue
         if not baseline.private:
-            runs.append(Run(label=f"{name} (not private, owner's view only)", epsilon=math.inf, delta=0.0,
-                            private=False))
+            runs.append(
+                Run(label=f"{name} (not private, owner's view only)", epsilon=math.inf, delta=0.0, private=False)
+            )
             continue
         if baseline.shuffle_pairs and "dp-tabimage" in names:
             continue  # post-processing of the dp-tabimage run at the same ε: no read of its own
@@ -192,10 +199,12 @@ def _run_at(label: str, epsilon: float, delta: float | None) -> Run:
 
 def _default_epsilon() -> float:
     from dptab_core.pipeline.planning import DEFAULT_EPSILON
+
     return DEFAULT_EPSILON
 
 
 # ------------------------------------------------------------------ the books
+
 
 def _books_root() -> Path:
     return workspace_dir(BOOKS_DIR)
@@ -221,16 +230,21 @@ def find_book(name_or_fingerprint: str) -> Book:
     """The book whose name (case-insensitive) or fingerprint prefix is given; InputError naming the choices."""
     wanted = name_or_fingerprint.strip()
     everything = books()
-    hits = [b for b in everything if b.name.lower() == wanted.lower()] or \
-           [b for b in everything if len(wanted) >= 6 and b.fingerprint.startswith(wanted.lower())]
+    hits = [b for b in everything if b.name.lower() == wanted.lower()] or [
+        b for b in everything if len(wanted) >= 6 and b.fingerprint.startswith(wanted.lower())
+    ]
     if len(hits) == 1:
         return hits[0]
     known = ", ".join(f"{b.name} ({b.fingerprint[:12]})" for b in everything) or "none yet"
     if hits:
-        raise InputError(f"{len(hits)} datasets are named {wanted!r}", where="--dataset",
-                         hint=f"Give the fingerprint instead: {known}.")
-    raise InputError(f"no dataset {wanted!r} has a privacy budget book", where="--dataset",
-                     hint=f"Known datasets: {known}.")
+        raise InputError(
+            f"{len(hits)} datasets are named {wanted!r}",
+            where="--dataset",
+            hint=f"Give the fingerprint instead: {known}.",
+        )
+    raise InputError(
+        f"no dataset {wanted!r} has a privacy budget book", where="--dataset", hint=f"Known datasets: {known}."
+    )
 
 
 @contextlib.contextmanager
@@ -281,14 +295,25 @@ def spend(book: Book, extra: Sequence[Run] = ()) -> Spend:
         mixed = compose_entries(entries, delta=rdp_delta) + sum(r.epsilon for r in reserved)
         if mixed < basic_eps:
             epsilon = mixed
-            method = (f"Rényi DP composition of the {len(settled)} finished runs' ledgers (dp-accounting), "
-                      f"converted once at δ = Σ δ" + (f", plus basic composition for {len(reserved)} planned or "
-                                                      "unfinished run(s)" if reserved else ""))
+            method = (
+                f"Rényi DP composition of the {len(settled)} finished runs' ledgers (dp-accounting), "
+                f"converted once at δ = Σ δ"
+                + (f", plus basic composition for {len(reserved)} planned or unfinished run(s)" if reserved else "")
+            )
         else:
             method += "; tighter here than Rényi DP composition of the finished runs' ledgers"
     jobs = len({c.job_id for c in live if any(r.private for r in c.runs)}) + (1 if any(r.private for r in extra) else 0)
-    return Spend(name=book.name, fingerprint=book.fingerprint, epsilon=epsilon, delta=total_delta, runs=len(private),
-                 jobs=jobs, method=method, cap=book.cap, non_private_runs=len(runs) - len(private))
+    return Spend(
+        name=book.name,
+        fingerprint=book.fingerprint,
+        epsilon=epsilon,
+        delta=total_delta,
+        runs=len(private),
+        jobs=jobs,
+        method=method,
+        cap=book.cap,
+        non_private_runs=len(runs) - len(private),
+    )
 
 
 def spend_of(csv_path: Path | str, images_path: Path | str) -> Spend | None:
@@ -298,6 +323,7 @@ def spend_of(csv_path: Path | str, images_path: Path | str) -> Spend | None:
 
 
 # ------------------------------------------------------------------ jobs
+
 
 def data_paths(spec: dict[str, Any]) -> tuple[str, str] | None:
     """The (CSV, images) a job spec reads, or None for a job that reads no dataset."""
@@ -328,8 +354,15 @@ def admitting(spec: dict[str, Any]) -> Iterator[Any]:
         charged: list[str] = []
         yield charged.append
         for job_id in charged:
-            book.charges.append(Charge(job_id=job_id, kind=str(spec.get("kind", "job")), state=RESERVED, runs=runs,
-                                       at=datetime.now(UTC).isoformat(timespec="seconds")))
+            book.charges.append(
+                Charge(
+                    job_id=job_id,
+                    kind=str(spec.get("kind", "job")),
+                    state=RESERVED,
+                    runs=runs,
+                    at=datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+            )
 
 
 def _name_for(spec: dict[str, Any], paths: tuple[str, str]) -> str:
@@ -350,7 +383,8 @@ def _refuse_over_cap(book: Book, runs: list[Run]) -> None:
         where=f"dataset {book.name}",
         hint=(f"Lower ε to at most {left:.3g} " if left > 0 else "The cap is used up: ")
         + f"or raise the cap (`python -m dptab_core budget --dataset {book.fingerprint[:12]} --cap NEW`, or the "
-          "app's Budget page) if the data owner agrees.")
+        "app's Budget page) if the data owner agrees.",
+    )
 
 
 def settle(spec: dict[str, Any], job_id: str, roots: list[Path]) -> bool:
@@ -368,8 +402,14 @@ def settle(spec: dict[str, Any], job_id: str, roots: list[Path]) -> bool:
         plan = _read_json(ledger.parent / "plan.json") or {}
         entries = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines() if line.strip()]
         if entries and "delta" in plan:
-            settled.append(Run(label=ledger.parent.name, epsilon=float(plan["epsilon"]), delta=float(plan["delta"]),
-                               entries=entries))
+            settled.append(
+                Run(
+                    label=ledger.parent.name,
+                    epsilon=float(plan["epsilon"]),
+                    delta=float(plan["delta"]),
+                    entries=entries,
+                )
+            )
     with _editing(fingerprint(*paths), None) as book:
         for i, charge in enumerate(book.charges):
             if charge.job_id != job_id or charge.state != RESERVED:
@@ -388,11 +428,14 @@ def void(spec: dict[str, Any], job_id: str) -> None:
     if paths is None:
         return
     with _editing(fingerprint(*paths), None) as book:
-        book.charges = [dataclasses.replace(c, state=VOID) if c.job_id == job_id and c.state == RESERVED else c
-                        for c in book.charges]
+        book.charges = [
+            dataclasses.replace(c, state=VOID) if c.job_id == job_id and c.state == RESERVED else c
+            for c in book.charges
+        ]
 
 
 # ------------------------------------------------------------------ files
+
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
@@ -415,8 +458,11 @@ def _read_json(path: Path, *, missing_ok: bool = False) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         if missing_ok:
-            raise InputError(f"the privacy budget book cannot be read ({exc})", where=str(path),
-                             hint="Restore it from a backup; until then no job on this dataset can be charged.") from None
+            raise InputError(
+                f"the privacy budget book cannot be read ({exc})",
+                where=str(path),
+                hint="Restore it from a backup; until then no job on this dataset can be charged.",
+            ) from None
         return None
 
 
@@ -431,4 +477,3 @@ def _write_json(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

@@ -41,17 +41,21 @@ if TYPE_CHECKING:
 STAGE = "schema"
 
 
-def schema_column_budget(*, rho: float, n_paid_columns: int, n_categorical: int,
-                         partition_delta: float) -> dict[str, Any]:
+def schema_column_budget(
+    *, rho: float, n_paid_columns: int, n_categorical: int, partition_delta: float
+) -> dict[str, Any]:
     """Per-column parameters of the schema stage, shared by the plan (to show) and the mechanisms."""
     from scipy.special import ndtri  # scipy comes with dp-accounting
 
     rho_col = rho / max(1, n_paid_columns)
     sigma = 1.0 / math.sqrt(2.0 * rho_col)
-    out: dict[str, Any] = {"rho_per_column": rho_col, "category_noise_std": sigma,
-                           "histogram_noise_std": histogram_sigma(rho_col),
-                           "histogram_threshold": HISTOGRAM.threshold_z * histogram_sigma(rho_col),
-                           "missing_threshold": HISTOGRAM.threshold_z * sigma}
+    out: dict[str, Any] = {
+        "rho_per_column": rho_col,
+        "category_noise_std": sigma,
+        "histogram_noise_std": histogram_sigma(rho_col),
+        "histogram_threshold": HISTOGRAM.threshold_z * histogram_sigma(rho_col),
+        "missing_threshold": HISTOGRAM.threshold_z * sigma,
+    }
     if n_categorical > 0 and partition_delta > 0:
         delta_col = partition_delta / n_categorical
         out["partition_delta_per_column"] = delta_col
@@ -67,25 +71,34 @@ def category_counts(values: pd.Series) -> dict[str, int]:
     return {str(label): int(counts[label]) for label in sorted(counts.index)}
 
 
-def dp_categories(values: pd.Series, *, rho: float, partition_delta: float, rng: np.random.Generator,
-                  ledger: Ledger, column_name: str) -> tuple[str, ...]:
+def dp_categories(
+    values: pd.Series, *, rho: float, partition_delta: float, rng: np.random.Generator, ledger: Ledger, column_name: str
+) -> tuple[str, ...]:
     """Categories released by thresholded Gaussian counts (ρ-zCDP plus ``partition_delta``)."""
-    return dp_categories_and_blanks(values, rho=rho, partition_delta=partition_delta, rng=rng, ledger=ledger,
-                                    column_name=column_name)[0]
+    return dp_categories_and_blanks(
+        values, rho=rho, partition_delta=partition_delta, rng=rng, ledger=ledger, column_name=column_name
+    )[0]
 
 
-def dp_categories_and_blanks(values: pd.Series, *, rho: float, partition_delta: float, rng: np.random.Generator,
-                             ledger: Ledger, column_name: str) -> tuple[tuple[str, ...], bool]:
+def dp_categories_and_blanks(
+    values: pd.Series, *, rho: float, partition_delta: float, rng: np.random.Generator, ledger: Ledger, column_name: str
+) -> tuple[tuple[str, ...], bool]:
     """Released categories, and whether blanks are allowed, from one Gaussian release of the counts of
     every observed value and of blanks (each row adds 1 to exactly one count: sensitivity 1)."""
     budget = schema_column_budget(rho=rho, n_paid_columns=1, n_categorical=1, partition_delta=partition_delta)
     counts = category_counts(values)
     blanks = int(_is_blank(values).sum())
     sigma, threshold = budget["category_noise_std"], budget["category_threshold"]
-    noisy = gaussian_release(np.array([*counts.values(), blanks], dtype=float), sensitivity=1.0, sigma=sigma, rng=rng,
-                             ledger=ledger, stage=STAGE, label=f"categories of {column_name}",
-                             details={"column": column_name, "partition_delta": partition_delta,
-                                      "threshold": threshold})
+    noisy = gaussian_release(
+        np.array([*counts.values(), blanks], dtype=float),
+        sensitivity=1.0,
+        sigma=sigma,
+        rng=rng,
+        ledger=ledger,
+        stage=STAGE,
+        label=f"categories of {column_name}",
+        details={"column": column_name, "partition_delta": partition_delta, "threshold": threshold},
+    )
     kept = tuple(label for label, value in zip(counts, noisy[:-1], strict=True) if value > threshold)
     return kept, bool(noisy[-1] > budget["missing_threshold"])
 
@@ -93,9 +106,16 @@ def dp_categories_and_blanks(values: pd.Series, *, rho: float, partition_delta: 
 def dp_blanks(values: pd.Series, *, rho: float, rng: np.random.Generator, ledger: Ledger, column_name: str) -> bool:
     """Whether blanks are allowed, from one noisy count of blanks (ρ-zCDP, sensitivity 1)."""
     sigma = 1.0 / math.sqrt(2.0 * rho)
-    noisy = gaussian_release(np.array([float(_is_blank(values).sum())]), sensitivity=1.0, sigma=sigma, rng=rng,
-                             ledger=ledger, stage=STAGE, label=f"blanks of {column_name}",
-                             details={"column": column_name})
+    noisy = gaussian_release(
+        np.array([float(_is_blank(values).sum())]),
+        sensitivity=1.0,
+        sigma=sigma,
+        rng=rng,
+        ledger=ledger,
+        stage=STAGE,
+        label=f"blanks of {column_name}",
+        details={"column": column_name},
+    )
     return bool(noisy[0] > HISTOGRAM.threshold_z * sigma)
 
 
@@ -103,8 +123,9 @@ def _is_blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("string") == MISSING_LABEL).fillna(False)
 
 
-def pay_for_domains(table: pd.DataFrame, schema: Schema, *, rho: float, rng: np.random.Generator, ledger: Ledger,
-                    delta_budget: float) -> Schema:
+def pay_for_domains(
+    table: pd.DataFrame, schema: Schema, *, rho: float, rng: np.random.Generator, ledger: Ledger, delta_budget: float
+) -> Schema:
     """The schema with every paid fact filled in under DP (see the module docstring).
 
     Paid columns keep ``public=False`` (or their declared public domain) and get a note starting with
@@ -116,8 +137,9 @@ def pay_for_domains(table: pd.DataFrame, schema: Schema, *, rho: float, rng: np.
     if not paid:
         return schema
     n_categorical = sum(1 for c in paid if c.kind == "categorical")
-    budget = schema_column_budget(rho=rho, n_paid_columns=len(paid), n_categorical=n_categorical,
-                                  partition_delta=delta_budget)
+    budget = schema_column_budget(
+        rho=rho, n_paid_columns=len(paid), n_categorical=n_categorical, partition_delta=delta_budget
+    )
     rho_col = budget["rho_per_column"]
     if any(c.kind == "categorical" and not c.public for c in paid) and delta_budget <= 0:
         raise ValueError("categorical columns without public categories need a partition-selection δ > 0")
@@ -126,40 +148,67 @@ def pay_for_domains(table: pd.DataFrame, schema: Schema, *, rho: float, rng: np.
     return schema
 
 
-def _paid_column(table: pd.DataFrame, column: Column, *, rho: float, budget: dict[str, Any],
-                 rng: np.random.Generator, ledger: Ledger) -> Column:
+def _paid_column(
+    table: pd.DataFrame, column: Column, *, rho: float, budget: dict[str, Any], rng: np.random.Generator, ledger: Ledger
+) -> Column:
     import pandas as pd
 
     values = table[column.name]
     learn = column.missing == "learn"
     if column.kind == "numeric" and (not column.public or column.binning == "quantile"):
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        hist = dp_histogram(numbers, rho=rho, integer=column.dtype == "int", rng=rng, ledger=ledger,
-                            label=column.name, public_range=column.bounds if column.public else None)
+        hist = dp_histogram(
+            numbers,
+            rho=rho,
+            integer=column.dtype == "int",
+            rng=rng,
+            ledger=ledger,
+            label=column.name,
+            public_range=column.bounds if column.public else None,
+        )
         edges = edges_from_histogram(hist, bins=column.bins, equal=column.binning != "quantile")
         if column.binning == "edges" and column.edges is not None:
             edges = column.edges  # declared public edges stay; only the range was paid
         bounds = column.bounds if column.public else (edges[0], edges[-1])
         keep_edges = column.binning != "equal" or not column.public
         paid_what = ("bounds and " if not column.public else "") + (
-            "quantile bins" if column.binning == "quantile" else "equal-width bins")
-        return replace(column, bounds=bounds, edges=edges if keep_edges else None,
-                       missing=_missing_rule(column, hist.has_missing) if learn else column.missing,
-                       note=f"paid: DP {paid_what} from a coarse-to-fine noisy histogram (ρ = {rho:.3g})")
+            "quantile bins" if column.binning == "quantile" else "equal-width bins"
+        )
+        return replace(
+            column,
+            bounds=bounds,
+            edges=edges if keep_edges else None,
+            missing=_missing_rule(column, hist.has_missing) if learn else column.missing,
+            note=f"paid: DP {paid_what} from a coarse-to-fine noisy histogram (ρ = {rho:.3g})",
+        )
     if column.kind == "categorical" and not column.public:
-        categories, blanks = dp_categories_and_blanks(values, rho=rho,
-                                                      partition_delta=budget["partition_delta_per_column"],
-                                                      rng=rng, ledger=ledger, column_name=column.name)
+        categories, blanks = dp_categories_and_blanks(
+            values,
+            rho=rho,
+            partition_delta=budget["partition_delta_per_column"],
+            rng=rng,
+            ledger=ledger,
+            column_name=column.name,
+        )
         if not categories:
-            return replace(column, kind="excluded", categories=None,
-                           note=f"paid: no category was frequent enough to release (threshold "
-                                f"{budget['category_threshold']:.0f} rows); excluded")
-        return replace(column.with_domain(categories=categories, public=False),
-                       missing=_missing_rule(column, blanks) if learn else column.missing,
-                       note=f"paid: DP categories, noisy counts above {budget['category_threshold']:.0f} (ρ = {rho:.3g})")
+            return replace(
+                column,
+                kind="excluded",
+                categories=None,
+                note=f"paid: no category was frequent enough to release (threshold "
+                f"{budget['category_threshold']:.0f} rows); excluded",
+            )
+        return replace(
+            column.with_domain(categories=categories, public=False),
+            missing=_missing_rule(column, blanks) if learn else column.missing,
+            note=f"paid: DP categories, noisy counts above {budget['category_threshold']:.0f} (ρ = {rho:.3g})",
+        )
     blanks = dp_blanks(values, rho=rho, rng=rng, ledger=ledger, column_name=column.name)
-    return replace(column, missing=_missing_rule(column, blanks),
-                   note=f"paid: DP missingness, a noisy count of blanks (ρ = {rho:.3g})")
+    return replace(
+        column,
+        missing=_missing_rule(column, blanks),
+        note=f"paid: DP missingness, a noisy count of blanks (ρ = {rho:.3g})",
+    )
 
 
 def _missing_rule(column: Column, blanks_seen: bool) -> MissingRule:

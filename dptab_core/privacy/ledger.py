@@ -137,6 +137,11 @@ class Ledger:
 
 def dpsgd_so_far(params: dict[str, Any], steps_done: int) -> LedgerEntry:
     """The DP-SGD steps taken so far as a ledger-style entry, to show ε spent while training runs."""
-    return LedgerEntry(stage="dpsgd", mechanism="subsampled_gaussian", label="DP-SGD so far",
-                       sampling_rate=params["sampling_rate"], noise_multiplier=params["noise_multiplier"],
-                       steps=max(0, int(steps_done)))
+    return LedgerEntry(
+        stage="dpsgd",
+        mechanism="subsampled_gaussian",
+        label="DP-SGD so far",
+        sampling_rate=params["sampling_rate"],
+        noise_multiplier=params["noise_multiplier"],
+        steps=max(0, int(steps_done)),
+    )

@@ -20,10 +20,24 @@ KEPT_ROW_RULE = "each person's first row in file order is kept, the later ones a
 """The rule that picks the kept row (:mod:`dptab_core.data.validate`), as the app and report state it."""
 
 PROXY_WORDS: dict[str, str] = {
-    "lesion": "a lesion", "visit": "a visit", "encounter": "an encounter", "exam": "an examination",
-    "study": "a study", "scan": "a scan", "image": "an image", "img": "an image", "photo": "a photo",
-    "sample": "a sample", "specimen": "a specimen", "record": "a record", "case": "a case", "order": "an order",
-    "session": "a session", "account": "an account", "device": "a device", "admission": "an admission",
+    "lesion": "a lesion",
+    "visit": "a visit",
+    "encounter": "an encounter",
+    "exam": "an examination",
+    "study": "a study",
+    "scan": "a scan",
+    "image": "an image",
+    "img": "an image",
+    "photo": "a photo",
+    "sample": "a sample",
+    "specimen": "a specimen",
+    "record": "a record",
+    "case": "a case",
+    "order": "an order",
+    "session": "a session",
+    "account": "an account",
+    "device": "a device",
+    "admission": "an admission",
 }
 """Name parts that mark a column identifying something smaller than (or other than) a person."""
 
@@ -41,5 +55,7 @@ def proxy_hint(column: str | None) -> str | None:
     if unit is None:
         return None
     noun = unit.split(" ", 1)[1]
-    return (f"{column!r} looks like it identifies {unit}, not a person: the guarantee then protects one {noun}, "
-            f"and a person with k {noun}s only at about k·ε. Choose a column that identifies patients if there is one.")
+    return (
+        f"{column!r} looks like it identifies {unit}, not a person: the guarantee then protects one {noun}, "
+        f"and a person with k {noun}s only at about k·ε. Choose a column that identifies patients if there is one."
+    )

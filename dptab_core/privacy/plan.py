@@ -95,11 +95,21 @@ class BudgetPlan:
         return cls(**fields)
 
 
-def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, float] | None = None,
-                dpsgd: DPSGDSettings = DEFAULT_DPSGD, mean_pairs: MeanPairSettings = DEFAULT_MEAN_PAIRS,
-                semantic_query: SemanticQuerySettings = DEFAULT_SEMANTIC_QUERY, n_paid_columns: int = 0,
-                n_paid_categorical: int | None = None, table_enabled: bool = True,
-                n_columns: int | None = None, n_table_cells: int | None = None) -> BudgetPlan:
+def plan_budget(
+    *,
+    epsilon: float,
+    delta: float,
+    n_rows: int,
+    shares: dict[str, float] | None = None,
+    dpsgd: DPSGDSettings = DEFAULT_DPSGD,
+    mean_pairs: MeanPairSettings = DEFAULT_MEAN_PAIRS,
+    semantic_query: SemanticQuerySettings = DEFAULT_SEMANTIC_QUERY,
+    n_paid_columns: int = 0,
+    n_paid_categorical: int | None = None,
+    table_enabled: bool = True,
+    n_columns: int | None = None,
+    n_table_cells: int | None = None,
+) -> BudgetPlan:
     """Plan the whole pipeline's budget; raises :class:`PlanError` with a fix when it cannot work.
 
     ``n_paid_columns``: synthesized columns whose domain is not public (the schema stage runs iff
@@ -108,9 +118,13 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
     sharpen the plain words.
     """
     _check_inputs(epsilon=epsilon, delta=delta, n_rows=n_rows, dpsgd=dpsgd, mean_pairs=mean_pairs)
-    enabled = {"schema": n_paid_columns > 0, "semantic_query": semantic_query.enabled,
-               "mean_pairs": mean_pairs.enabled and mean_pairs.rounds > 0, "table": table_enabled,
-               "dpsgd": dpsgd.enabled and dpsgd.epochs > 0}
+    enabled = {
+        "schema": n_paid_columns > 0,
+        "semantic_query": semantic_query.enabled,
+        "mean_pairs": mean_pairs.enabled and mean_pairs.rounds > 0,
+        "table": table_enabled,
+        "dpsgd": dpsgd.enabled and dpsgd.epochs > 0,
+    }
     final_shares = resolve_shares(shares, enabled)
     n_categorical = n_paid_columns if n_paid_categorical is None else n_paid_categorical
     partition_delta = SCHEMA_STAGE.partition_delta_fraction * delta if enabled["schema"] and n_categorical > 0 else 0.0
@@ -137,7 +151,8 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
     # means more noise anywhere, and the standalone ε's stay exactly proportional to the shares.
     stage_orders = {s: acc.orders_around(epsilon=final_shares[s] * rdp_target, delta=rdp_delta) for s in active}
     warm: dict[str, tuple[float, int | None]] = {
-        s: (_guess_z(final_shares[s] * rdp_target, rdp_delta, *knobs[s]), None) for s in active}
+        s: (_guess_z(final_shares[s] * rdp_target, rdp_delta, *knobs[s]), None) for s in active
+    }
     calibrated: dict[float, dict[str, tuple[float, float]]] = {}
 
     def noise_at(tau: float) -> dict[str, tuple[float, float]]:
@@ -150,9 +165,15 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
                     c = acc.linear_rdp_for_epsilon(epsilon=target, delta=rdp_delta, orders=stage_orders[s])
                     out[s] = (math.sqrt(count / (2.0 * c)), target)
                 else:
-                    z, eps, j = acc.calibrate(functools.partial(stage_curve, s), target, orders=stage_orders[s],
-                                              delta=rdp_delta, guess=warm[s][0], rtol=ACCOUNTING.solver_rtol,
-                                              start=warm[s][1])
+                    z, eps, j = acc.calibrate(
+                        functools.partial(stage_curve, s),
+                        target,
+                        orders=stage_orders[s],
+                        delta=rdp_delta,
+                        guess=warm[s][0],
+                        rtol=ACCOUNTING.solver_rtol,
+                        start=warm[s][1],
+                    )
                     warm[s] = (z, j)
                     out[s] = (z, eps)
             calibrated[tau] = out
@@ -162,9 +183,14 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
         noise = noise_at(1.0 / inv_tau)
         return sum((stage_curve(s, noise[s][0], some_orders) for s in active), np.zeros(len(some_orders)))
 
-    inv_tau, composed_rdp, _ = acc.calibrate(composed_curve, ACCOUNTING.calibration_target * rdp_target,
-                                             orders=orders, delta=rdp_delta, guess=1.0 / rdp_target,
-                                             rtol=ACCOUNTING.solver_rtol)
+    inv_tau, composed_rdp, _ = acc.calibrate(
+        composed_curve,
+        ACCOUNTING.calibration_target * rdp_target,
+        orders=orders,
+        delta=rdp_delta,
+        guess=1.0 / rdp_target,
+        rtol=ACCOUNTING.solver_rtol,
+    )
     final = noise_at(1.0 / inv_tau)
     noise = {s: final[s][0] for s in active}
     _check_useful(noise, epsilon=epsilon, final_shares=final_shares)
@@ -174,23 +200,52 @@ def plan_budget(*, epsilon: float, delta: float, n_rows: int, shares: dict[str, 
         if stage not in noise:
             stages[stage] = StagePlan(name=stage, enabled=False, share=0.0, standalone_epsilon=0.0)
             continue
-        params = _stage_params(stage, noise[stage], knobs[stage], dpsgd=dpsgd, mean_pairs=mean_pairs,
-                               semantic_query=semantic_query, n_paid_columns=n_paid_columns,
-                               n_categorical=n_categorical, partition_delta=partition_delta)
+        params = _stage_params(
+            stage,
+            noise[stage],
+            knobs[stage],
+            dpsgd=dpsgd,
+            mean_pairs=mean_pairs,
+            semantic_query=semantic_query,
+            n_paid_columns=n_paid_columns,
+            n_categorical=n_categorical,
+            partition_delta=partition_delta,
+        )
         alone = final[stage][1]
         if stage == "schema":
             alone += acc.partition_epsilon(partition_delta)
-        words = stage_plain_words(stage, params, n_rows=n_rows, standalone_epsilon=alone, n_columns=n_columns,
-                                  n_table_cells=n_table_cells)
-        stages[stage] = StagePlan(name=stage, enabled=True, share=final_shares[stage], standalone_epsilon=alone,
-                                  params=params, plain_words=words)
-    inputs = {"shares": dict(shares or {}), "dpsgd": asdict(dpsgd), "mean_pairs": asdict(mean_pairs),
-              "semantic_query": asdict(semantic_query), "n_paid_columns": n_paid_columns,
-              "n_paid_categorical": n_categorical, "table_enabled": table_enabled}
-    return BudgetPlan(epsilon=epsilon, delta=delta, n_rows=n_rows, stages=stages,
-                      composed_epsilon=composed_rdp + acc.partition_epsilon(partition_delta), rdp_delta=rdp_delta,
-                      partition_delta=partition_delta, orders=orders, warnings=_warnings(stages, n_rows),
-                      inputs=inputs)
+        words = stage_plain_words(
+            stage, params, n_rows=n_rows, standalone_epsilon=alone, n_columns=n_columns, n_table_cells=n_table_cells
+        )
+        stages[stage] = StagePlan(
+            name=stage,
+            enabled=True,
+            share=final_shares[stage],
+            standalone_epsilon=alone,
+            params=params,
+            plain_words=words,
+        )
+    inputs = {
+        "shares": dict(shares or {}),
+        "dpsgd": asdict(dpsgd),
+        "mean_pairs": asdict(mean_pairs),
+        "semantic_query": asdict(semantic_query),
+        "n_paid_columns": n_paid_columns,
+        "n_paid_categorical": n_categorical,
+        "table_enabled": table_enabled,
+    }
+    return BudgetPlan(
+        epsilon=epsilon,
+        delta=delta,
+        n_rows=n_rows,
+        stages=stages,
+        composed_epsilon=composed_rdp + acc.partition_epsilon(partition_delta),
+        rdp_delta=rdp_delta,
+        partition_delta=partition_delta,
+        orders=orders,
+        warnings=_warnings(stages, n_rows),
+        inputs=inputs,
+    )
 
 
 def resolve_shares(shares: dict[str, float] | None, enabled: dict[str, bool]) -> dict[str, float]:
@@ -202,14 +257,18 @@ def resolve_shares(shares: dict[str, float] | None, enabled: dict[str, bool]) ->
     given = dict(shares or {})
     unknown = sorted(set(given) - set(STAGES))
     if unknown:
-        raise PlanError(f"unknown stage {unknown[0]!r} in the shares", where="shares",
-                        hint=f"Stages are {', '.join(STAGES)}.")
+        raise PlanError(
+            f"unknown stage {unknown[0]!r} in the shares", where="shares", hint=f"Stages are {', '.join(STAGES)}."
+        )
     for stage, value in given.items():
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
             raise PlanError(f"the share of {stage!r} is {value!r}", where="shares", hint="Shares are numbers ≥ 0.")
         if value == 0 and enabled[stage]:
-            raise PlanError(f"stage {stage!r} is enabled but its share is 0", where="shares",
-                            hint=f"Give {stage!r} a share above 0, or turn the stage off.")
+            raise PlanError(
+                f"stage {stage!r} is enabled but its share is 0",
+                where="shares",
+                hint=f"Give {stage!r} a share above 0, or turn the stage off.",
+            )
     raw = {s: (given.get(s, DEFAULT_SHARES[s]) if enabled[s] else 0.0) for s in STAGES}
     total = sum(raw.values())
     if total <= 0:
@@ -217,28 +276,41 @@ def resolve_shares(shares: dict[str, float] | None, enabled: dict[str, bool]) ->
     return {s: v / total for s, v in raw.items()}
 
 
-def _check_inputs(*, epsilon: float, delta: float, n_rows: int, dpsgd: DPSGDSettings,
-                  mean_pairs: MeanPairSettings) -> None:
+def _check_inputs(
+    *, epsilon: float, delta: float, n_rows: int, dpsgd: DPSGDSettings, mean_pairs: MeanPairSettings
+) -> None:
     if not (math.isfinite(epsilon) and LIMITS.min_epsilon <= epsilon <= LIMITS.max_epsilon):
-        raise PlanError(f"ε = {epsilon} is outside [{LIMITS.min_epsilon}, {LIMITS.max_epsilon}]", where="epsilon",
-                        hint="Choose ε between 0.1 (strong privacy) and 10 (weak).")
+        raise PlanError(
+            f"ε = {epsilon} is outside [{LIMITS.min_epsilon}, {LIMITS.max_epsilon}]",
+            where="epsilon",
+            hint="Choose ε between 0.1 (strong privacy) and 10 (weak).",
+        )
     if not isinstance(n_rows, int | np.integer) or n_rows < 2:
         raise PlanError(f"the table has {n_rows} rows", where="rows", hint="DP needs at least a few hundred rows.")
     if not (0 < delta < 1):
         raise PlanError(f"δ = {delta} is not in (0, 1)", where="delta", hint=f"Use δ ≤ {_suggest_delta(n_rows):g}.")
     if delta >= 1.0 / n_rows:
-        raise PlanError(f"δ = {delta:g} is not below 1/n = {1.0 / n_rows:.3g}: a mechanism that publishes one "
-                        "random row outright would satisfy it", where="delta",
-                        hint=f"Use δ ≤ {_suggest_delta(n_rows):g}.")
+        raise PlanError(
+            f"δ = {delta:g} is not below 1/n = {1.0 / n_rows:.3g}: a mechanism that publishes one "
+            "random row outright would satisfy it",
+            where="delta",
+            hint=f"Use δ ≤ {_suggest_delta(n_rows):g}.",
+        )
     if dpsgd.enabled and dpsgd.epochs > 0:
         if not 1 <= dpsgd.batch_size <= n_rows:
-            raise PlanError(f"the DP-SGD batch size {dpsgd.batch_size} is not between 1 and n = {n_rows}",
-                            where="batch_size", hint=f"Use a batch size ≤ {n_rows}.")
+            raise PlanError(
+                f"the DP-SGD batch size {dpsgd.batch_size} is not between 1 and n = {n_rows}",
+                where="batch_size",
+                hint=f"Use a batch size ≤ {n_rows}.",
+            )
         if dpsgd.max_grad_norm <= 0:
             raise PlanError("the clipping norm must be above 0", where="max_grad_norm", hint="1.0 is customary.")
     if mean_pairs.enabled and not 0 < mean_pairs.sampling_rate <= 1:
-        raise PlanError(f"the mean-pair sampling rate {mean_pairs.sampling_rate} is not in (0, 1]",
-                        where="mean_pairs.sampling_rate", hint="1.0 uses every row once per round.")
+        raise PlanError(
+            f"the mean-pair sampling rate {mean_pairs.sampling_rate} is not in (0, 1]",
+            where="mean_pairs.sampling_rate",
+            hint="1.0 uses every row once per round.",
+        )
 
 
 def _suggest_delta(n_rows: int) -> float:
@@ -249,9 +321,13 @@ def _suggest_delta(n_rows: int) -> float:
 def _stage_knobs(*, n_rows: int, dpsgd: DPSGDSettings, mean_pairs: MeanPairSettings) -> dict[str, tuple[float, int]]:
     """(sampling rate, repetitions) per stage; DP-SGD's as Opacus' DPDataLoader runs it."""
     batches = math.ceil(n_rows / dpsgd.batch_size) if dpsgd.batch_size > 0 else 1
-    return {"schema": (1.0, 1), "semantic_query": (1.0, 1), "table": (1.0, 1),
-            "mean_pairs": (float(mean_pairs.sampling_rate), int(mean_pairs.rounds)),
-            "dpsgd": (1.0 / batches, int(dpsgd.epochs) * batches)}
+    return {
+        "schema": (1.0, 1),
+        "semantic_query": (1.0, 1),
+        "table": (1.0, 1),
+        "mean_pairs": (float(mean_pairs.sampling_rate), int(mean_pairs.rounds)),
+        "dpsgd": (1.0 / batches, int(dpsgd.epochs) * batches),
+    }
 
 
 def _guess_z(epsilon: float, delta: float, q: float, count: int) -> float:
@@ -266,31 +342,60 @@ def _check_useful(noise: dict[str, float], *, epsilon: float, final_shares: dict
     average whole cells, so there a large multiplier is only a warning; see :func:`_warnings`.)"""
     z = noise.get("dpsgd")
     if z is not None and z > LIMITS.max_noise_multiplier:
-        raise PlanError(f"DP-SGD would need a noise multiplier of {z:.0f} (useful: ≤ {LIMITS.max_noise_multiplier:g}) "
-                        f"at ε = {epsilon:g} with a {final_shares['dpsgd']:.0%} share", where="dpsgd",
-                        hint="Raise ε, give DP-SGD a larger share, run fewer epochs, or use a larger batch.")
+        raise PlanError(
+            f"DP-SGD would need a noise multiplier of {z:.0f} (useful: ≤ {LIMITS.max_noise_multiplier:g}) "
+            f"at ε = {epsilon:g} with a {final_shares['dpsgd']:.0%} share",
+            where="dpsgd",
+            hint="Raise ε, give DP-SGD a larger share, run fewer epochs, or use a larger batch.",
+        )
 
 
-def _stage_params(stage: str, z: float, knob: tuple[float, int], *, dpsgd: DPSGDSettings,
-                  mean_pairs: MeanPairSettings, semantic_query: SemanticQuerySettings, n_paid_columns: int,
-                  n_categorical: int, partition_delta: float) -> dict[str, Any]:
+def _stage_params(
+    stage: str,
+    z: float,
+    knob: tuple[float, int],
+    *,
+    dpsgd: DPSGDSettings,
+    mean_pairs: MeanPairSettings,
+    semantic_query: SemanticQuerySettings,
+    n_paid_columns: int,
+    n_categorical: int,
+    partition_delta: float,
+) -> dict[str, Any]:
     """The parameters each stage's code reads (names fixed by the shared contract)."""
     if stage == "table":
         return {"rho": 1.0 / (2 * z * z)}
     if stage == "schema":
         rho = 1.0 / (2 * z * z)
-        return {"rho": rho, "partition_delta": partition_delta, "n_paid_columns": n_paid_columns,
-                "n_paid_categorical": n_categorical,
-                **schema_column_budget(rho=rho, n_paid_columns=n_paid_columns, n_categorical=n_categorical,
-                                       partition_delta=partition_delta)}
+        return {
+            "rho": rho,
+            "partition_delta": partition_delta,
+            "n_paid_columns": n_paid_columns,
+            "n_paid_categorical": n_categorical,
+            **schema_column_budget(
+                rho=rho, n_paid_columns=n_paid_columns, n_categorical=n_categorical, partition_delta=partition_delta
+            ),
+        }
     if stage == "semantic_query":
         sensitivity = math.sqrt(semantic_query.top_k)
-        return {"sigma": z * sensitivity, "sensitivity": sensitivity, "noise_multiplier": z,
-                "top_k": semantic_query.top_k, "n_public_labels": semantic_query.n_public_labels}
+        return {
+            "sigma": z * sensitivity,
+            "sensitivity": sensitivity,
+            "noise_multiplier": z,
+            "top_k": semantic_query.top_k,
+            "n_public_labels": semantic_query.n_public_labels,
+        }
     if stage == "mean_pairs":
         return {"noise_multiplier": z, "sampling_rate": knob[0], "rounds": knob[1], "clip_norm": mean_pairs.clip_norm}
-    return {"noise_multiplier": z, "sampling_rate": knob[0], "steps": knob[1], "epochs": dpsgd.epochs,
-            "batch_size": dpsgd.batch_size, "max_grad_norm": dpsgd.max_grad_norm, "sigma": z * dpsgd.max_grad_norm}
+    return {
+        "noise_multiplier": z,
+        "sampling_rate": knob[0],
+        "steps": knob[1],
+        "epochs": dpsgd.epochs,
+        "batch_size": dpsgd.batch_size,
+        "max_grad_norm": dpsgd.max_grad_norm,
+        "sigma": z * dpsgd.max_grad_norm,
+    }
 
 
 def _warnings(stages: dict[str, StagePlan], n_rows: int) -> list[str]:
@@ -298,21 +403,29 @@ def _warnings(stages: dict[str, StagePlan], n_rows: int) -> list[str]:
     out = []
     table = stages["table"]
     if table.enabled and 1.0 / math.sqrt(2 * table.params["rho"]) > n_rows / 20:
-        out.append("The table stage's noise on a single count exceeds 5 % of the rows: marginals will be rough. "
-                   "Raise ε or the table's share.")
+        out.append(
+            "The table stage's noise on a single count exceeds 5 % of the rows: marginals will be rough. "
+            "Raise ε or the table's share."
+        )
     pairs = stages["mean_pairs"]
     if pairs.enabled and pairs.params["noise_multiplier"] > LIMITS.max_noise_multiplier:
-        out.append(f"The mean images get noise {pairs.params['noise_multiplier']:.0f}× one image's clipped norm: only "
-                   "values held by many hundreds of rows will show. Raise ε or the mean pairs' share.")
+        out.append(
+            f"The mean images get noise {pairs.params['noise_multiplier']:.0f}× one image's clipped norm: only "
+            "values held by many hundreds of rows will show. Raise ε or the mean pairs' share."
+        )
     schema = stages["schema"]
     if schema.enabled and schema.params.get("category_threshold", 0) > n_rows / 10:
-        out.append("Only categories held by more than ~10 % of rows can be released privately: declare the "
-                   "category lists public where they are (e.g. a fixed code list).")
+        out.append(
+            "Only categories held by more than ~10 % of rows can be released privately: declare the "
+            "category lists public where they are (e.g. a fixed code list)."
+        )
     if schema.enabled and not _paid_bounds_reliable(schema.params, n_rows):
-        out.append(f"Numeric bounds and bins paid from this budget will be coarse: a stretch of values shows only when "
-                   f"about {schema.params['histogram_threshold']:.0f} rows hold it (over 5 % of the rows here), so "
-                   "tails are cut and bins are wide: declare public bounds for numeric columns, or raise ε or the "
-                   "schema share.")
+        out.append(
+            f"Numeric bounds and bins paid from this budget will be coarse: a stretch of values shows only when "
+            f"about {schema.params['histogram_threshold']:.0f} rows hold it (over 5 % of the rows here), so "
+            "tails are cut and bins are wide: declare public bounds for numeric columns, or raise ε or the "
+            "schema share."
+        )
     return out
 
 

@@ -146,7 +146,7 @@ def level0_cells(public_range: tuple[float, float] | None) -> tuple[np.ndarray, 
     >>> [(float(a), float(b)) for a, b in zip(lows[-3:], highs[-3:])]
     [(1.0, 10.0), (10.0, 100.0), (100.0, 120.0)]
     """
-    grid = np.array(sorted({0.0} | {s * 10.0 ** k for s in (-1.0, 1.0) for k in range(-3, 10)}), dtype=float)
+    grid = np.array(sorted({0.0} | {s * 10.0**k for s in (-1.0, 1.0) for k in range(-3, 10)}), dtype=float)
     if public_range is not None:
         lo, hi = float(public_range[0]), float(public_range[1])
         inside = grid[(grid > lo) & (grid < hi)]
@@ -154,9 +154,17 @@ def level0_cells(public_range: tuple[float, float] | None) -> tuple[np.ndarray, 
     return grid[:-1].copy(), grid[1:].copy()
 
 
-def dp_histogram(values: np.ndarray, *, rho: float, integer: bool, rng: np.random.Generator, ledger: Ledger,
-                 label: str, public_range: tuple[float, float] | None = None,
-                 settings: HistogramSettings = HISTOGRAM) -> NoisyHistogram:
+def dp_histogram(
+    values: np.ndarray,
+    *,
+    rho: float,
+    integer: bool,
+    rng: np.random.Generator,
+    ledger: Ledger,
+    label: str,
+    public_range: tuple[float, float] | None = None,
+    settings: HistogramSettings = HISTOGRAM,
+) -> NoisyHistogram:
     """The coarse-to-fine DP histogram of ``values`` (NaN = blank), spending exactly ``rho`` (zCDP).
 
     Values outside the grid or the declared ``public_range`` are clipped into the end cells.
@@ -170,9 +178,16 @@ def dp_histogram(values: np.ndarray, *, rho: float, integer: bool, rng: np.rando
     min_width = 1.0 if integer else 0.0
 
     counts = np.append(_count(present, lows, highs), blank.sum())
-    noisy = gaussian_release(counts, sensitivity=1.0, sigma=sigma, rng=rng, ledger=ledger, stage=STAGE,
-                             label=f"histogram of {label}, level 0",
-                             details={"column": label, "level": 0, "cells": int(counts.size)})
+    noisy = gaussian_release(
+        counts,
+        sensitivity=1.0,
+        sigma=sigma,
+        rng=rng,
+        ledger=ledger,
+        stage=STAGE,
+        label=f"histogram of {label}, level 0",
+        details={"column": label, "level": 0, "cells": int(counts.size)},
+    )
     missing, noisy = float(noisy[-1]), noisy[:-1]
     mass = np.where(noisy > tau, noisy, 0.0)
     if not mass.any():  # nothing passes: keep the fullest cell (post-processing), never an empty range
@@ -197,32 +212,46 @@ def dp_histogram(values: np.ndarray, *, rho: float, integer: bool, rng: np.rando
         plo = np.array([p[0] for p in parts], dtype=float)
         phi = np.array([p[1] for p in parts], dtype=float)
         # Every level is released, even when no cell is split, so the spend never depends on the data.
-        noisy = gaussian_release(_count(present, plo, phi, closed_top=highs[-1]), sensitivity=1.0, sigma=sigma,
-                                 rng=rng, ledger=ledger, stage=STAGE, label=f"histogram of {label}, level {level}",
-                                 details={"column": label, "level": level, "cells": len(parts)})
+        noisy = gaussian_release(
+            _count(present, plo, phi, closed_top=highs[-1]),
+            sensitivity=1.0,
+            sigma=sigma,
+            rng=rng,
+            ledger=ledger,
+            stage=STAGE,
+            label=f"histogram of {label}, level {level}",
+            details={"column": label, "level": level, "cells": len(parts)},
+        )
         split = []
         for a, b, m, start, n_parts in parents:
-            noisy_parts = noisy[start:start + n_parts]
+            noisy_parts = noisy[start : start + n_parts]
             children = np.clip(noisy_parts + (m - noisy_parts.sum()) / n_parts, 0.0, None)  # sum to the parent
             total = children.sum()
             if total <= 0:
                 continue  # nothing to share: the parent stays a leaf, its rows spread over it
             children *= m / total
             del leaves[(a, b)]
-            for (x, y), c, own in zip(parts[start:start + n_parts], children, noisy_parts, strict=True):
+            for (x, y), c, own in zip(parts[start : start + n_parts], children, noisy_parts, strict=True):
                 if c > 0:
                     leaves[(x, y)] = float(c)
                     raw[(x, y)] = float(own)
                     if own > tau:
                         split.append((x, y, float(c)))
     keys = _trim_empty_ends(sorted(leaves), raw, sigma)
-    return NoisyHistogram(lows=np.array([k[0] for k in keys]), highs=np.array([k[1] for k in keys]),
-                          mass=np.array([leaves[k] for k in keys]), missing=missing, threshold=tau, sigma=sigma,
-                          integer=integer)
+    return NoisyHistogram(
+        lows=np.array([k[0] for k in keys]),
+        highs=np.array([k[1] for k in keys]),
+        mass=np.array([leaves[k] for k in keys]),
+        missing=missing,
+        threshold=tau,
+        sigma=sigma,
+        integer=integer,
+    )
 
 
-def _trim_empty_ends(keys: list[tuple[float, float]], raw: dict[tuple[float, float], float],
-                     sigma: float) -> list[tuple[float, float]]:
+def _trim_empty_ends(
+    keys: list[tuple[float, float]], raw: dict[tuple[float, float], float], sigma: float
+) -> list[tuple[float, float]]:
     """Drop parts at either end whose own noisy counts, summed from the outside in, are what k empty
     parts would show (below 2σ√k): beyond the data a split cell holds only noise, and the consistency
     step would otherwise spread some mass there. Level-0 cells (no own count here) are never dropped."""
@@ -264,8 +293,14 @@ def _count(values: np.ndarray, lows: np.ndarray, highs: np.ndarray, *, closed_to
     return out
 
 
-def edges_from_histogram(hist: NoisyHistogram, *, bins: int, low_q: float = SCHEMA_STAGE.lower_quantile,
-                         high_q: float = SCHEMA_STAGE.upper_quantile, equal: bool = False) -> tuple[float, ...]:
+def edges_from_histogram(
+    hist: NoisyHistogram,
+    *,
+    bins: int,
+    low_q: float = SCHEMA_STAGE.lower_quantile,
+    high_q: float = SCHEMA_STAGE.upper_quantile,
+    equal: bool = False,
+) -> tuple[float, ...]:
     """Bin edges (post-processing): the DP ``low_q`` and ``high_q`` quantiles as the outer edges, and the
     quantiles in between (``equal=False``) or equal widths (``equal=True``) inside.
 

@@ -31,7 +31,11 @@ STAGES: tuple[str, ...] = ("schema", "semantic_query", "mean_pairs", "table", "d
 """The pipeline's privacy stages, in the order they run."""
 
 DEFAULT_SHARES: dict[str, float] = {
-    "schema": 0.05, "semantic_query": 0.05, "mean_pairs": 0.15, "table": 0.30, "dpsgd": 0.45,
+    "schema": 0.05,
+    "semantic_query": 0.05,
+    "mean_pairs": 0.15,
+    "table": 0.30,
+    "dpsgd": 0.45,
 }
 
 
@@ -132,8 +136,9 @@ class SchemaStageSettings:
     partition_delta_fraction: float = 0.1
     lower_quantile: float = 0.01
     upper_quantile: float = 0.99
-    bound_candidates: tuple[float, ...] = tuple(sorted(
-        {0.0} | {s * m * 10.0 ** k for s in (-1.0, 1.0) for m in (1.0, 2.0, 5.0) for k in range(-3, 10)}))
+    bound_candidates: tuple[float, ...] = tuple(
+        sorted({0.0} | {s * m * 10.0**k for s in (-1.0, 1.0) for m in (1.0, 2.0, 5.0) for k in range(-3, 10)})
+    )
 
 
 DEFAULT_DPSGD = DPSGDSettings()

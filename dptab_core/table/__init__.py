@@ -49,10 +49,19 @@ __all__ = [
 ]
 
 
-def synthesize_table(table: pd.DataFrame, schema: Schema, *, rho: float, mechanism: Literal["mst", "aim"] = "mst",
-                     n_rows: int | None = None, seed: int = 0, rng: np.random.Generator | None = None,
-                     ledger: Ledger, progress: Progress | None = None,
-                     settings: TableSettings | str | None = None) -> pd.DataFrame:
+def synthesize_table(
+    table: pd.DataFrame,
+    schema: Schema,
+    *,
+    rho: float,
+    mechanism: Literal["mst", "aim"] = "mst",
+    n_rows: int | None = None,
+    seed: int = 0,
+    rng: np.random.Generator | None = None,
+    ledger: Ledger,
+    progress: Progress | None = None,
+    settings: TableSettings | str | None = None,
+) -> pd.DataFrame:
     """A synthetic table with the schema's synthesized columns, spending exactly ``rho`` from ``ledger``.
 
     ``n_rows``: rows to draw; None draws as many as the model's noisy estimate of the row count
@@ -63,23 +72,50 @@ def synthesize_table(table: pd.DataFrame, schema: Schema, *, rho: float, mechani
     (fraction done, message with ρ spent so far). ``settings``: a :class:`TableSettings` or a
     preset name (``default``, ``fast``).
     """
-    return synthesize_table_result(table, schema, rho=rho, mechanism=mechanism, n_rows=n_rows, seed=seed, rng=rng,
-                                   ledger=ledger, progress=progress, settings=settings).table
+    return synthesize_table_result(
+        table,
+        schema,
+        rho=rho,
+        mechanism=mechanism,
+        n_rows=n_rows,
+        seed=seed,
+        rng=rng,
+        ledger=ledger,
+        progress=progress,
+        settings=settings,
+    ).table
 
 
-def synthesize_table_result(table: pd.DataFrame, schema: Schema, *, rho: float,
-                            mechanism: Literal["mst", "aim"] = "mst", n_rows: int | None = None, seed: int = 0,
-                            rng: np.random.Generator | None = None, ledger: Ledger, progress: Progress | None = None,
-                            settings: TableSettings | str | None = None) -> TableSynthesisResult:
+def synthesize_table_result(
+    table: pd.DataFrame,
+    schema: Schema,
+    *,
+    rho: float,
+    mechanism: Literal["mst", "aim"] = "mst",
+    n_rows: int | None = None,
+    seed: int = 0,
+    rng: np.random.Generator | None = None,
+    ledger: Ledger,
+    progress: Progress | None = None,
+    settings: TableSettings | str | None = None,
+) -> TableSynthesisResult:
     """As :func:`synthesize_table`, returning the whole :class:`TableSynthesisResult` (budget split, cliques)."""
     columns = schema.synthesized_columns()
     _validate(table, columns, rho=rho, n_rows=n_rows)
     preset = _settings(settings)
     codes = encode_table(table, schema)
     sizes = {c.name: domain_size(c) for c in columns}
-    result = get_synthesizer(mechanism).run(codes, sizes, rho=float(rho), n_rows=n_rows,
-                                            rng=rng if rng is not None else np.random.default_rng(), seed=seed,
-                                            ledger=ledger, progress=progress, settings=preset)
+    result = get_synthesizer(mechanism).run(
+        codes,
+        sizes,
+        rho=float(rho),
+        n_rows=n_rows,
+        rng=rng if rng is not None else np.random.default_rng(),
+        seed=seed,
+        ledger=ledger,
+        progress=progress,
+        settings=preset,
+    )
     decoded = decode_table(result.codes, schema, rng=np.random.default_rng([seed, 2]))
     result.table = pd.DataFrame({c.name: _restore_dtype(decoded[c.name], c) for c in columns})
     return result
@@ -87,15 +123,24 @@ def synthesize_table_result(table: pd.DataFrame, schema: Schema, *, rho: float,
 
 def _validate(table: pd.DataFrame, columns: list[Column], *, rho: float, n_rows: int | None) -> None:
     if not (isinstance(rho, int | float) and math.isfinite(rho) and rho > 0):
-        raise PlanError(f"the table stage needs a budget rho > 0, got {rho!r}", where="table stage",
-                        hint="Give the table stage a positive share of the budget.")
+        raise PlanError(
+            f"the table stage needs a budget rho > 0, got {rho!r}",
+            where="table stage",
+            hint="Give the table stage a positive share of the budget.",
+        )
     if not columns:
-        raise DataError("the schema has no categorical or numeric column to synthesize", where="schema",
-                        hint="Mark at least one column as categorical or numeric.")
+        raise DataError(
+            "the schema has no categorical or numeric column to synthesize",
+            where="schema",
+            hint="Mark at least one column as categorical or numeric.",
+        )
     absent = [c.name for c in columns if c.name not in table.columns]
     if absent:
-        raise DataError(f"the table lacks the schema's column(s) {', '.join(map(repr, absent))}", where="table",
-                        hint="Use the schema made for this table, or add the missing columns.")
+        raise DataError(
+            f"the table lacks the schema's column(s) {', '.join(map(repr, absent))}",
+            where="table",
+            hint="Use the schema made for this table, or add the missing columns.",
+        )
     if len(table) == 0:
         raise DataError("the table has no rows", where="table", hint="Upload a table with at least one row.")
     if n_rows is not None and (not isinstance(n_rows, int | np.integer) or n_rows < 1):
@@ -107,8 +152,9 @@ def _settings(settings: TableSettings | str | None) -> TableSettings:
         return PRESETS["default"]
     if isinstance(settings, str):
         if settings not in PRESETS:
-            raise DataError(f"unknown table preset {settings!r}", where="settings",
-                            hint=f"Choose one of: {', '.join(PRESETS)}.")
+            raise DataError(
+                f"unknown table preset {settings!r}", where="settings", hint=f"Choose one of: {', '.join(PRESETS)}."
+            )
         return PRESETS[settings]
     return settings
 

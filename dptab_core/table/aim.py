@@ -62,8 +62,10 @@ def workload_candidates(columns: list[str]) -> dict[Clique, float]:
     {('a',): 2.0, ('b',): 2.0, ('c',): 2.0, ('a', 'b'): 4.0, ('a', 'c'): 4.0, ('b', 'c'): 4.0}
     """
     workload = all_pairs(columns) or [(c,) for c in columns]
-    closure = sorted({sub for w in workload for k in range(1, len(w) + 1) for sub in itertools.combinations(w, k)},
-                     key=lambda cl: (len(cl), [columns.index(c) for c in cl]))
+    closure = sorted(
+        {sub for w in workload for k in range(1, len(w) + 1) for sub in itertools.combinations(w, k)},
+        key=lambda cl: (len(cl), [columns.index(c) for c in cl]),
+    )
     return {cl: float(sum(len(set(cl) & set(w)) for w in workload)) for cl in closure}
 
 
@@ -72,9 +74,19 @@ class AIM(TableSynthesizer):
 
     name = "aim"
 
-    def run(self, codes: Mapping[str, np.ndarray], sizes: Mapping[str, int], *, rho: float, n_rows: int | None,
-            rng: np.random.Generator, seed: int, ledger: Ledger, progress: Progress | None,
-            settings: TableSettings) -> TableSynthesisResult:
+    def run(
+        self,
+        codes: Mapping[str, np.ndarray],
+        sizes: Mapping[str, int],
+        *,
+        rho: float,
+        n_rows: int | None,
+        rng: np.random.Generator,
+        seed: int,
+        ledger: Ledger,
+        progress: Progress | None,
+        settings: TableSettings,
+    ) -> TableSynthesisResult:
         started = time.perf_counter()
         cfg = settings.aim
         columns = list(sizes)
@@ -82,14 +94,26 @@ class AIM(TableSynthesizer):
         split = BudgetSplit(mechanism="aim", total_rho=rho)
         alpha = cfg.measure_fraction
         # The 1-ways cost d "round units"; AIM plans rounds_per_column·d units in all.
-        planned = cfg.rounds_per_column * d if cfg.max_rounds is None else min(cfg.rounds_per_column * d,
-                                                                                d + cfg.max_rounds)
+        planned = (
+            cfg.rounds_per_column * d if cfg.max_rounds is None else min(cfg.rounds_per_column * d, d + cfg.max_rounds)
+        )
         sigma = math.sqrt(planned / (2.0 * alpha * rho))
         epsilon = math.sqrt(8.0 * (1.0 - alpha) * rho / planned)
 
         report(progress, 0.0, f"AIM: measuring {d} 1-way marginals", spent=0.0, total=rho)
-        one_way = [measure(codes, sizes, (c,), sigma=sigma, rng=rng, ledger=ledger, label=f"aim 1-way {c}",
-                           details={"mechanism": "aim", "round": 0}) for c in columns]
+        one_way = [
+            measure(
+                codes,
+                sizes,
+                (c,),
+                sigma=sigma,
+                rng=rng,
+                ledger=ledger,
+                label=f"aim 1-way {c}",
+                details={"mechanism": "aim", "round": 0},
+            )
+            for c in columns
+        ]
         used = d / (2.0 * sigma**2)
         split.add("1-way marginals", rho=used, count=d, sigma=sigma, round=0)
 
@@ -97,12 +121,16 @@ class AIM(TableSynthesizer):
         if cfg.compress_threshold is not None:
             compression = Compression.from_noisy_counts(
                 {c: np.asarray(m.noisy_measurement) for c, m in zip(columns, one_way, strict=True)},
-                sigma=sigma, threshold=cfg.compress_threshold)
+                sigma=sigma,
+                threshold=cfg.compress_threshold,
+            )
         full_domain = make_domain(sizes)
         sizes, codes = compression.sizes(sizes), compression.compress(codes)
         domain = make_domain(sizes)
-        measurements = [m.compress({c: compression.mapping[c]}, full_domain) if c in compression.mapping else m
-                        for c, m in zip(columns, one_way, strict=True)]
+        measurements = [
+            m.compress({c: compression.mapping[c]}, full_domain) if c in compression.mapping else m
+            for c, m in zip(columns, one_way, strict=True)
+        ]
         deadlines = _Deadlines.of(cfg, started)
         model = fit_tree(sizes, measurements, iters=cfg.round_iters, deadline=deadlines.fit)
 
@@ -125,22 +153,38 @@ class AIM(TableSynthesizer):
                 per_pick, final = remaining / batch, True
             sigma, epsilon = _split_round(per_pick, alpha)
             round_rho = remaining if final else per_pick * batch
-            report(progress, min(used / rho, 0.97), f"AIM: round {t} (≤ {planned - d} planned)", spent=used,
-                   total=rho)
+            report(progress, min(used / rho, 0.97), f"AIM: round {t} (≤ {planned - d} planned)", spent=used, total=rho)
             used = rho if final else used + round_rho
 
             picked: list[Clique] = []
             for _ in range(batch):
-                allowed = self._small_candidates(candidates, model, domain, cfg.max_model_size_mb * used / rho,
-                                                 picked=picked)
-                clique = self._worst_approximated(allowed, answers, model, sizes, sigma=sigma, epsilon=epsilon,
-                                                  rng=rng, ledger=ledger, round_no=t)
-                measurements.append(measure(codes, sizes, clique, sigma=sigma, rng=rng, ledger=ledger,
-                                            label=f"aim round {t} measure {' × '.join(clique)}",
-                                            details={"mechanism": "aim", "round": t}))
+                allowed = self._small_candidates(
+                    candidates, model, domain, cfg.max_model_size_mb * used / rho, picked=picked
+                )
+                clique = self._worst_approximated(
+                    allowed, answers, model, sizes, sigma=sigma, epsilon=epsilon, rng=rng, ledger=ledger, round_no=t
+                )
+                measurements.append(
+                    measure(
+                        codes,
+                        sizes,
+                        clique,
+                        sigma=sigma,
+                        rng=rng,
+                        ledger=ledger,
+                        label=f"aim round {t} measure {' × '.join(clique)}",
+                        details={"mechanism": "aim", "round": t},
+                    )
+                )
                 picked.append(clique)
-            split.add(f"round {t}", rho=round_rho, count=2 * batch, sigma=sigma, epsilon=epsilon,
-                      cliques=[list(cl) for cl in picked])
+            split.add(
+                f"round {t}",
+                rho=round_rho,
+                count=2 * batch,
+                sigma=sigma,
+                epsilon=epsilon,
+                cliques=[list(cl) for cl in picked],
+            )
             before = ModelMarginals(model)
             model = fit_tree(sizes, measurements, iters=cfg.round_iters, warm_start=model, deadline=deadlines.fit)
             after = ModelMarginals(model)
@@ -158,9 +202,17 @@ class AIM(TableSynthesizer):
         out = compression.decompress(synth, rng=np.random.default_rng([seed, 1]))
         report(progress, 1.0, f"AIM: done after {t} rounds", spent=rho, total=rho)
         return TableSynthesisResult(
-            codes=out, budget=split, cliques=[m.clique for m in measurements], estimated_total=total,
-            info={"rounds": t, "model_size_mb": _model_size(domain, [m.clique for m in measurements]),
-                  "compressed_sizes": sizes, "seconds": time.perf_counter() - started})
+            codes=out,
+            budget=split,
+            cliques=[m.clique for m in measurements],
+            estimated_total=total,
+            info={
+                "rounds": t,
+                "model_size_mb": _model_size(domain, [m.clique for m in measurements]),
+                "compressed_sizes": sizes,
+                "seconds": time.perf_counter() - started,
+            },
+        )
 
     @staticmethod
     def _rounds_left(cfg: AIMSettings, t: int, rounds_started: float, deadline: float | None) -> int | None:
@@ -175,31 +227,58 @@ class AIM(TableSynthesizer):
         return max(1, min(limits)) if limits else None
 
     @staticmethod
-    def _small_candidates(candidates: dict[Clique, float], model: object, domain: object, limit_mb: float, *,
-                          picked: list[Clique]) -> dict[Clique, float]:
+    def _small_candidates(
+        candidates: dict[Clique, float], model: object, domain: object, limit_mb: float, *, picked: list[Clique]
+    ) -> dict[Clique, float]:
         """Candidates not yet picked this round that keep the model within ``limit_mb`` (or it covers)."""
         cliques = list(model.cliques) + picked  # type: ignore[attr-defined]
         covered = {sub for cl in cliques for k in range(1, len(cl) + 1) for sub in itertools.combinations(cl, k)}
-        allowed = {cl: w for cl, w in candidates.items()
-                   if cl in covered or _model_size(domain, cliques + [cl]) <= limit_mb}
+        allowed = {
+            cl: w for cl, w in candidates.items() if cl in covered or _model_size(domain, cliques + [cl]) <= limit_mb
+        }
         # Each pick of a round is a fresh clique while any is left (the 1-ways are always allowed).
         return {cl: w for cl, w in allowed.items() if cl not in picked} or allowed
 
     @staticmethod
-    def _worst_approximated(candidates: dict[Clique, float], answers: dict[Clique, np.ndarray], model: object,
-                            sizes: Mapping[str, int], *, sigma: float, epsilon: float, rng: np.random.Generator,
-                            ledger: Ledger, round_no: int) -> Clique:
+    def _worst_approximated(
+        candidates: dict[Clique, float],
+        answers: dict[Clique, np.ndarray],
+        model: object,
+        sizes: Mapping[str, int],
+        *,
+        sigma: float,
+        epsilon: float,
+        rng: np.random.Generator,
+        ledger: Ledger,
+        round_no: int,
+    ) -> Clique:
         """The exponential mechanism over weighted errors, less the expected noise of measuring each one."""
         keys = list(candidates)
         estimated = ModelMarginals(model)
-        errors = np.array([candidates[cl] * (np.abs(answers[cl] - estimated(cl)).sum()
-                                             - math.sqrt(2.0 / math.pi) * sigma * math.prod(sizes[c] for c in cl))
-                           for cl in keys])
+        errors = np.array(
+            [
+                candidates[cl]
+                * (
+                    np.abs(answers[cl] - estimated(cl)).sum()
+                    - math.sqrt(2.0 / math.pi) * sigma * math.prod(sizes[c] for c in cl)
+                )
+                for cl in keys
+            ]
+        )
         # One row moves ‖x − x̂‖₁ by at most 1, so a weighted score moves by at most its weight.
         sensitivity = max(candidates.values())
-        return keys[exponential_select(errors, sensitivity=sensitivity, epsilon=epsilon, rng=rng, ledger=ledger,
-                                       stage=STAGE, label=f"aim round {round_no} select",
-                                       details={"mechanism": "aim", "round": round_no})]
+        return keys[
+            exponential_select(
+                errors,
+                sensitivity=sensitivity,
+                epsilon=epsilon,
+                rng=rng,
+                ledger=ledger,
+                stage=STAGE,
+                label=f"aim round {round_no} select",
+                details={"mechanism": "aim", "round": round_no},
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -213,8 +292,9 @@ class _Deadlines:
     def of(cls, cfg: AIMSettings, started: float) -> _Deadlines:
         if cfg.time_cap_s is None:
             return cls(None, None)
-        return cls(started + cfg.time_cap_s * cfg.rounds_time_share,
-                   started + cfg.time_cap_s * (1.0 - cfg.sampling_time_share))
+        return cls(
+            started + cfg.time_cap_s * cfg.rounds_time_share, started + cfg.time_cap_s * (1.0 - cfg.sampling_time_share)
+        )
 
 
 def _split_round(round_rho: float, alpha: float) -> tuple[float, float]:
@@ -225,4 +305,3 @@ def _split_round(round_rho: float, alpha: float) -> tuple[float, float]:
 def _model_size(domain: object, cliques: list[Clique]) -> float:
     """Junction-tree size in MB of a model over ``cliques`` (mbi's own measure)."""
     return float(load_mbi().junction_tree.hypothetical_model_size(domain, cliques))
-

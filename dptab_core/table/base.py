@@ -49,8 +49,16 @@ class BudgetSplit:
     total_rho: float
     lines: list[BudgetLine] = field(default_factory=list)
 
-    def add(self, label: str, *, rho: float, count: int = 1, sigma: float | None = None,
-            epsilon: float | None = None, **details: Any) -> None:
+    def add(
+        self,
+        label: str,
+        *,
+        rho: float,
+        count: int = 1,
+        sigma: float | None = None,
+        epsilon: float | None = None,
+        **details: Any,
+    ) -> None:
         """Append a line item."""
         self.lines.append(BudgetLine(label, rho, count, sigma, epsilon, details))
 
@@ -61,8 +69,12 @@ class BudgetSplit:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for the report and the job outputs)."""
-        return {"mechanism": self.mechanism, "total_rho": self.total_rho, "spent": self.spent,
-                "lines": [{k: v for k, v in asdict(line).items() if v is not None and v != {}} for line in self.lines]}
+        return {
+            "mechanism": self.mechanism,
+            "total_rho": self.total_rho,
+            "spent": self.spent,
+            "lines": [{k: v for k, v in asdict(line).items() if v is not None and v != {}} for line in self.lines],
+        }
 
 
 @dataclass
@@ -83,9 +95,19 @@ class TableSynthesizer(ABC):
     name: str
 
     @abstractmethod
-    def run(self, codes: Mapping[str, np.ndarray], sizes: Mapping[str, int], *, rho: float, n_rows: int | None,
-            rng: np.random.Generator, seed: int, ledger: Ledger, progress: Progress | None,
-            settings: TableSettings) -> TableSynthesisResult:
+    def run(
+        self,
+        codes: Mapping[str, np.ndarray],
+        sizes: Mapping[str, int],
+        *,
+        rho: float,
+        n_rows: int | None,
+        rng: np.random.Generator,
+        seed: int,
+        ledger: Ledger,
+        progress: Progress | None,
+        settings: TableSettings,
+    ) -> TableSynthesisResult:
         """Spend exactly ``rho`` on ``codes`` and return synthetic codes over the same domain.
 
         ``n_rows`` None: as many rows as the model's noisy estimate of the total (rounded, ≥ 1).
@@ -105,7 +127,10 @@ def get_synthesizer(name: str) -> TableSynthesizer:
     from dptab_core.errors import InputError
 
     if name not in SYNTHESIZERS:
-        raise InputError(f"unknown table mechanism {name!r}", where="mechanism",
-                         hint=f"Choose one of: {', '.join(sorted(SYNTHESIZERS))}.")
+        raise InputError(
+            f"unknown table mechanism {name!r}",
+            where="mechanism",
+            hint=f"Choose one of: {', '.join(sorted(SYNTHESIZERS))}.",
+        )
     module, cls = SYNTHESIZERS[name].split(":")
     return getattr(importlib.import_module(module), cls)()

@@ -36,8 +36,9 @@ class Compression:
     restore_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     @classmethod
-    def from_noisy_counts(cls, noisy: Mapping[str, np.ndarray], *, sigma: float | Mapping[str, float],
-                          threshold: float) -> Compression:
+    def from_noisy_counts(
+        cls, noisy: Mapping[str, np.ndarray], *, sigma: float | Mapping[str, float], threshold: float
+    ) -> Compression:
         """Merge, per column, the codes whose noisy count is below ``threshold·σ`` (if there are ≥ 2)."""
         mapping: dict[str, np.ndarray] = {}
         weights: dict[str, list[np.ndarray]] = {}

@@ -77,14 +77,29 @@ def marginal_counts(codes: Mapping[str, np.ndarray], sizes: Mapping[str, int], c
     return np.bincount(flat, minlength=math.prod(shape)).astype(float)
 
 
-def measure(codes: Mapping[str, np.ndarray], sizes: Mapping[str, int], clique: Clique, *, sigma: float,
-            rng: np.random.Generator, ledger: Ledger, label: str, details: dict | None = None) -> Any:
+def measure(
+    codes: Mapping[str, np.ndarray],
+    sizes: Mapping[str, int],
+    clique: Clique,
+    *,
+    sigma: float,
+    rng: np.random.Generator,
+    ledger: Ledger,
+    label: str,
+    details: dict | None = None,
+) -> Any:
     """One Gaussian release of ``clique``'s marginal, as an mbi ``LinearMeasurement``."""
     mbi = load_mbi()
-    noisy = gaussian_release(marginal_counts(codes, sizes, clique), sensitivity=MARGINAL_SENSITIVITY,
-                             sigma=sigma, rng=rng, ledger=ledger, stage=STAGE, label=label,
-                             details={"clique": list(clique), "cells": math.prod(sizes[c] for c in clique),
-                                      **(details or {})})
+    noisy = gaussian_release(
+        marginal_counts(codes, sizes, clique),
+        sensitivity=MARGINAL_SENSITIVITY,
+        sigma=sigma,
+        rng=rng,
+        ledger=ledger,
+        stage=STAGE,
+        label=label,
+        details={"clique": list(clique), "cells": math.prod(sizes[c] for c in clique), **(details or {})},
+    )
     return mbi.LinearMeasurement(noisy, clique, stddev=sigma)
 
 
@@ -153,7 +168,8 @@ class ModelMarginals:
         mbi = load_mbi()
         self._tree, _ = mbi.junction_tree.make_junction_tree(model.domain, [tuple(cl) for cl in model.cliques])
         calibrated = mbi.marginal_oracles.message_passing_stable(
-            model.potentials.expand(list(self._tree.nodes)), model.total)
+            model.potentials.expand(list(self._tree.nodes)), model.total
+        )
         for node in self._tree.nodes:
             factor = calibrated[node]
             self._tables[node] = (list(factor.domain.attributes), np.asarray(factor.values, dtype=float))
@@ -183,8 +199,13 @@ class ModelMarginals:
             nxt = self._tables[path[i + 1]][0] if i + 1 < len(path) else [b]
             out = [a] + [v for v in attrs if v in nxt and v != a]
             labels = {v: k for k, v in enumerate(dict.fromkeys(factor_attrs + attrs))}
-            factor = np.einsum(factor, [labels[v] for v in factor_attrs], conditional, [labels[v] for v in attrs],
-                               [labels[v] for v in out])
+            factor = np.einsum(
+                factor,
+                [labels[v] for v in factor_attrs],
+                conditional,
+                [labels[v] for v in attrs],
+                [labels[v] for v in out],
+            )
             factor_attrs = out
         return _sum_to(factor, factor_attrs, [a, b]).ravel()
 
@@ -199,8 +220,9 @@ def _sum_to(table: np.ndarray, attrs: list[str], keep: list[str]) -> np.ndarray:
 def _expand(table: np.ndarray, attrs: list[str], target: list[str]) -> np.ndarray:
     """``table`` over ``attrs`` broadcastable against an array over ``target``."""
     ordered = np.transpose(table, [attrs.index(v) for v in target if v in attrs])
-    return ordered.reshape([ordered.shape[[v for v in target if v in attrs].index(v)] if v in attrs else 1
-                            for v in target])
+    return ordered.reshape(
+        [ordered.shape[[v for v in target if v in attrs].index(v)] if v in attrs else 1 for v in target]
+    )
 
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -225,11 +247,15 @@ def all_pairs(columns: Sequence[str]) -> list[Clique]:
     return [tuple(pair) for pair in itertools.combinations(columns, 2)]
 
 
-def average_tvd(real: Mapping[str, np.ndarray], synth: Mapping[str, np.ndarray], sizes: Mapping[str, int],
-                cliques: Sequence[Clique]) -> float:
+def average_tvd(
+    real: Mapping[str, np.ndarray], synth: Mapping[str, np.ndarray], sizes: Mapping[str, int], cliques: Sequence[Clique]
+) -> float:
     """Average TVD between real and synthetic marginals over ``cliques`` (evaluation, not DP)."""
-    return float(np.mean([total_variation(marginal_counts(real, sizes, cl), marginal_counts(synth, sizes, cl))
-                          for cl in cliques]))
+    return float(
+        np.mean(
+            [total_variation(marginal_counts(real, sizes, cl), marginal_counts(synth, sizes, cl)) for cl in cliques]
+        )
+    )
 
 
 def report(progress: Progress | None, fraction: float, message: str, *, spent: float, total: float) -> None:

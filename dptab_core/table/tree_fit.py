@@ -72,8 +72,10 @@ class JunctionTree:
         for n, p in parent.items():
             if p is not None:
                 children[p].append(n)
-        home = {cl: min((n for n in nodes if set(cl) <= set(n)), key=lambda n: math.prod(sizes[v] for v in n))
-                for cl in cliques}
+        home = {
+            cl: min((n for n in nodes if set(cl) <= set(n)), key=lambda n: math.prod(sizes[v] for v in n))
+            for cl in cliques
+        }
         return cls(nodes, parent, separator, children, home)
 
 
@@ -108,8 +110,7 @@ def calibrate(tree: JunctionTree, potentials: Mapping[Clique, np.ndarray], total
         table = np.exp(np.subtract(partial, peak, out=partial), out=partial)
         kept[node] = table
         if tree.parent[node] is not None:
-            scale[node] = peak.reshape([s for s, v in zip(peak.shape, node, strict=True)
-                                        if v in tree.separator[node]])
+            scale[node] = peak.reshape([s for s, v in zip(peak.shape, node, strict=True) if v in tree.separator[node]])
             up[node] = np.log(np.maximum(table.sum(axis=_axes_out(node, tree.separator[node])), _TINY)) + scale[node]
     marginals: dict[Clique, np.ndarray] = {}
     down: dict[Clique, np.ndarray] = {}
@@ -143,8 +144,7 @@ class TreeModel:
 
     def marginal(self, clique: Clique) -> np.ndarray:
         """The marginal of ``clique`` (inside one tree node), flattened in canonical order."""
-        node = min((n for n in self.tree.nodes if set(clique) <= set(n)),
-                   key=lambda n: self.marginals[n].size)
+        node = min((n for n in self.tree.nodes if set(clique) <= set(n)), key=lambda n: self.marginals[n].size)
         return self.marginals[node].sum(axis=_axes_out(node, clique)).ravel()
 
     def node_potentials(self) -> dict[Clique, np.ndarray]:
@@ -163,12 +163,14 @@ class TreeModel:
         def vector(tables: Mapping[Clique, np.ndarray]) -> Any:
             return CliqueVector(domain, nodes, {n: Factor(domain.project(n), np.asarray(tables[n])) for n in nodes})
 
-        return MarkovRandomField(potentials=vector(self.node_potentials()), marginals=vector(self.marginals),
-                                 total=self.total)
+        return MarkovRandomField(
+            potentials=vector(self.node_potentials()), marginals=vector(self.marginals), total=self.total
+        )
 
 
-def _node_potentials(tree: JunctionTree, potentials: Mapping[Clique, np.ndarray],
-                     sizes: Mapping[str, int]) -> dict[Clique, np.ndarray]:
+def _node_potentials(
+    tree: JunctionTree, potentials: Mapping[Clique, np.ndarray], sizes: Mapping[str, int]
+) -> dict[Clique, np.ndarray]:
     out = {n: np.zeros([sizes[v] for v in n]) for n in tree.nodes}
     for clique, values in potentials.items():
         home = tree.home[clique]
@@ -181,8 +183,14 @@ def _weights(measurement: Any) -> np.ndarray | None:
     return None if weights is None else np.asarray(weights, dtype=float)
 
 
-def fit_tree(sizes: Mapping[str, int], measurements: Sequence[Any], *, iters: int,
-             warm_start: TreeModel | None = None, deadline: float | None = None) -> TreeModel:
+def fit_tree(
+    sizes: Mapping[str, int],
+    measurements: Sequence[Any],
+    *,
+    iters: int,
+    warm_start: TreeModel | None = None,
+    deadline: float | None = None,
+) -> TreeModel:
     """Fit the model to noisy marginals (mbi ``LinearMeasurement``s) by mirror descent in NumPy.
 
     ``deadline`` (a ``time.perf_counter()`` value) stops the descent early: a time cap can then
@@ -203,12 +211,15 @@ def fit_tree(sizes: Mapping[str, int], measurements: Sequence[Any], *, iters: in
         clique = tuple(sorted(m.clique, key=position.__getitem__))
         if clique != tuple(m.clique):
             raise ValueError(f"measurement over {m.clique} is not in the domain's column order")
-        parts.append((clique, np.asarray(m.noisy_measurement, dtype=float).ravel(), _weights(m),
-                      max(float(m.stddev), 1e-12)))
+        parts.append(
+            (clique, np.asarray(m.noisy_measurement, dtype=float).ravel(), _weights(m), max(float(m.stddev), 1e-12))
+        )
 
     by_size = sorted(cliques, key=lambda cl: -math.prod(sizes[v] for v in cl))
-    supersets = {cl: sorted((big for big in cliques if set(cl) < set(big)), key=lambda big: math.prod(
-        sizes[v] for v in big)) for cl in cliques}
+    supersets = {
+        cl: sorted((big for big in cliques if set(cl) < set(big)), key=lambda big: math.prod(sizes[v] for v in big))
+        for cl in cliques
+    }
 
     def evaluate(marginals: dict[Clique, np.ndarray]) -> tuple[float, dict, dict]:
         projected: dict[Clique, np.ndarray] = {}

@@ -27,8 +27,15 @@ from dptab_core.pipeline.spec import SynthSpec
 class MethodRun(Protocol):
     """``run(spec, *, out_dir, work_dir, progress, should_stop) → summary``: one run of a method on ``spec``'s data."""
 
-    def __call__(self, spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> dict[str, Any]: ...
+    def __call__(
+        self,
+        spec: SynthSpec,
+        *,
+        out_dir: Path,
+        work_dir: Path,
+        progress: ProgressFn | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,21 @@ class Method:
     """False: not differentially private — run once (not per ε) and reported as ε = ∞."""
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("dp-tabimage", "the full method", dp_tabimage.run_pipeline),
-    Method("image-first", "image → table order: record-free DP images, then rows paired by a DP reader",
-           image_first.run_image_first),
-    Method("non-private", "NOT PRIVATE (ε = ∞): the conditional model without DP, the real rows as the table",
-           non_private.run_non_private, private=False),
-)}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("dp-tabimage", "the full method", dp_tabimage.run_pipeline),
+        Method(
+            "image-first",
+            "image → table order: record-free DP images, then rows paired by a DP reader",
+            image_first.run_image_first,
+        ),
+        Method(
+            "non-private",
+            "NOT PRIVATE (ε = ∞): the conditional model without DP, the real rows as the table",
+            non_private.run_non_private,
+            private=False,
+        ),
+    )
+}
 """Every method a run can follow, by name."""

@@ -52,11 +52,11 @@ class AttributeReader(DPSGDModel):
         self.resolution = resolution
 
         def block(cin: int, cout: int, stride: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(max(1, cout // 8), cout),
-                    nn.SiLU()]
+            return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(max(1, cout // 8), cout), nn.SiLU()]
 
-        self.body = nn.Sequential(*block(channels, width, 1), *block(width, 2 * width, 2),
-                                  *block(2 * width, 4 * width, 2))
+        self.body = nn.Sequential(
+            *block(channels, width, 1), *block(width, 2 * width, 2), *block(2 * width, 4 * width, 2)
+        )
         self.head = nn.Linear(4 * width, sum(self.sizes.values()))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ class AttributeReader(DPSGDModel):
         """Log-softmax within each column's block (blocks side by side, as the logits)."""
         parts, offset = [], 0
         for size in self.sizes.values():
-            parts.append(torch.log_softmax(logits[:, offset:offset + size], dim=1))
+            parts.append(torch.log_softmax(logits[:, offset : offset + size], dim=1))
             offset += size
         return torch.cat(parts, dim=1)
 
@@ -83,11 +83,11 @@ class AttributeReader(DPSGDModel):
         self.to(device).eval()
         out = []
         for start in range(0, len(x), batch_size):
-            batch = torch.as_tensor(x[start:start + batch_size]).to(device)
+            batch = torch.as_tensor(x[start : start + batch_size]).to(device)
             out.append(self.log_probs(self.logits(batch)).cpu().numpy())
         joined = np.concatenate(out) if out else np.zeros((0, sum(self.sizes.values())), dtype=np.float32)
         blocks, offset = {}, 0
         for name, size in self.sizes.items():
-            blocks[name] = joined[:, offset:offset + size]
+            blocks[name] = joined[:, offset : offset + size]
             offset += size
         return blocks

@@ -36,26 +36,47 @@ def steps(spec: SynthSpec) -> list[Step]:
         names += ["mean_pairs", "warmup", "table", "dpsgd", "sample", "release"]
     if spec.evaluate:  # table-only releases get the table half of the data owner's comparison
         names.append("evaluate")
-    return [(name, stages.STAGES[name] if name in ALWAYS_RUN else skip_if_done(name, stages.STAGES[name]))
-            for name in names]
+    return [
+        (name, stages.STAGES[name] if name in ALWAYS_RUN else skip_if_done(name, stages.STAGES[name])) for name in names
+    ]
 
 
-def run_pipeline(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
-                 should_stop: Callable[[], bool] | None = None, resuming: bool = False,
-                 owner_dir: Path | None = None) -> dict[str, Any]:
+def run_pipeline(
+    spec: SynthSpec,
+    *,
+    out_dir: Path,
+    work_dir: Path,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resuming: bool = False,
+    owner_dir: Path | None = None,
+) -> dict[str, Any]:
     """Run every stage of ``spec``; write the release into ``out_dir``; return a summary dict.
 
     The data owner's view (``evaluate``) goes to ``owner_dir``, by default ``owner_view/`` next to
     ``work_dir``: never inside ``out_dir``, which is meant to be shared.
     """
-    run = Run.start(spec, out_dir=out_dir, work_dir=work_dir, progress=progress, should_stop=should_stop,
-                    resuming=resuming, owner_dir=owner_dir)
+    run = Run.start(
+        spec,
+        out_dir=out_dir,
+        work_dir=work_dir,
+        progress=progress,
+        should_stop=should_stop,
+        resuming=resuming,
+        owner_dir=owner_dir,
+    )
     return run_stages(run, steps(spec))
 
 
 def run_job(spec: dict[str, Any], ctx: Any) -> None:
     """Job entry point: the worker calls this with the job's spec and its context."""
     owner = getattr(ctx, "owner_dir", None)
-    run_pipeline(SynthSpec.from_job_spec(spec), out_dir=Path(ctx.output_dir), work_dir=Path(ctx.checkpoint_dir),
-                 progress=ctx.progress, should_stop=ctx.should_stop, resuming=bool(ctx.resuming),
-                 owner_dir=Path(owner) if owner else None)
+    run_pipeline(
+        SynthSpec.from_job_spec(spec),
+        out_dir=Path(ctx.output_dir),
+        work_dir=Path(ctx.checkpoint_dir),
+        progress=ctx.progress,
+        should_stop=ctx.should_stop,
+        resuming=bool(ctx.resuming),
+        owner_dir=Path(owner) if owner else None,
+    )

@@ -71,16 +71,24 @@ def image_first_plan(spec: SynthSpec, *, schema: Schema, n_rows: int, channels: 
     from dptab_core.privacy import MeanPairSettings, plan_budget
 
     paid = schema.unpaid_domains()
-    kwargs = plan_kwargs(spec.plan_options, preset=spec.preset, n_rows=n_rows, channels=channels,
-                         n_paid_columns=len(paid), n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
-                         n_public_labels=count_public_labels(spec.public_dir), preset_overrides=spec.preset_overrides)
+    kwargs = plan_kwargs(
+        spec.plan_options,
+        preset=spec.preset,
+        n_rows=n_rows,
+        channels=channels,
+        n_paid_columns=len(paid),
+        n_paid_categorical=sum(1 for c in paid if c.kind == "categorical"),
+        n_public_labels=count_public_labels(spec.public_dir),
+        preset_overrides=spec.preset_overrides,
+    )
     kwargs["mean_pairs"] = MeanPairSettings(rounds=0, enabled=False)
     kwargs["dpsgd"] = dataclasses.replace(kwargs["dpsgd"], epochs=2 * kwargs["dpsgd"].epochs)
     return plan_budget(**kwargs)
 
 
-def match_rows_to_images(log_probs: dict[str, np.ndarray], row_codes: dict[str, np.ndarray], *,
-                         rng: np.random.Generator, block: int) -> np.ndarray:
+def match_rows_to_images(
+    log_probs: dict[str, np.ndarray], row_codes: dict[str, np.ndarray], *, rng: np.random.Generator, block: int
+) -> np.ndarray:
     """``order`` such that row ``order[i]`` goes with image ``i``, maximising Σ log p(image's row).
 
     ``log_probs[col]``: (m, domain size) log-probabilities the reader gives each image; ``row_codes``:
@@ -96,16 +104,22 @@ def match_rows_to_images(log_probs: dict[str, np.ndarray], row_codes: dict[str, 
     images, rows = rng.permutation(m), rng.permutation(m)
     order = np.empty(m, dtype=np.int64)
     for start in range(0, m, block):
-        im, rw = images[start:start + block], rows[start:start + block]
+        im, rw = images[start : start + block], rows[start : start + block]
         score = sum(log_probs[name][im][:, np.asarray(codes)[rw]] for name, codes in row_codes.items())
         i, j = linear_sum_assignment(score, maximize=True)
         order[im[i]] = rw[j]
     return order
 
 
-def run_image_first(spec: SynthSpec, *, out_dir: Path, work_dir: Path, progress: ProgressFn | None = None,
-                    should_stop: Callable[[], bool] | None = None,
-                    config: ImageFirstConfig = DEFAULT_IMAGE_FIRST_CONFIG) -> dict[str, Any]:
+def run_image_first(
+    spec: SynthSpec,
+    *,
+    out_dir: Path,
+    work_dir: Path,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    config: ImageFirstConfig = DEFAULT_IMAGE_FIRST_CONFIG,
+) -> dict[str, Any]:
     """Run the image-first baseline on ``spec``'s data; write a pipeline-style release into ``out_dir``.
 
     The same signature as :func:`dptab_core.pipeline.run_pipeline`, so the sweep runs either.
@@ -120,8 +134,13 @@ def image_first_steps(spec: SynthSpec, config: ImageFirstConfig = DEFAULT_IMAGE_
     steps: list[Step] = [("load", _load), ("schema", stages.schema)]
     if spec.public_dir:
         steps += [("semantic_query", stages.semantic_query), ("pretrain", stages.pretrain)]
-    steps += [("table", stages.table), ("dpsgd", _generator), ("reader", lambda run: _reader(run, config, reader)),
-              ("sample", lambda run: _sample_and_pair(run, config, reader)), ("release", stages.release)]
+    steps += [
+        ("table", stages.table),
+        ("dpsgd", _generator),
+        ("reader", lambda run: _reader(run, config, reader)),
+        ("sample", lambda run: _sample_and_pair(run, config, reader)),
+        ("release", stages.release),
+    ]
     return steps
 
 
@@ -135,8 +154,9 @@ class _ReaderSlot:
 def _load(run: Run) -> None:
     """The pipeline's load, then this baseline's plan in place of the pipeline's."""
     stages.load(run)
-    run.plan = image_first_plan(run.spec, schema=run.schema, n_rows=len(run.real_table()),
-                                channels=run.real_images().shape[-1])
+    run.plan = image_first_plan(
+        run.spec, schema=run.schema, n_rows=len(run.real_table()), channels=run.real_images().shape[-1]
+    )
     (run.work_dir / PLAN_FILE).write_text(json.dumps(run.plan.to_dict(), indent=2), encoding="utf-8")
 
 
@@ -148,11 +168,22 @@ def _half_dpsgd(run: Run, model: Any, targets: np.ndarray, *, lr: float, seed_of
     if p["steps"] % 2:
         raise ValueError(f"the image-first plan must have an even number of DP-SGD steps, got {p['steps']}")
     spec = run.spec
-    finetune_dpsgd(model, run.real_images(), targets, noise_multiplier=p["noise_multiplier"],
-                   sampling_rate=p["sampling_rate"], steps=p["steps"] // 2, max_grad_norm=p["max_grad_norm"],
-                   ledger=run.ledger, device=run.torch_device(), lr=lr, seed=spec.seed + seed_offset,
-                   noise_seed=spec.seed + 7919 + seed_offset if spec.reproducible_noise else None,
-                   progress=lambda f, m, _done: run.report(stage, f, m), should_stop=run.should_stop)
+    finetune_dpsgd(
+        model,
+        run.real_images(),
+        targets,
+        noise_multiplier=p["noise_multiplier"],
+        sampling_rate=p["sampling_rate"],
+        steps=p["steps"] // 2,
+        max_grad_norm=p["max_grad_norm"],
+        ledger=run.ledger,
+        device=run.torch_device(),
+        lr=lr,
+        seed=spec.seed + seed_offset,
+        noise_seed=spec.seed + 7919 + seed_offset if spec.reproducible_noise else None,
+        progress=lambda f, m, _done: run.report(stage, f, m),
+        should_stop=run.should_stop,
+    )
 
 
 def _preset(run: Run) -> ImagePreset:
@@ -184,8 +215,9 @@ def _reader(run: Run, config: ImageFirstConfig, slot: _ReaderSlot) -> None:
 
     preset = _preset(run)
     sizes = {c.name: domain_size(c) for c in run.schema.synthesized_columns()}
-    reader = AttributeReader(sizes, channels=run.real_images().shape[-1], width=preset.classifier_width,
-                             resolution=preset.resolution)
+    reader = AttributeReader(
+        sizes, channels=run.real_images().shape[-1], width=preset.classifier_width, resolution=preset.resolution
+    )
     targets = one_hot_targets(encode_table(run.real_table(), run.schema), sizes)
     _half_dpsgd(run, reader, targets, lr=config.reader_lr, seed_offset=config.reader_seed_offset, stage="reader")
     slot.reader = reader
@@ -205,14 +237,24 @@ def _sample_and_pair(run: Run, config: ImageFirstConfig, slot: _ReaderSlot) -> N
     if run.model is None or run.encoder is None or slot.reader is None:
         raise RuntimeError("the image-first sample step runs after its generator and reader steps")
     run.report("sample", 0.1, f"drawing {len(synthetic)} images with no record")
-    images = sample_images(run.model, np.tile(run.encoder.unspecified(), (len(synthetic), 1)), seed=run.spec.seed,
-                           batch_size=preset.sample_batch, device=run.torch_device(),
-                           temperature=preset.sample_temperature)
+    images = sample_images(
+        run.model,
+        np.tile(run.encoder.unspecified(), (len(synthetic), 1)),
+        seed=run.spec.seed,
+        batch_size=preset.sample_batch,
+        device=run.torch_device(),
+        temperature=preset.sample_temperature,
+    )
     run.report("sample", 0.6, "reading each image's attributes and pairing rows with images")
-    log_probs = slot.reader.read(encode_images(images, preset.resolution), batch_size=preset.sample_batch,
-                                 device=run.torch_device())
-    order = match_rows_to_images(log_probs, encode_table(synthetic, run.schema),
-                                 rng=np.random.default_rng(run.spec.seed), block=config.assignment_block)
+    log_probs = slot.reader.read(
+        encode_images(images, preset.resolution), batch_size=preset.sample_batch, device=run.torch_device()
+    )
+    order = match_rows_to_images(
+        log_probs,
+        encode_table(synthetic, run.schema),
+        rng=np.random.default_rng(run.spec.seed),
+        block=config.assignment_block,
+    )
     image_of_row = np.empty_like(order)
     image_of_row[order] = np.arange(len(order))  # row order[i] goes with image i
     np.save(run.work_dir / SYNTHETIC_IMAGES_FILE, images[image_of_row])
