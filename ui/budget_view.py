@@ -115,9 +115,9 @@ LATENT_MEAN_PAIRS_WORDS = (
     "main directions), not as pixels, together with how photos vary around them; the noisiest ones are pulled "
     "towards the overall mean. The picture shows the same noise in pixels, for intuition. The plan keeps this "
     "stage on even at ε = 1: on the demo at ε = 1, without it the synthetic images ignored their rows "
-    "(read-back −0.01, like shuffled images), with it they showed the skin type (0.18)."
+    "(read-back 0.00, like shuffled images), with it they showed the skin type (0.17)."
 )
-"""Why the mean-image stage stays on at small ε, in words (benchmarks/README.md, 'Model family')."""
+"""Why the mean-image stage stays on at small ε, in words (benchmarks/README.md, bench_image_quality.py, ε = 1)."""
 
 
 def one_way_sigma(plan: BudgetPlan, *, n_columns: int, mechanism: str = "aim") -> float:
