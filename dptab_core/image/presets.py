@@ -422,7 +422,7 @@ for _key in ("quick-cvae", "standard-cvae", "gpu-diffusion"):
     _FALLBACK_PRESETS[_key] = PRESETS.pop(_key)
 
 PRESET_DURATIONS = {
-    "quick": "about 5 min on 2 CPU cores",
+    "quick": "about 5–10 min on 2 CPU cores (a first run on a public folder trains its autoencoder; later ones reuse it)",
     "standard": "about 20–35 min on 2 CPU cores (predicted from timed steps; not yet run end to end)",
     "gpu": "for a CUDA GPU (not yet timed)",
 }
