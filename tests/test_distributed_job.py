@@ -15,12 +15,9 @@ from pathlib import Path
 import pytest
 from test_pipeline_support import (
     cli,
-    job_dirs,
-    make_demo,
     progress_events,
     read_status,
-    save_demo_schema,
-    tiny_overrides,
+    submit_tiny_background_synth,
     wait_for,
 )
 
@@ -39,36 +36,7 @@ def _gloo() -> None:
 
 def _submit_on_two_gloo_processes(tmp_path: Path, *extra: str) -> tuple[Path, Path, Path]:
     """A tiny background ``synth --gpus 2 --device cpu`` job (latent family: a public folder is given)."""
-    demo = make_demo(tmp_path / "demo")
-    home, out = tmp_path / "home", tmp_path / "out"
-    result = cli(
-        "synth",
-        "--csv",
-        str(demo / "table.csv"),
-        "--images",
-        str(demo / "images"),
-        "--out",
-        str(out),
-        "--schema",
-        str(save_demo_schema(tmp_path / "schema.json")),
-        "--table-settings",
-        "fast",
-        "--reproducible-noise",
-        "--no-evaluate",
-        "--public",
-        str(demo / "public"),
-        *tiny_overrides(),
-        "--gpus",
-        "2",
-        "--device",
-        "cpu",
-        *extra,
-        "--background",
-        home=home,
-    )
-    assert result.returncode == 0, f"submit failed:\n{result.stderr[-2000:]}"
-    (job,) = job_dirs(home)
-    return home, job, out
+    return submit_tiny_background_synth(tmp_path, "--gpus", "2", "--device", "cpu", *extra)
 
 
 @pytest.mark.slow

@@ -8,12 +8,9 @@ from collections import Counter
 import pytest
 from test_pipeline_support import (
     cli,
-    job_dirs,
-    make_demo,
     progress_events,
     read_status,
-    save_demo_schema,
-    tiny_overrides,
+    submit_tiny_background_synth,
     wait_for,
 )
 
@@ -26,32 +23,7 @@ def _dpsgd_steps_done(job) -> int:
 
 
 def test_cancel_then_resume_skips_done_stages_and_counts_every_stage_once(tmp_path):
-    demo = make_demo(tmp_path / "demo")
-    home, out = tmp_path / "home", tmp_path / "out"
-    result = cli(
-        "synth",
-        "--csv",
-        str(demo / "table.csv"),
-        "--images",
-        str(demo / "images"),
-        "--out",
-        str(out),
-        "--schema",
-        str(save_demo_schema(tmp_path / "schema.json")),
-        "--table-settings",
-        "fast",
-        "--reproducible-noise",
-        "--no-evaluate",
-        "--public",
-        str(demo / "public"),
-        *tiny_overrides(),
-        "--preset-override",
-        "dpsgd_steps=40",
-        "--background",
-        home=home,
-    )
-    assert result.returncode == 0, f"submit failed:\n{result.stderr[-2000:]}"
-    (job,) = job_dirs(home)
+    home, job, out = submit_tiny_background_synth(tmp_path, "--preset-override", "dpsgd_steps=40")
     # Cancel after a DP-SGD checkpoint exists (one per epoch of 4 steps): the resumed run must not reuse it.
     wait_for(
         job, lambda s: s.get("stage") == "dpsgd" and _dpsgd_steps_done(job) >= 6, what="6 DP-SGD steps", timeout=900

@@ -77,6 +77,39 @@ def job_dirs(home: Path) -> list[Path]:
     return sorted(p for p in (home / "jobs").iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def submit_tiny_background_synth(tmp_path: Path, *extra: str) -> tuple[Path, Path, Path]:
+    """A tiny demo ``synth --background`` job (public folder given, :data:`TINY_PRESET`, no evaluation).
+
+    ``extra`` flags go before ``--background``. Returns ``(home, job folder, output folder)``.
+    """
+    demo = make_demo(tmp_path / "demo")
+    home, out = tmp_path / "home", tmp_path / "out"
+    result = cli(
+        "synth",
+        "--csv",
+        str(demo / "table.csv"),
+        "--images",
+        str(demo / "images"),
+        "--out",
+        str(out),
+        "--schema",
+        str(save_demo_schema(tmp_path / "schema.json")),
+        "--table-settings",
+        "fast",
+        "--reproducible-noise",
+        "--no-evaluate",
+        "--public",
+        str(demo / "public"),
+        *tiny_overrides(),
+        *extra,
+        "--background",
+        home=home,
+    )
+    assert result.returncode == 0, f"submit failed:\n{result.stderr[-2000:]}"
+    (job,) = job_dirs(home)
+    return home, job, out
+
+
 def read_status(job_dir: Path) -> dict[str, Any]:
     return json.loads((job_dir / "status.json").read_text(encoding="utf-8"))
 
