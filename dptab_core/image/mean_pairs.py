@@ -223,20 +223,21 @@ def dp_mean_pairs_of(
         return pairs
     d = int(np.prod(pixel_shape))
     summed = total[len(total) - d * d :].reshape(d, d) * clip_norm
-    n = max(float(np.mean([pairs_count.sum() for pairs_count in _released_counts(pairs)])), 1.0)
+    released = _cell_blocks(total, sizes, d, clip_norm=clip_norm, count_weight=count_weight)
+    n = max(float(np.mean([counts.sum() for _, counts in released.values()])), 1.0)
     spread = residual_spread(summed / n, pairs, noise_std=noise_std * clip_norm / n)
     return dataclasses.replace(pairs, spread=spread.astype(np.float32))
 
 
-def _released_counts(pairs: MeanPairs) -> list[np.ndarray]:
-    """Per column, the released count of every cell (kept or not), from ``cells`` and ``marginals``."""
-    out = []
-    for name, marginal in pairs.marginals.items():
-        counts = np.zeros(len(marginal))
-        for column, code, count in pairs.cells:
-            if column == name:
-                counts[code] = count
-        out.append(counts)
+def _cell_blocks(
+    total: np.ndarray, sizes: dict[str, int], d: int, *, clip_norm: float, count_weight: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per column, the released (sums (size, d), counts (size,)) of every cell, read off the noisy vector."""
+    out, offset = {}, 0
+    for name, size in sizes.items():
+        block = total[offset : offset + size * (d + 1)].reshape(size, d + 1)
+        offset += size * (d + 1)
+        out[name] = (block[:, :-1], block[:, -1] / (count_weight * clip_norm))
     return out
 
 
@@ -305,14 +306,12 @@ def _post_process(
     the overall mean by :func:`shrink_towards`. ``bounded``: the units live in [-1, 1] (pixels), so
     the means are clipped to it.
     """
-    d = int(np.prod(pixel_shape))
-    means, marginals, usable, released, offset = {}, {}, {}, {}, 0
+    means, marginals, usable, released = {}, {}, {}, {}
+    blocks = _cell_blocks(total, sizes, int(np.prod(pixel_shape)), clip_norm=clip_norm, count_weight=count_weight)
     for name, size in sizes.items():
-        block = total[offset : offset + size * (d + 1)].reshape(size, d + 1)
-        offset += size * (d + 1)
-        counts = block[:, -1] / (count_weight * clip_norm)
+        sums, counts = blocks[name]
         released[name] = counts
-        raw = block[:, :-1] / np.maximum(counts, floor)[:, None]
+        raw = sums / np.maximum(counts, floor)[:, None]
         means[name] = (np.clip(raw, -1.0, 1.0) if bounded else raw).reshape((size, *pixel_shape))
         positive = np.maximum(counts, 0.0)
         marginals[name] = positive / positive.sum() if positive.sum() > 0 else np.full(size, 1.0 / size)
