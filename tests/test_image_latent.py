@@ -70,6 +70,44 @@ def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_comp
     assert np.allclose(got, expected, atol=1e-5)
 
 
+def test_warm_start_on_synthetic_rows_counts_an_effect_once_when_columns_correlate():
+    """Latents set by skin type alone, body site a copy of it in 90 % of rows: the additive composite
+    adds the skin effect twice (once more through body site's means), the regression on the rows once."""
+    model, encoder = _model()
+    rng = np.random.default_rng(0)
+    n = 3000
+    codes = {c: rng.integers(0, size, n) for c, size in encoder.sizes.items()}
+    skin = codes["skin_type"] % 5
+    codes["skin_type"] = skin
+    codes["body_site"] = np.where(rng.random(n) < 0.9, skin, rng.integers(0, 5, n))
+    effect = rng.normal(0.0, 1.0, (5, model.basis_size))
+    coordinates = effect[skin] + rng.normal(0.0, 0.05, (n, model.basis_size))
+    pairs = dp_mean_pairs_of(
+        coordinates,
+        codes,
+        demo_schema(),
+        noise_multiplier=1e-6,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=100.0,
+        rng=np.random.default_rng(3),
+        ledger=Ledger(),
+        count_weight=0.5,
+        min_cell_count=1.0,
+        bounded=False,
+    )
+    records = encoder.encode_codes(codes)
+    errors = {}
+    for name, given in (("additive", None), ("regressed", records)):
+        model.warm_start(pairs, encoder, given)
+        with torch.no_grad():
+            drawn = model.project(model.mean(torch.as_tensor(records)).numpy())
+        errors[name] = float(np.sqrt(((drawn - effect[skin]) ** 2).sum(1).mean()))
+    scale = float(np.sqrt((effect[skin] ** 2).sum(1).mean()))
+    assert errors["regressed"] < 0.05 * scale, f"the regression missed the true means: {errors}, scale {scale:.2f}"
+    assert errors["additive"] > 5 * errors["regressed"], f"the composite should double-count here: {errors}"
+
+
 def test_public_autoencoder_is_cached_and_reused_without_training(tmp_path):
     public = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
     first, _ = _model(seed=0)

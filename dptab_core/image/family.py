@@ -114,11 +114,12 @@ class RecordConditionedModel(DPSGDModel, ABC):
 
     # -------------------------------------------------------------- warm-up and public pre-training hooks
 
-    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder) -> bool:
+    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder, records: np.ndarray | None = None) -> bool:
         """Take the released DP mean pairs in directly, without training steps; True when the family did.
 
-        The default does nothing and returns False: the warm-up then regresses
-        :meth:`regression_loss` on the pairs and their composites (:func:`~.train.warm_up`).
+        ``records`` are the synthetic table's rows as conditioning vectors when the table stage has run
+        (DP already, so free to use). The default does nothing and returns False: the warm-up then
+        regresses :meth:`regression_loss` on the pairs and their composites (:func:`~.train.warm_up`).
         """
         return False
 

@@ -335,27 +335,73 @@ class LatentGaussian(RecordConditionedModel):
         self.factor.copy_((eigvecs[:, : self.rank] * (eigvals[: self.rank] - rest).clamp(min=0.0).sqrt()).float())
         self.log_std.fill_(0.5 * float(torch.log(rest)))
 
+    RIDGE_ROWS = 1.0
+    """Ridge penalty of the mean map's regression, in rows: keeps the solve well posed where a code never
+    occurs or columns are collinear, and barely shrinks a cell held by tens of rows. Measured on the demo at
+    ε = 10 (three sampling seeds each): 1 row beat 20 (FD 11.1 vs 13.2) and 100 (FD 19.2)."""
+
     @torch.no_grad()
-    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder) -> bool:
+    def warm_start(self, pairs: MeanPairs, encoder: RecordEncoder, records: np.ndarray | None = None) -> bool:
         """Write the DP mean pairs (released in the public basis, :meth:`project`) into the mean map: free.
 
-        ``μ(record) = overall + Σ_a (mean_{a, v_a} − overall)``, the additive composite the image
-        families' warm-up regresses on, is exactly a Linear layer over the one-hot record (mapped back
-        from the basis to latents). Cells with too few released rows (``pairs.usable`` False) and the
-        unspecified token keep a zero weight: such records get the overall mean. Returns True: the
-        warm-up takes no steps.
+        With the synthetic ``records`` (one-hot, DP already: the table stage's rows), the mean map is the
+        ridge regression of latents on records, ``(XᵀX + λI)⁻¹ XᵀZ``, whose ``XᵀX`` comes from those rows
+        and whose ``XᵀZ`` *is* the released cell sums (a cell's mean times its row count). Without them it
+        is the additive composite ``μ(record) = overall + Σ_a (mean_{a, v_a} − overall)``. The composite
+        counts an effect once per column that correlates with its cause (a diagnosis's colour again in
+        the body sites and ages it is common at); the regression counts it once. On the demo's real
+        latents the regression explains 68 % of their variance from the synthetic rows' ``XᵀX``, the
+        composite 61 %. Cells with too few released rows (``pairs.usable`` False) and the unspecified
+        token keep a zero effect. Returns True: the warm-up takes no steps.
         """
         basis = self.public_basis.cpu()
-        overall = torch.as_tensor(np.asarray(pairs.overall, dtype=np.float32)).flatten()
-        self.mean.bias.copy_(self.public_mean.cpu() + basis @ overall)
-        self.mean.weight.zero_()
-        for name, means in pairs.means.items():
-            deltas = (torch.as_tensor(np.asarray(means, dtype=np.float32)).flatten(1) - overall) @ basis.T
-            for code in np.flatnonzero(pairs.usable[name]):
-                self.mean.weight[:, encoder.offsets[name] + int(code)] = deltas[code]
+        overall = np.asarray(pairs.overall, dtype=np.float64).reshape(-1)
+        effects = (
+            self._regressed_effects(pairs, encoder, overall, np.asarray(records, dtype=np.float64))
+            if records is not None and len(records) > 0
+            else self._additive_effects(pairs, encoder, overall)
+        )
+        weight, intercept = (torch.as_tensor(a, dtype=torch.float32) for a in effects)
+        self.mean.weight.copy_(basis @ weight.T)
+        self.mean.bias.copy_(self.public_mean.cpu() + basis @ intercept)
         if pairs.spread is not None:
             self._spread_from(torch.as_tensor(np.asarray(pairs.spread, dtype=np.float64)))
         return True
+
+    @staticmethod
+    def _cell_means(pairs: MeanPairs, encoder: RecordEncoder, overall: np.ndarray) -> np.ndarray:
+        """Each conditioning slot's released mean (dim, basis); ``overall`` where nothing usable was released."""
+        means = np.tile(overall, (encoder.dim, 1))
+        for name, released in pairs.means.items():
+            flat = np.asarray(released, dtype=np.float64).reshape(len(released), -1)
+            for code in np.flatnonzero(pairs.usable[name]):
+                means[encoder.offsets[name] + int(code)] = flat[code]
+        return means
+
+    @classmethod
+    def _additive_effects(
+        cls, pairs: MeanPairs, encoder: RecordEncoder, overall: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` of the additive composite: each slot's effect is its mean minus the overall mean."""
+        return cls._cell_means(pairs, encoder, overall) - overall, overall
+
+    @classmethod
+    def _regressed_effects(
+        cls, pairs: MeanPairs, encoder: RecordEncoder, overall: np.ndarray, records: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` of the ridge regression ``z ≈ b + Wᵀx`` with an unpenalised intercept (post-processing).
+
+        ``XᵀZ`` row of a slot = its released mean × its count among ``records``, so ``XᵀX`` and ``XᵀZ``
+        describe the same rows; centring both leaves the intercept free: ``b = z̄ − Wᵀx̄``.
+        """
+        n = len(records)
+        gram = records.T @ records
+        sums = cls._cell_means(pairs, encoder, overall) * np.diag(gram)[:, None]
+        centre = records.mean(0)
+        gram_c = gram - n * np.outer(centre, centre)
+        sums_c = sums - n * np.outer(centre, overall)
+        weight = np.linalg.solve(gram_c + cls.RIDGE_ROWS * np.eye(len(gram)), sums_c)
+        return weight, overall - centre @ weight
 
     @torch.no_grad()
     def _spread_from(self, spread: torch.Tensor) -> None:

@@ -72,14 +72,15 @@ def warm_up(
     device: torch.device,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    records: np.ndarray | None = None,
 ) -> list[float]:
     """Teach the decoder to draw each mean pair and each composite of them, whatever its latent.
 
     Post-processing of the released mean pairs: no budget is spent. The latent family takes the
     pairs as its mean map's weights instead (its :meth:`~.family.RecordConditionedModel.warm_start`; exact:
-    no steps).
+    no steps), regressed on the synthetic table's ``records`` when given.
     """
-    if model.warm_start(pairs, encoder):
+    if model.warm_start(pairs, encoder, records):
         if progress is not None:
             progress(1.0, "warm-up: the mean pairs written into the latent mean map", 0)
         return []

@@ -2,7 +2,7 @@
 
 Stages run in the order of DESIGN.md §2, each an accounted mechanism or pure post-processing::
 
-    load → schema → semantic query → public pre-training → mean pairs → warm-up → table → DP-SGD → sample → release
+    load → schema → semantic query → public pre-training → mean pairs → table → warm-up → DP-SGD → sample → release
 
 Every noisy read of the sensitive data records a ledger entry where the noise is drawn; before
 anything is written to the output folder the ledger is compared with the plan

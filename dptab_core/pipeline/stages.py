@@ -212,10 +212,15 @@ def mean_pairs(run: Run) -> None:
 
 
 def warmup(run: Run) -> None:
-    """Teach the model to draw each released mean pair (post-processing: free)."""
+    """Teach the model to draw each released mean pair (post-processing: free).
+
+    When the table stage ran first (DP-TabImage's table → image order), the synthetic rows go along:
+    the latent family regresses its mean map on them instead of adding up per-column means.
+    """
     from dptab_core.image.train import warm_up
 
     path = run.work_dir / MEAN_PAIRS_FILE
+    table_file = run.work_dir / SYNTHETIC_TABLE_FILE
     model, encoder = _model(run)
     if path.exists():  # this run's own: a fresh run deleted any earlier run's (resumable_ledger)
         pairs = load_mean_pairs(path)
@@ -228,6 +233,7 @@ def warmup(run: Run) -> None:
             device=run.torch_device(),
             progress=_sub_progress(run, "warmup"),
             should_stop=run.should_stop,
+            records=encoder.encode(load_table(table_file)) if table_file.exists() else None,
         )
     _save_model(run, model, "warmup")
 

@@ -2,7 +2,10 @@
 
 Stages run in the order of DESIGN.md §2, each an accounted mechanism or pure post-processing::
 
-    load → schema → semantic query → public pre-training → mean pairs → warm-up → table → DP-SGD → sample → release
+    load → schema → semantic query → public pre-training → mean pairs → table → warm-up → DP-SGD → sample → release
+
+The table comes before the warm-up so that the latent family's mean map can be regressed on the
+synthetic rows (:meth:`~dptab_core.image.latent.LatentGaussian.warm_start`).
 
 A stage that finished in an earlier attempt of the job is skipped (:func:`steps` wraps it in
 :func:`~dptab_core.pipeline.checkpoints.skip_if_done`), except those in :data:`ALWAYS_RUN`.
@@ -33,7 +36,7 @@ def steps(spec: SynthSpec) -> list[Step]:
         names = ["load", "schema"]
         if spec.public_dir:
             names += ["semantic_query", "pretrain"]
-        names += ["mean_pairs", "warmup", "table", "dpsgd", "sample", "release"]
+        names += ["mean_pairs", "table", "warmup", "dpsgd", "sample", "release"]
     if spec.evaluate:  # table-only releases get the table half of the data owner's comparison
         names.append("evaluate")
     return [
