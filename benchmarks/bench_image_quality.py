@@ -107,7 +107,7 @@ def run_case(case: dict) -> None:
     from dptab_core.data.schema import Schema
     from dptab_core.pipeline import SynthSpec, run_pipeline
 
-    plan_options = {"epsilon": case["epsilon"]}
+    plan_options = {**case["plan_options"], "epsilon": case["epsilon"]}
     if case["method"] == "no-warmup":
         plan_options["mean_pairs"] = {"enabled": False}
     spec = SynthSpec(
@@ -152,6 +152,7 @@ def synthesize(data: Dataset, *, method: str, epsilon: float, seed: int, args, o
         "public": str(data.public) if data.public else None,
         "preset": args.preset,
         "overrides": args.overrides,
+        "plan_options": args.plan_options,
         "table_settings": args.table_settings,
         "out": str(out),
     }
@@ -303,6 +304,13 @@ def main() -> int:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--preset-override", action="append", default=[], metavar="FIELD=NUMBER")
     parser.add_argument("--table-settings", default="default")
+    parser.add_argument(
+        "--plan-options",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help='plan options over the defaults, e.g. \'{"shares": {"mean_pairs": 0.4}}\' (see pipeline.planning)',
+    )
     parser.add_argument("--before-commit", default=BEFORE_COMMIT)
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_image_quality"))
     args = parser.parse_args()
@@ -319,7 +327,8 @@ def main() -> int:
     methods = [m for m in args.methods.split(",") if m]
     load = os.getloadavg()
     print(
-        f"# bench_image_quality: preset {args.preset}, overrides {args.overrides or 'none'}, table "
+        f"# bench_image_quality: preset {args.preset}, overrides {args.overrides or 'none'}, plan options "
+        f"{args.plan_options or 'default'}, table "
         f"{args.table_settings}; load average at start {load[0]:.1f} on {os.cpu_count()} CPUs"
     )
     for name in args.datasets.split(","):
