@@ -10,7 +10,7 @@ import streamlit as st
 
 from dptab_core.pipeline.planning import DEFAULT_EPSILON, default_delta
 from dptab_core.privacy.explain import describe_epsilon
-from dptab_core.privacy.settings import DEFAULT_SHARES, STAGES
+from dptab_core.privacy.settings import STAGES
 from ui import budget_view as bv
 from ui.budget_book import budget_panel
 from ui.charts import split_bar
@@ -68,6 +68,7 @@ with st.expander("Where the budget goes (stage shares) and the image model's tra
     if not semantic_ok:
         st.caption("The public-image query is off: it needs a public labelled image folder (set on the Data page).")
     saved_shares = saved.get("shares", {})
+    start_shares = bv.preset_shares(state)
     shares = {}
     for stage in STAGES:
         off = (stage == "semantic_query" and not semantic_ok) or (stage == "schema" and not schema.unpaid_domains())
@@ -77,7 +78,7 @@ with st.expander("Where the budget goes (stage shares) and the image model's tra
             100,
             key=f"share_{stage}",
             persist_state="session",
-            value=int(round(100 * saved_shares.get(stage, DEFAULT_SHARES[stage]))),
+            value=int(round(100 * saved_shares.get(stage, start_shares[stage]))),
             disabled=off,
             help="Relative weight; the planner rescales the enabled stages to 100 %.",
         )

@@ -88,3 +88,19 @@ def test_the_mean_image_picture_says_how_the_latent_family_releases_it_and_why_i
     assert any(c.value == bv.LATENT_MEAN_PAIRS_WORDS for c in at.caption), (
         "the default (latent) preset's mean-image stage is not explained under its noise picture"
     )
+
+
+@pytest.mark.parametrize(("public", "expected"), [(True, "latent"), (False, "fallback")])
+def test_the_share_sliders_start_from_the_image_models_own_split(public, expected):
+    """The latent family leans on the mean pairs (planning.LATENT_SHARES); the no-public fallback keeps
+    the general split. Both are what a job with untouched sliders runs."""
+    from dptab_core.pipeline.planning import LATENT_SHARES
+    from dptab_core.privacy import DEFAULT_SHARES
+
+    state = demo_state() if public else demo_state(public_dir=None)
+    at = page(BUDGET, state).run()
+    assert not at.exception, at.exception
+    want = LATENT_SHARES if expected == "latent" else DEFAULT_SHARES
+    for stage in ("mean_pairs", "dpsgd", "table"):
+        got = at.slider(key=f"share_{stage}").value
+        assert got == round(100 * want[stage]), f"{stage} slider starts at {got}, the {expected} split says {want}"

@@ -79,6 +79,11 @@ def preset_dpsgd(state: StudioState) -> DPSGDSettings:
     return _kwargs({}, state)["dpsgd"]
 
 
+def preset_shares(state: StudioState) -> dict[str, float]:
+    """The stage shares the plan starts from for this job's image model (the sliders' defaults)."""
+    return dict(_kwargs({}, state)["shares"])
+
+
 def make_plan(options: dict[str, Any], state: StudioState) -> BudgetPlan:
     """The one engine call per redraw: the same plan the job will run (``dptab_core.pipeline.planning``)."""
     return plan_budget(**_kwargs(options, state))
@@ -113,9 +118,11 @@ def stand_in() -> StandIn:
 LATENT_MEAN_PAIRS_WORDS = (
     "With a public image folder, the mean images are released as 32 numbers each (the public autoencoder's "
     "main directions), not as pixels, together with how photos vary around them; the noisiest ones are pulled "
-    "towards the overall mean. The picture shows the same noise in pixels, for intuition. The plan keeps this "
-    "stage on even at ε = 1: on the demo at ε = 1, without it the synthetic images ignored their rows "
-    "(read-back 0.00, like shuffled images), with it they showed the skin type (0.17)."
+    "towards the overall mean. The picture shows the same noise in pixels, for intuition. This stage is what "
+    "ties each synthetic image to its row, so the plan gives it 30 % of the budget, as much as the image "
+    "model's fine-tuning, and keeps it on even at ε = 1: on the demo at ε = 1, without it the images ignored "
+    "their rows (read-back 0.00, like shuffled images); with a 15 % share they barely showed the skin type "
+    "(0.06-0.07); with 30 %, 0.17-0.50."
 )
 """Why the mean-image stage stays on at small ε, in words (benchmarks/README.md, bench_image_quality.py, ε = 1)."""
 
