@@ -15,7 +15,9 @@ owner's evaluation CNN. One table per dataset:
 * ``CPU min`` and ``peak GiB`` of the synthesis process (evaluation not included).
 
 Methods: ``dp-tabimage`` (the product's default), ``no-warmup`` (no DP mean pairs), ``independent``
-(the dp-tabimage release with its images shuffled across rows: read-back's floor) and ``before`` — the
+(the dp-tabimage release with its images shuffled across rows: read-back's floor), ``ceiling`` (the
+dp-tabimage run's public autoencoder reconstructing the real images, with the real rows: what a perfect
+model of the latents would score) and ``before`` — the
 default of an earlier commit (``--before-commit``, default the tree this benchmark replaced),
 run from a git worktree with its own code, the "today" of issue 13's goals.
 
@@ -49,7 +51,7 @@ CIFAR_PUBLIC = SHARED / "cifar10-test" / "public"
 BEFORE_COMMIT = "3e5ee65"
 """The tree before the latent family (CVAE quick preset at 16x16): issue 13's "today"."""
 
-METHODS = ("dp-tabimage", "no-warmup", "independent", "before")
+METHODS = ("dp-tabimage", "no-warmup", "independent", "ceiling", "before")
 
 
 @dataclass
@@ -240,14 +242,39 @@ class Judge:
         real = load_paired_dataset(data.csv, data.images, self.schema)
         self.table, self.images, self.cache = real.table, real.images, cache
 
-    def __call__(self, release: Path, *, shuffle: bool = False) -> dict:
-        import pandas as pd
+    def ceiling(self, case_folder: Path) -> dict:
+        """The public autoencoder's own limit: its reconstructions of the *real* images, with the real rows,
+        scored as a release would be. No latent model can do better than its decoder draws; when the
+        release is close to this, a better autoencoder is what would help, not a better latent model."""
+        import torch
 
-        from dptab_core.eval.evaluate import evaluate_arrays, load_synthetic_run
+        from dptab_core.image.latent import LatentGaussian
+        from dptab_core.pipeline.planning import resolve_preset
+
+        case = json.loads((case_folder / "case.json").read_text(encoding="utf-8"))
+        state = torch.load(case_folder / "work" / "model_pretrain.pt", map_location="cpu", weights_only=True)
+        preset = resolve_preset(case["preset"], case["overrides"])
+        model = LatentGaussian(preset, state["mean.weight"].shape[1], self.images.shape[1:])
+        model.load_state_dict(state)
+        latents = torch.from_numpy(model.prepare_inputs(self.images))
+        with torch.no_grad():
+            decoded = torch.cat([model.to_dataset_size(model.decode(z)) for z in latents.split(512)])
+        images = ((decoded + 1.0) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        return self._score(self.table, images.reshape(self.images.shape))
+
+    def __call__(self, release: Path, *, shuffle: bool = False) -> dict:
+        from dptab_core.eval.evaluate import load_synthetic_run
 
         table, images, _, _, _ = load_synthetic_run(release)
         if shuffle:  # the independent baseline: same images and rows, links cut
             images = images[np.random.default_rng(0).permutation(len(images))]
+        return self._score(table, images)
+
+    def _score(self, table, images: np.ndarray) -> dict:
+        import pandas as pd
+
+        from dptab_core.eval.evaluate import evaluate_arrays
+
         # A column the release dropped (no category survived DP selection at a small ε) is scored as blank.
         table = pd.DataFrame(
             {
@@ -340,7 +367,7 @@ def main() -> int:
             for seed in seeds:
                 runs: dict[str, Path] = {}
                 for method in methods:
-                    if method == "independent" or (method == "before" and seed != seeds[0]):
+                    if method in ("independent", "ceiling") or (method == "before" and seed != seeds[0]):
                         continue
                     folder = args.out / name / f"{method}_eps{eps:g}_seed{seed}"
                     _log(f"{name}: {method} at ε = {eps:g}, seed {seed}")
@@ -365,6 +392,10 @@ def main() -> int:
                             "seed": seed,
                             **judge(runs["dp-tabimage"], shuffle=True),
                         }
+                    )
+                if "ceiling" in methods and "dp-tabimage" in runs and data.public is not None:
+                    rows.append(
+                        {"method": "ceiling", "epsilon": eps, "seed": seed, **judge.ceiling(runs["dp-tabimage"].parent)}
                     )
         print_table(name, rows)
         (args.out / f"{name}.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")

@@ -7,8 +7,9 @@ it is free: an autoencoder trained only on the public images (PrivImage's pre-tr
 decoder turns any point of its latent space into a sharp image. What is private is a small model
 *of the latents*, ``z | record ~ N(μ(record), F Fᵀ + diag(s²))``:
 
-* ``μ`` is one Linear layer over the one-hot record, so the DP mean pairs (released in latent space)
-  *are* its weights: the warm-up writes them in (post-processing, exact, instant);
+* ``μ`` is one Linear layer over the one-hot record, so the warm-up can set its weights outright from
+  the DP mean pairs (released in latent space), regressed on the synthetic rows (post-processing,
+  exact, instant);
 * ``F`` (``d × rank``) and ``s`` hold how individuals vary around their record's mean; they start
   from the public latents' principal components and DP-SGD fine-tunes all of ``μ, F, s`` on the
   private (record, latent) pairs by the Gaussian's negative log-likelihood;
