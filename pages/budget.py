@@ -68,22 +68,32 @@ with st.expander("Where the budget goes (stage shares) and the image model's tra
     if not semantic_ok:
         st.caption("The public-image query is off: it needs a public labelled image folder (set on the Data page).")
     saved_shares = saved.get("shares", {})
-    start_shares = bv.preset_shares(state)
+    automatic = st.toggle(
+        "Split the budget automatically (recommended)",
+        value=not saved_shares,
+        key="auto_shares",
+        persist_state="session",
+        help=bv.AUTOMATIC_SPLIT_WORDS,
+    )
     shares = {}
-    for stage in STAGES:
-        off = (stage == "semantic_query" and not semantic_ok) or (stage == "schema" and not schema.unpaid_domains())
-        value = st.slider(
-            bv.STAGE_LABELS[stage],
-            0,
-            100,
-            key=f"share_{stage}",
-            persist_state="session",
-            value=int(round(100 * saved_shares.get(stage, start_shares[stage]))),
-            disabled=off,
-            help="Relative weight; the planner rescales the enabled stages to 100 %.",
-        )
-        if not off:
-            shares[stage] = value / 100
+    if automatic:
+        st.caption(bv.AUTOMATIC_SPLIT_WORDS)
+    else:
+        start_shares = bv.automatic_shares(state, epsilon)
+        for stage in STAGES:
+            off = (stage == "semantic_query" and not semantic_ok) or (stage == "schema" and not schema.unpaid_domains())
+            value = st.slider(
+                bv.STAGE_LABELS[stage],
+                0,
+                100,
+                key=f"share_{stage}",
+                persist_state="session",
+                value=int(round(100 * saved_shares.get(stage, start_shares[stage]))),
+                disabled=off,
+                help="Relative weight; the planner rescales the enabled stages to 100 %.",
+            )
+            if not off:
+                shares[stage] = value / 100
     dpsgd = saved.get("dpsgd", {})
     preset = bv.preset_dpsgd(state)
     left, right = st.columns(2)

@@ -59,6 +59,7 @@ def test_an_impossible_plan_is_an_error_in_plain_words_not_a_traceback():
 
 def test_the_public_image_query_is_off_without_a_public_folder():
     at = page(BUDGET, demo_state(public_dir=None)).run()
+    at.toggle(key="auto_shares").set_value(False).run()
     assert at.slider(key="share_semantic_query").disabled
     assert "semantic_query" not in at.session_state[STATE_KEY].plan_options["shares"]
 
@@ -90,17 +91,23 @@ def test_the_mean_image_picture_says_how_the_latent_family_releases_it_and_why_i
     )
 
 
-@pytest.mark.parametrize(("public", "expected"), [(True, "latent"), (False, "fallback")])
-def test_the_share_sliders_start_from_the_image_models_own_split(public, expected):
-    """The latent family leans on the mean pairs (planning.LATENT_SHARES); the no-public fallback keeps
-    the general split. Both are what a job with untouched sliders runs."""
-    from dptab_core.pipeline.planning import LATENT_SHARES
-    from dptab_core.privacy import DEFAULT_SHARES
-
-    state = demo_state() if public else demo_state(public_dir=None)
-    at = page(BUDGET, state).run()
+def test_the_split_is_automatic_until_the_user_asks_for_sliders():
+    at = page(BUDGET, demo_state()).run()
     assert not at.exception, at.exception
-    want = LATENT_SHARES if expected == "latent" else DEFAULT_SHARES
+    assert at.toggle(key="auto_shares").value, "the automatic split should be the default"
+    assert not [s for s in at.slider if s.key.startswith("share_")], "share sliders shown in automatic mode"
+    assert any(c.value == bv.AUTOMATIC_SPLIT_WORDS for c in at.caption), "the automatic split is not explained"
+    assert at.session_state[STATE_KEY].plan_options["shares"] == {}, "automatic mode must leave the split to the plan"
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 10.0])
+def test_hand_set_sliders_start_from_the_automatic_split_at_the_chosen_epsilon(epsilon):
+    state = demo_state()
+    state.plan_options = {"epsilon": epsilon}
+    at = page(BUDGET, state).run()
+    at.toggle(key="auto_shares").set_value(False).run()
+    assert not at.exception, at.exception
+    want = bv.automatic_shares(state, epsilon)
     for stage in ("mean_pairs", "dpsgd", "table"):
         got = at.slider(key=f"share_{stage}").value
-        assert got == round(100 * want[stage]), f"{stage} slider starts at {got}, the {expected} split says {want}"
+        assert got == round(100 * want[stage]), f"at ε = {epsilon} the {stage} slider starts at {got}, want {want}"

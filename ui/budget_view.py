@@ -79,9 +79,18 @@ def preset_dpsgd(state: StudioState) -> DPSGDSettings:
     return _kwargs({}, state)["dpsgd"]
 
 
-def preset_shares(state: StudioState) -> dict[str, float]:
-    """The stage shares the plan starts from for this job's image model (the sliders' defaults)."""
-    return dict(_kwargs({}, state)["shares"])
+def automatic_shares(state: StudioState, epsilon: float) -> dict[str, float]:
+    """The split the plan makes by itself for this job's image model at ``epsilon`` (the sliders' start)."""
+    return dict(_kwargs({"epsilon": epsilon}, state)["shares"])
+
+
+AUTOMATIC_SPLIT_WORDS = (
+    "The plan splits the budget by itself, and the split follows ε: with a public image folder, the mean "
+    "images (what ties each synthetic image to its row) get a larger share as ε gets smaller — 15 % at "
+    "ε = 10, 30 % at ε = 1 — and the image model's fine-tuning a smaller one. Turn this off to set the "
+    "shares yourself."
+)
+"""What the automatic split does, in words (planning.default_shares)."""
 
 
 def make_plan(options: dict[str, Any], state: StudioState) -> BudgetPlan:
@@ -119,8 +128,8 @@ LATENT_MEAN_PAIRS_WORDS = (
     "With a public image folder, the mean images are released as 32 numbers each (the public autoencoder's "
     "main directions), not as pixels, together with how photos vary around them; the noisiest ones are pulled "
     "towards the overall mean. The picture shows the same noise in pixels, for intuition. This stage is what "
-    "ties each synthetic image to its row, so the plan gives it 30 % of the budget, as much as the image "
-    "model's fine-tuning, and keeps it on even at ε = 1: on the demo at ε = 1, without it the images ignored "
+    "ties each synthetic image to its row, so the automatic split keeps it on even at ε = 1 and gives it "
+    "more as ε shrinks (30 % at ε = 1, 15 % at ε = 10): on the demo at ε = 1, without it the images ignored "
     "their rows (read-back 0.00, like shuffled images); with a 15 % share they barely showed the skin type "
     "(0.06-0.07); with 30 %, 0.17-0.50."
 )

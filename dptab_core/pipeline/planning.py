@@ -44,17 +44,29 @@ def default_delta(n_rows: int) -> float:
     return min(1e-5, 10.0 ** math.floor(math.log10(1.0 / (10.0 * max(n_rows, 1)))))
 
 
-LATENT_SHARES: dict[str, float] = {**DEFAULT_SHARES, "mean_pairs": 0.30, "dpsgd": 0.30}
-"""Stage shares when the image model is the latent family: the mean pairs carry what its images show of
-their row (the mean map and the spread), while DP-SGD only fine-tunes ~10⁴ numbers. On the demo at ε = 1
-(bench_image_quality.py, three seeds) 30 % / 30 % instead of 15 % / 45 % raised the read-back of skin type
-from 0.06-0.07 to 0.17-0.50 and brought FD from 16-30 to 10-21; 40 % / 20 % did about as well (0.21-0.28)
-but left DP-SGD too little to plan 300 rows at ε = 1. At ε = 10 the split changed little."""
+LATENT_SHARES_AT_EPSILON_1: dict[str, float] = {**DEFAULT_SHARES, "mean_pairs": 0.30, "dpsgd": 0.30}
+"""The latent family's split at ε ≤ 1 (at ε ≥ 10 it is :data:`DEFAULT_SHARES`, between the two it moves
+with log ε). Its mean pairs carry what the images show of their row (the mean map and the spread), and
+DP-SGD only fine-tunes ~10⁴ numbers. bench_image_quality.py on the demo, three seeds each: at ε = 1,
+30 % / 30 % instead of 15 % / 45 % raised skin-type read-back from 0.06-0.07 to 0.17-0.50 and brought
+FD from 16-30 to 10-21 (40 % / 20 % did as well but left DP-SGD too little to plan 300 rows); at ε = 10 it
+cost k-NN recall (0.16-0.29 → 0.12-0.20) for no read-back, so there DP-SGD keeps its larger share."""
 
 
-def default_shares(image: ImagePreset) -> dict[str, float]:
-    """The stage shares a plan starts from for this image model (the Budget page's slider defaults)."""
-    return dict(LATENT_SHARES if image.family == "latent" else DEFAULT_SHARES)
+def default_shares(image: ImagePreset, epsilon: float) -> dict[str, float]:
+    """The stage shares a plan starts from for this image model at this ε (what "automatic" means).
+
+    >>> quick = get_preset("quick")
+    >>> [round(default_shares(quick, e)["mean_pairs"], 3) for e in (0.5, 1.0, 3.16, 10.0, 20.0)]
+    [0.3, 0.3, 0.225, 0.15, 0.15]
+    """
+    if image.family != "latent":
+        return dict(DEFAULT_SHARES)
+    towards_default = min(max(math.log10(max(epsilon, 1e-9)), 0.0), 1.0)
+    return {
+        stage: (1.0 - towards_default) * LATENT_SHARES_AT_EPSILON_1[stage] + towards_default * DEFAULT_SHARES[stage]
+        for stage in DEFAULT_SHARES
+    }
 
 
 def count_public_labels(public_dir: Path | str | None) -> int:
@@ -132,11 +144,12 @@ def plan_kwargs(
     epochs = int(dpsgd_opts.get("epochs", max(1, round(image.dpsgd_steps / steps_per_epoch))))
     mp_opts = dict(plan_options.get("mean_pairs") or {})
     sq_opts = dict(plan_options.get("semantic_query") or {})
+    epsilon = float(plan_options.get("epsilon", DEFAULT_EPSILON))
     return {
-        "epsilon": float(plan_options.get("epsilon", DEFAULT_EPSILON)),
+        "epsilon": epsilon,
         "delta": float(plan_options.get("delta", default_delta(n_rows))),
         "n_rows": n_rows,
-        "shares": {**default_shares(image), **(plan_options.get("shares") or {})},
+        "shares": {**default_shares(image, epsilon), **(plan_options.get("shares") or {})},
         "dpsgd": DPSGDSettings(
             epochs=epochs,
             batch_size=batch,
