@@ -23,7 +23,7 @@ def _dpsgd_steps_done(job) -> int:
 
 
 def test_cancel_then_resume_skips_done_stages_and_counts_every_stage_once(tmp_path):
-    home, job, out = submit_tiny_background_synth(tmp_path, "--preset-override", "dpsgd_steps=40")
+    home, job, out = submit_tiny_background_synth(tmp_path, "--preset-override", "dpsgd_steps=400")
     # Cancel after a DP-SGD checkpoint exists (one per epoch of 4 steps): the resumed run must not reuse it.
     wait_for(
         job, lambda s: s.get("stage") == "dpsgd" and _dpsgd_steps_done(job) >= 6, what="6 DP-SGD steps", timeout=900
