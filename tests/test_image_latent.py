@@ -25,6 +25,25 @@ def _model(seed: int = 0) -> tuple[LatentGaussian, RecordEncoder]:
     return LatentGaussian(TINY, encoder.dim, (16, 16, 3)), encoder
 
 
+def _release(coordinates, codes, *, clip_norm: float, noise_multiplier: float = 1.0, shrink: bool = False):
+    """DP mean pairs of ``coordinates`` in the public basis, one round on everyone, under the demo schema."""
+    return dp_mean_pairs_of(
+        coordinates,
+        codes,
+        demo_schema(),
+        noise_multiplier=noise_multiplier,
+        sampling_rate=1.0,
+        rounds=1,
+        clip_norm=clip_norm,
+        rng=np.random.default_rng(3),
+        ledger=Ledger(),
+        count_weight=0.5,
+        min_cell_count=1.0,
+        shrink=shrink,
+        bounded=False,
+    )
+
+
 def test_nll_is_the_low_rank_gaussians_negative_log_likelihood_per_latent_number():
     model, encoder = _model()
     with torch.no_grad():
@@ -44,21 +63,7 @@ def test_warm_start_makes_the_mean_map_draw_each_records_additive_mean_pair_comp
     model, encoder = _model()
     codes = {c: np.random.default_rng(1).integers(0, size, 400) for c, size in encoder.sizes.items()}
     latents = np.random.default_rng(2).uniform(-0.5, 0.5, (400, model.latent_size))
-    pairs = dp_mean_pairs_of(
-        model.project(latents),
-        codes,
-        demo_schema(),
-        noise_multiplier=1.0,
-        sampling_rate=1.0,
-        rounds=1,
-        clip_norm=5.0,
-        rng=np.random.default_rng(3),
-        ledger=Ledger(),
-        count_weight=0.5,
-        min_cell_count=1.0,
-        shrink=True,
-        bounded=False,
-    )
+    pairs = _release(model.project(latents), codes, clip_norm=5.0, shrink=True)
     model.warm_start(pairs, encoder)
     record = {c: np.array([0]) for c in encoder.sizes}
     composite = pairs.overall.flatten() + sum(
@@ -82,20 +87,7 @@ def test_warm_start_on_synthetic_rows_counts_an_effect_once_when_columns_correla
     codes["body_site"] = np.where(rng.random(n) < 0.9, skin, rng.integers(0, 5, n))
     effect = rng.normal(0.0, 1.0, (5, model.basis_size))
     coordinates = effect[skin] + rng.normal(0.0, 0.05, (n, model.basis_size))
-    pairs = dp_mean_pairs_of(
-        coordinates,
-        codes,
-        demo_schema(),
-        noise_multiplier=1e-6,
-        sampling_rate=1.0,
-        rounds=1,
-        clip_norm=100.0,
-        rng=np.random.default_rng(3),
-        ledger=Ledger(),
-        count_weight=0.5,
-        min_cell_count=1.0,
-        bounded=False,
-    )
+    pairs = _release(coordinates, codes, clip_norm=100.0, noise_multiplier=1e-6)
     records = encoder.encode_codes(codes)
     errors = {}
     for name, given in (("additive", None), ("regressed", records)):
@@ -187,20 +179,7 @@ def test_warm_start_turns_the_released_spread_into_the_factor_in_the_public_basi
     variances = isotropic + np.array([0.5, 0.2, 0.1])[: model.rank]
     spread = (directions * variances) @ directions.T
     codes = {c: np.zeros(10, dtype=int) for c in encoder.sizes}
-    pairs = dp_mean_pairs_of(
-        np.zeros((10, model.basis_size)),
-        codes,
-        demo_schema(),
-        noise_multiplier=1.0,
-        sampling_rate=1.0,
-        rounds=1,
-        clip_norm=1.0,
-        rng=np.random.default_rng(3),
-        ledger=Ledger(),
-        count_weight=0.5,
-        min_cell_count=1.0,
-        bounded=False,
-    )
+    pairs = _release(np.zeros((10, model.basis_size)), codes, clip_norm=1.0)
     model.warm_start(dataclasses.replace(pairs, spread=spread), encoder)
     basis, factor = model.public_basis.double(), model.factor.detach().double()
     inside = basis.T @ factor @ factor.T @ basis + isotropic * torch.eye(model.basis_size, dtype=torch.float64)
