@@ -16,8 +16,8 @@ owner's evaluation CNN. One table per dataset:
 
 Methods: ``dp-tabimage`` (the product's default), ``no-warmup`` (no DP mean pairs), ``independent``
 (the dp-tabimage release with its images shuffled across rows: read-back's floor), ``ceiling`` (the
-dp-tabimage run's public autoencoder reconstructing the real images, with the real rows: what a perfect
-model of the latents would score) and ``before`` — the
+dp-tabimage run's autoencoder — public encoder, DP fine-tuned decoder — reconstructing the real images,
+with the real rows: what a perfect model of the latents would score) and ``before`` — the
 default of an earlier commit (``--before-commit``, default the tree this benchmark replaced),
 run from a git worktree with its own code, the "today" of issue 13's goals.
 
@@ -243,16 +243,17 @@ class Judge:
         self.table, self.images, self.cache = real.table, real.images, cache
 
     def ceiling(self, case_folder: Path) -> dict:
-        """The public autoencoder's own limit: its reconstructions of the *real* images, with the real rows,
-        scored as a release would be. No latent model can do better than its decoder draws; when the
-        release is close to this, a better autoencoder is what would help, not a better latent model."""
+        """The run's autoencoder's own limit: its reconstructions of the *real* images, with the real rows,
+        scored as a release would be — the public encoder and the decoder the release draws with (after
+        its DP-SGD fine-tune). No latent model can do better than its decoder draws; when the release is
+        close to this, a better autoencoder is what would help, not a better latent model."""
         import torch
 
         from dptab_core.image.latent import LatentGaussian
         from dptab_core.pipeline.planning import resolve_preset
 
         case = json.loads((case_folder / "case.json").read_text(encoding="utf-8"))
-        state = torch.load(case_folder / "work" / "model_pretrain.pt", map_location="cpu", weights_only=True)
+        state = torch.load(case_folder / "work" / "model_dpsgd.pt", map_location="cpu", weights_only=True)
         preset = resolve_preset(case["preset"], case["overrides"])
         model = LatentGaussian(preset, state["mean.weight"].shape[1], self.images.shape[1:])
         model.load_state_dict(state)

@@ -129,7 +129,7 @@ if plan is not None:
     st.plotly_chart(split_bar({s: p.share for s, p in plan.stages.items() if p.enabled}, bv.STAGE_LABELS), key="split")
     st.dataframe(bv.stage_table(plan), hide_index=True)
     with st.expander("What each stage's noise means"):
-        bv.stage_words(plan)
+        bv.stage_words(plan, preset=state.preset)
     for warning in plan.warnings:
         st.warning(warning)
     st.subheader("What this much noise does")

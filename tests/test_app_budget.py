@@ -91,6 +91,14 @@ def test_the_mean_image_picture_says_how_the_latent_family_releases_it_and_why_i
     )
 
 
+def test_the_dpsgd_stage_says_the_latent_family_spends_half_its_steps_on_the_decoder():
+    at = page(BUDGET, demo_state()).run()
+    assert not at.exception, at.exception
+    assert any(c.value == bv.LATENT_DPSGD_WORDS for c in at.caption), (
+        "the default (latent) preset's DP-SGD stage does not say what its steps train"
+    )
+
+
 def test_the_split_is_automatic_until_the_user_asks_for_sliders():
     at = page(BUDGET, demo_state()).run()
     assert not at.exception, at.exception

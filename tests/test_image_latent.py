@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 import torch
 
 from dptab_core.data.demo import demo_schema
+from dptab_core.image import per_sample
 from dptab_core.image.dpsgd import finetune_dpsgd
 from dptab_core.image.encoder import RecordEncoder
-from dptab_core.image.latent import LatentGaussian
+from dptab_core.image.latent import DecoderFineTune, LatentGaussian
 from dptab_core.image.mean_pairs import dp_mean_pairs_of
 from dptab_core.image.presets import get_preset
 from dptab_core.privacy.ledger import Ledger
@@ -116,7 +118,7 @@ def test_public_autoencoder_is_cached_and_reused_without_training(tmp_path):
     assert torch.allclose(first.factor, second.factor), "the prior is the same function of the same public data"
 
 
-def test_dpsgd_fine_tunes_the_latent_gaussian_and_never_the_public_autoencoder():
+def test_dpsgd_of_the_latent_gaussian_never_moves_the_public_autoencoder():
     model, encoder = _model()
     public = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
     model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
@@ -197,3 +199,87 @@ def test_public_autoencoder_training_scales_each_colour_channel_on_its_own():
     per_channel = out.mean(dim=(2, 3))  # (images, channels)
     spread = (per_channel[:, 0] - per_channel[:, 1]).abs()
     assert float(spread.max()) > 0.3, "channels were scaled together: a grey image never became coloured"
+
+
+def test_the_dpsgd_steps_are_split_between_the_gaussian_and_the_decoder_and_add_up_to_the_plan():
+    model, _ = _model()
+    phases = model.dpsgd_phases(201)
+    assert [type(m) for m, _ in phases] == [LatentGaussian, DecoderFineTune], "the Gaussian first, then the decoder"
+    assert sum(steps for _, steps in phases) == 201, f"the phases take {phases}, not the plan's 201 steps"
+    assert phases[0][0] is model and phases[1][0].decoder is model.autoencoder.decoder, (
+        "the decoder is trained in place"
+    )
+    torch.manual_seed(0)
+    alone = LatentGaussian(dataclasses.replace(TINY, decoder_dpsgd_share=0.0), 10, (16, 16, 3))
+    assert [(type(m), n) for m, n in alone.dpsgd_phases(200)] == [(LatentGaussian, 200)]
+
+
+def test_the_decoder_phase_moves_only_the_decoder_and_leaves_it_frozen_afterwards():
+    model, encoder = _model()
+    public = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
+    model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
+    encoder_before = [p.detach().clone() for p in model.autoencoder.encoder.parameters()]
+    decoder_before = [p.detach().clone() for p in model.autoencoder.decoder.parameters()]
+    gaussian_before = {k: v.detach().clone() for k, v in model.named_parameters() if not k.startswith("autoencoder")}
+    images = np.random.default_rng(1).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8)
+    ledger = Ledger()
+    phase = model.dpsgd_phases(8)[1][0]
+    finetune_dpsgd(
+        phase,
+        images,
+        np.tile(encoder.unspecified(), (64, 1)),
+        noise_multiplier=0.5,
+        sampling_rate=0.25,
+        steps=4,
+        max_grad_norm=1.0,
+        ledger=ledger,
+        device=torch.device("cpu"),
+        lr=1e-2,
+        noise_seed=0,
+    )
+    entry = ledger.entries[-1]
+    assert (entry.steps, entry.details["model"], entry.details["engine"]) == (4, "DecoderFineTune", "bookkeeping")
+    assert any(
+        not torch.equal(a, b) for a, b in zip(decoder_before, model.autoencoder.decoder.parameters(), strict=True)
+    ), "four DP-SGD steps at lr 1e-2 should move the decoder"
+    for a, b in zip(encoder_before, model.autoencoder.encoder.parameters(), strict=True):
+        assert torch.equal(a, b), "the public encoder must never change: the latents are a public function"
+    for name, value in model.named_parameters():
+        if name in gaussian_before:
+            assert torch.equal(gaussian_before[name], value), f"the decoder's phase moved the Gaussian's {name}"
+    assert not any(p.requires_grad for p in model.autoencoder.parameters()), "the decoder must be frozen again"
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_the_decoder_phases_clipped_gradient_sum_equals_opacus(one_torch_thread):
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    model, _ = _model()
+    phase, twin = DecoderFineTune(model), DecoderFineTune(copy.deepcopy(model))
+    images = np.random.default_rng(2).integers(0, 255, (10, 16, 16, 3), dtype=np.uint8)
+    x, c = torch.as_tensor(phase.prepare_inputs(images)), torch.zeros(10, 1)
+    with phase.dpsgd_session(), twin.dpsgd_session():
+        reference = GradSampleModule(twin)
+        torch.manual_seed(5)
+        reference(x, c).mean().backward()
+        opt = DPOptimizer(
+            torch.optim.SGD(reference.parameters(), lr=1.0),
+            noise_multiplier=0.0,
+            max_grad_norm=0.05,
+            expected_batch_size=10,
+        )
+        opt.clip_and_accumulate()
+        theirs = [p.summed_grad for p in reference.parameters()]
+        torch.manual_seed(5)
+        ours, _ = per_sample.clipped_grad_sum_bookkeeping(phase, x, c, max_grad_norm=0.05)
+    for (name, _), a, b in zip(phase.named_parameters(), ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_the_decoder_phase_reads_each_image_as_its_public_latent_and_its_pixels():
+    model, _ = _model()
+    images = np.random.default_rng(3).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    inputs = DecoderFineTune(model).prepare_inputs(images)
+    np.testing.assert_allclose(inputs[:, : model.latent_size], model.prepare_inputs(images))
+    assert inputs.shape == (5, model.latent_size + 3 * 16 * 16)

@@ -174,11 +174,23 @@ def stage_table(plan: BudgetPlan) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stage_words(plan: BudgetPlan) -> None:
-    """Each enabled stage's noise in plain words (from the planner)."""
+LATENT_DPSGD_WORDS = (
+    "With a public image folder, half of the DP-SGD steps fine-tune the small model of how each row's "
+    "images vary, and half teach the public autoencoder's decoder to draw the private photos (their "
+    "textures and colours, which public images lack). Every step has the same noise, so the split changes "
+    "what the steps learn, not what they cost. On HAM10000 at ε = 10 this made the synthetic images "
+    "markedly closer to real photos (FD 8.9 → 4.1, three runs) and show their diagnosis twice as clearly."
+)
+"""What DP-SGD trains in the latent family, in words (benchmarks/README.md, session 6)."""
+
+
+def stage_words(plan: BudgetPlan, *, preset: str | None = None) -> None:
+    """Each enabled stage's noise in plain words (from the planner), and what DP-SGD trains."""
     for name, stage in plan.stages.items():
         if stage.enabled:
             st.markdown(f"**{STAGE_LABELS[name]}.** " + " ".join(stage.plain_words))
+            if name == "dpsgd" and get_preset(preset or DEFAULT_PRESET).family == "latent":
+                st.caption(LATENT_DPSGD_WORDS)
 
 
 def noise_pictures(

@@ -80,7 +80,7 @@ cores) and benchmarks/bench_table.py (UCI Adult)."""
 FAMILY_WORDS = {
     "cvae": "image model: conditional VAE",
     "diffusion": "image model: diffusion UNet",
-    "latent": "image model: public autoencoder + small DP latent model",
+    "latent": "image model: public autoencoder + small DP latent model, decoder fine-tuned with DP-SGD",
 }
 """Each preset's image-model ``family`` in words (read from the preset, so a preset that changes family shows it)."""
 

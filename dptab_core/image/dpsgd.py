@@ -130,63 +130,65 @@ def finetune_dpsgd(
     engine = engine or model.dpsgd_engine or DEFAULT_ENGINE
     if engine not in ENGINES:
         raise ValueError(f"unknown DP-SGD engine {engine!r}; pick one of {', '.join(ENGINES)}")
-    x = torch.as_tensor(model.prepare_inputs(images))
-    c = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
-    batch = opacus_batch_size(len(x), sampling_rate)
-    steps_per_epoch = math.ceil(len(x) / batch)
-    state = _load(checkpoint_dir)
-    steps_before = int(state["steps_done"]) if state else 0
-    if state:
-        model.load_state_dict(state["model"])
-    model.to(device).train()
-    model.zero_grad(set_to_none=True)  # a gradient left by earlier (public) training must not leak into step 1
-    groups = model.dpsgd_param_groups(lr)
-    optimizer = torch.optim.Adam(groups, lr=lr)
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-    torch.manual_seed(seed + steps_before)
-    privacy_seed = secrets.randbits(62) if noise_seed is None else noise_seed + steps_before
-    sampling_rng = torch.Generator().manual_seed(privacy_seed)
-    noise_rng = torch.Generator(device=device).manual_seed(privacy_seed + 1)
-    run = _Run(
-        model,
-        optimizer,
-        x,
-        c,
-        batch,
-        steps_per_epoch,
-        steps_before,
-        steps,
-        noise_multiplier,
-        max_grad_norm,
-        sampling_rng,
-        noise_rng,
-        device,
-        checkpoint_dir,
-        progress,
-        should_stop,
-    )
-    mode = grad_sample_mode if engine == "opacus" else engine
-    try:
-        accountant = _train_opacus(run, grad_sample_mode) if engine == "opacus" else _train_own(run, engine)
-    finally:
-        taken = run.done - steps_before
-        if taken > 0:
-            ledger.record(
-                stage=STAGE,
-                mechanism="subsampled_gaussian",
-                label="DP-SGD fine-tune",
-                sampling_rate=1.0 / steps_per_epoch,
-                noise_multiplier=float(noise_multiplier),
-                steps=taken,
-                details={
-                    "max_grad_norm": float(max_grad_norm),
-                    "expected_batch": batch,
-                    "steps_before": steps_before,
-                    "engine": mode,
-                },
-            )
-        _save(checkpoint_dir, model, optimizer, run.done)
+    with model.dpsgd_session():  # e.g. the latent decoder: trainable only while its own steps run
+        x = torch.as_tensor(model.prepare_inputs(images))
+        c = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
+        batch = opacus_batch_size(len(x), sampling_rate)
+        steps_per_epoch = math.ceil(len(x) / batch)
+        state = _load(checkpoint_dir)
+        steps_before = int(state["steps_done"]) if state else 0
+        if state:
+            model.load_state_dict(state["model"])
+        model.to(device).train()
+        model.zero_grad(set_to_none=True)  # a gradient left by earlier (public) training must not leak into step 1
+        groups = model.dpsgd_param_groups(lr)
+        optimizer = torch.optim.Adam(groups, lr=lr)
+        if state:
+            optimizer.load_state_dict(state["optimizer"])
+        torch.manual_seed(seed + steps_before)
+        privacy_seed = secrets.randbits(62) if noise_seed is None else noise_seed + steps_before
+        sampling_rng = torch.Generator().manual_seed(privacy_seed)
+        noise_rng = torch.Generator(device=device).manual_seed(privacy_seed + 1)
+        run = _Run(
+            model,
+            optimizer,
+            x,
+            c,
+            batch,
+            steps_per_epoch,
+            steps_before,
+            steps,
+            noise_multiplier,
+            max_grad_norm,
+            sampling_rng,
+            noise_rng,
+            device,
+            checkpoint_dir,
+            progress,
+            should_stop,
+        )
+        mode = grad_sample_mode if engine == "opacus" else engine
+        try:
+            accountant = _train_opacus(run, grad_sample_mode) if engine == "opacus" else _train_own(run, engine)
+        finally:
+            taken = run.done - steps_before
+            if taken > 0:
+                ledger.record(
+                    stage=STAGE,
+                    mechanism="subsampled_gaussian",
+                    label=f"DP-SGD fine-tune ({model.dpsgd_label})",
+                    sampling_rate=1.0 / steps_per_epoch,
+                    noise_multiplier=float(noise_multiplier),
+                    steps=taken,
+                    details={
+                        "max_grad_norm": float(max_grad_norm),
+                        "expected_batch": batch,
+                        "steps_before": steps_before,
+                        "engine": mode,
+                        "model": type(model).__name__,
+                    },
+                )
+            _save(checkpoint_dir, model, optimizer, run.done)
     return FinetuneResult(model=model.eval(), steps_done=run.done, steps_this_call=taken, accountant=accountant)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,12 @@ class DPSGDModel(nn.Module):
     the trainer's default (:data:`~dptab_core.image.dpsgd.DEFAULT_ENGINE`). An engine named by the
     caller wins over both."""
 
+    dpsgd_lr: float | None = None
+    """This model's own Adam step for DP-SGD, or None for the preset's ``dpsgd_lr``."""
+
+    dpsgd_label = "image model"
+    """What the DP-SGD progress messages call this model."""
+
     def prepare_inputs(self, images: np.ndarray) -> np.ndarray:
         """What ``forward`` takes for uint8 images (n, H, W, C): by default the images in [-1, 1] at
         :attr:`resolution`, float32 (n, C, r, r)."""
@@ -74,6 +81,11 @@ class DPSGDModel(nn.Module):
         """Adam parameter groups for DP-SGD: by default one group of every trainable parameter, in
         ``parameters()`` order, at the optimizer's ``lr``."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def dpsgd_session(self) -> AbstractContextManager[None]:
+        """A context the DP-SGD trainer runs inside: by default nothing. A model that trains parameters
+        frozen at other times (the latent family's decoder) unfreezes them here and freezes them after."""
+        return nullcontext()
 
 
 class RecordConditionedModel(DPSGDModel, ABC):
@@ -129,6 +141,15 @@ class RecordConditionedModel(DPSGDModel, ABC):
         Needed by every family whose :meth:`warm_start` returns False.
         """
         raise NotImplementedError(f"{type(self).__name__} has no warm-up regression (its warm_start is exact)")
+
+    def dpsgd_phases(self, steps: int) -> list[tuple[DPSGDModel, int]]:
+        """What the DP-SGD stage's ``steps`` train, in order: ``(model, steps)`` pairs summing to ``steps``.
+
+        Every phase runs at the plan's noise multiplier, sampling rate and clip, so however the steps
+        are split, the stage spends exactly what the plan composed for ``steps`` steps. The default
+        spends them all on this model.
+        """
+        return [(self, steps)]
 
     def fit_public(
         self,

@@ -17,6 +17,7 @@ ranks are deleted when they finish.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -88,7 +89,8 @@ def torchrun_command(job_dir: Path, *, nproc: int, backend: str) -> list[str]:
 
 
 def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[str, Any], *, lr: float) -> None:
-    """Fine-tune ``model`` under the plan's ``params`` on ``run.spec.gpus`` processes; load the result into it.
+    """Fine-tune ``model`` under ``params`` (the plan's DP-SGD parameters, ``steps`` possibly fewer: the
+    model's share of the stage) on ``run.spec.gpus`` processes; load the result into it.
 
     ``conditions`` are the encoded records of the real rows. Exactly one ``dpsgd`` entry (rank 0's)
     is added to ``run.ledger``: the plan's rate and noise multiplier and the steps the ranks took.
@@ -104,7 +106,9 @@ def run_distributed_dpsgd(run: Run, model: Any, conditions: Any, params: dict[st
     job = run.work_dir / JOB_SUBDIR
     shutil.rmtree(job, ignore_errors=True)
     job.mkdir(parents=True)
-    shutil.copyfile(run.work_dir / PLAN_FILE, job / PLAN_FILE)
+    plan = json.loads((run.work_dir / PLAN_FILE).read_text(encoding="utf-8"))
+    plan["stages"]["dpsgd"]["params"] = dict(params)  # the ranks read their steps from here
+    (job / PLAN_FILE).write_text(json.dumps(plan, indent=2), encoding="utf-8")
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, job / MODEL_IN)
     export_inputs(
         job,

@@ -39,7 +39,7 @@ from dptab_core.privacy.ledger import dpsgd_so_far
 
 if TYPE_CHECKING:
     from dptab_core.image.encoder import RecordEncoder
-    from dptab_core.image.family import RecordConditionedModel
+    from dptab_core.image.family import DPSGDModel, RecordConditionedModel
     from dptab_core.image.presets import ImagePreset
 
 log = logging.getLogger(__name__)
@@ -271,44 +271,72 @@ def table(run: Run) -> None:
 def dpsgd(run: Run) -> None:
     """Fine-tune the record-conditioned image model on the sensitive pairs with DP-SGD.
 
-    With ``spec.gpus > 1`` the steps run on that many ``torchrun`` processes
-    (:mod:`dptab_core.pipeline.distributed_stage`), under the same plan and one ledger entry.
+    The planned steps go to the family's :meth:`~dptab_core.image.family.RecordConditionedModel.dpsgd_phases`
+    in turn (the latent family: its Gaussian, then its decoder), each at the plan's noise, sampling
+    rate and clip, so the ledger's entries add up to the plan. With ``spec.gpus > 1`` the first phase
+    runs on that many ``torchrun`` processes (:mod:`dptab_core.pipeline.distributed_stage`), later
+    phases in this process.
     """
-    from dptab_core.image.dpsgd import finetune_dpsgd
-
     stage, preset = run.planned().stages["dpsgd"], _preset(run)
     # An earlier attempt's partial DP-SGD state is thrown away: its steps were dropped from the
     # resumed ledger (finetune_dpsgd records them only when it returns or unwinds, so after a kill -9
     # they were never recorded at all); training on from it would release unaccounted steps.
-    shutil.rmtree(run.work_dir / "dpsgd", ignore_errors=True)
+    for old in run.work_dir.glob("dpsgd*"):
+        shutil.rmtree(old, ignore_errors=True)
     (run.work_dir / "model_dpsgd.pt").unlink(missing_ok=True)
     model, encoder = _model(run)
-    if stage.enabled and run.spec.gpus > 1:
-        from dptab_core.pipeline.distributed_stage import run_distributed_dpsgd
-
-        run_distributed_dpsgd(run, model, encoder.encode(run.real_table()), stage.params, lr=preset.dpsgd_lr)
-    elif stage.enabled:
+    if stage.enabled:
         p = stage.params
-        finetune_dpsgd(
-            model,
-            run.real_images(),
-            encoder.encode(run.real_table()),
-            noise_multiplier=p["noise_multiplier"],
-            sampling_rate=p["sampling_rate"],
-            steps=p["steps"],
-            max_grad_norm=p["max_grad_norm"],
-            ledger=run.ledger,
-            device=run.torch_device(),
-            lr=preset.dpsgd_lr,
-            seed=run.spec.seed,
-            noise_seed=run.spec.seed + 7919 if run.spec.reproducible_noise else None,
-            progress=lambda f, m, steps_done: run.report("dpsgd", f, m, pending=[dpsgd_so_far(p, steps_done)]),
-            checkpoint_dir=run.work_dir / "dpsgd",
-            should_stop=run.should_stop,
-        )
+        conditions = encoder.encode(run.real_table())
+        done = 0
+        for index, (phase, steps) in enumerate(model.dpsgd_phases(int(p["steps"]))):
+            if run.should_stop():
+                break
+            if index == 0 and run.spec.gpus > 1:  # the family's own model, on torchrun processes
+                from dptab_core.pipeline.distributed_stage import run_distributed_dpsgd
+
+                run_distributed_dpsgd(run, model, conditions, {**p, "steps": steps}, lr=preset.dpsgd_lr)
+            else:
+                _finetune_phase(run, phase, conditions, p, steps=steps, steps_before=done, index=index)
+            done += steps
         if run.should_stop():
             run.report("dpsgd", 0.0, "stopping")
     _save_model(run, model, "dpsgd")
+
+
+def _finetune_phase(
+    run: Run, phase: DPSGDModel, conditions: np.ndarray, p: dict[str, Any], *, steps: int, steps_before: int, index: int
+) -> None:
+    """``steps`` of the DP-SGD stage on ``phase``, at the plan's noise, sampling rate and clip.
+
+    Progress and the ε shown count the stage's steps before this phase too, so the bar and the
+    spending run on across phases. Each phase keeps its own checkpoint folder (``dpsgd``, ``dpsgd_1``).
+    """
+    from dptab_core.image.dpsgd import finetune_dpsgd
+
+    total = int(p["steps"])
+    finetune_dpsgd(
+        phase,
+        run.real_images(),
+        conditions,
+        noise_multiplier=p["noise_multiplier"],
+        sampling_rate=p["sampling_rate"],
+        steps=steps,
+        max_grad_norm=p["max_grad_norm"],
+        ledger=run.ledger,
+        device=run.torch_device(),
+        lr=phase.dpsgd_lr or _preset(run).dpsgd_lr,
+        seed=run.spec.seed + index,
+        noise_seed=run.spec.seed + 7919 + 104729 * index if run.spec.reproducible_noise else None,
+        progress=lambda _f, _m, steps_done: run.report(
+            "dpsgd",
+            (steps_before + steps_done) / total,
+            f"DP-SGD step {steps_before + steps_done}/{total} ({phase.dpsgd_label})",
+            pending=[dpsgd_so_far(p, steps_before + steps_done)],
+        ),
+        checkpoint_dir=run.work_dir / ("dpsgd" if index == 0 else f"dpsgd_{index}"),
+        should_stop=run.should_stop,
+    )
 
 
 def sample(run: Run) -> None:
