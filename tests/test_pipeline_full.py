@@ -62,6 +62,19 @@ def test_full_run_spends_at_most_the_target_with_a_ledger_item_per_enabled_stage
     assert expected <= ledger_stages(report), f"ledger stages {ledger_stages(report)} miss some of {expected}"
 
 
+def test_dpsgd_steps_go_to_the_latent_gaussian_then_the_decoder_and_add_up_to_the_plan(finished):
+    _, _, job = finished
+    work = job.dir / "checkpoints"
+    plan = json.loads((work / "plan.json").read_text())["stages"]["dpsgd"]["params"]
+    ledger = [json.loads(line) for line in (work / "ledger.jsonl").read_text().splitlines()]
+    dpsgd = [e for e in ledger if e["stage"] == "dpsgd"]
+    assert [e["details"]["model"] for e in dpsgd] == ["LatentGaussian", "DecoderFineTune"], dpsgd
+    assert sum(e["steps"] for e in dpsgd) == plan["steps"], f"DP-SGD entries {dpsgd} vs the plan's {plan}"
+    assert {(e["noise_multiplier"], e["sampling_rate"]) for e in dpsgd} == {
+        (plan["noise_multiplier"], plan["sampling_rate"])
+    }, "every DP-SGD step must run at the plan's noise and sampling rate"
+
+
 def test_owner_view_is_written_next_to_the_job_never_in_the_release_folder(finished):
     out, _, job = finished
     assert (job.dir / "owner_view" / "evaluation.json").is_file(), "the data owner's evaluation is missing"
