@@ -46,6 +46,26 @@ def _release(coordinates, codes, *, clip_norm: float, noise_multiplier: float = 
     )
 
 
+def _four_dpsgd_steps(model, encoder: RecordEncoder, *, noise_multiplier: float):
+    """Four seeded DP-SGD steps of ``model`` (the latent model or one of its phases) on 64 random 16×16
+    images with unspecified records; returns the trainer's result and the ledger."""
+    ledger = Ledger()
+    result = finetune_dpsgd(
+        model,
+        np.random.default_rng(1).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8),
+        np.tile(encoder.unspecified(), (64, 1)),
+        noise_multiplier=noise_multiplier,
+        sampling_rate=0.25,
+        steps=4,
+        max_grad_norm=1.0,
+        ledger=ledger,
+        device=torch.device("cpu"),
+        lr=1e-2,
+        noise_seed=0,
+    )
+    return result, ledger
+
+
 def test_nll_is_the_low_rank_gaussians_negative_log_likelihood_per_latent_number():
     model, encoder = _model()
     with torch.no_grad():
@@ -124,22 +144,7 @@ def test_dpsgd_of_the_latent_gaussian_never_moves_the_public_autoencoder():
     model.fit_public(public, steps=2, batch_size=8, lr=1e-3, seed=0, device=torch.device("cpu"))
     frozen = [p.detach().clone() for p in model.autoencoder.parameters()]
     before = model.factor.detach().clone()
-    images = np.random.default_rng(1).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8)
-    conditions = np.tile(encoder.unspecified(), (64, 1))
-    ledger = Ledger()
-    result = finetune_dpsgd(
-        model,
-        images,
-        conditions,
-        noise_multiplier=1.0,
-        sampling_rate=0.25,
-        steps=4,
-        max_grad_norm=1.0,
-        ledger=ledger,
-        device=torch.device("cpu"),
-        lr=1e-2,
-        noise_seed=0,
-    )
+    result, ledger = _four_dpsgd_steps(model, encoder, noise_multiplier=1.0)
     assert result.steps_done == 4
     assert ledger.entries[-1].details["engine"] == "vmap", "the latent model's likelihood needs the vmap engine"
     assert not torch.equal(before, model.factor), "DP-SGD should move the covariance factor"
@@ -221,22 +226,7 @@ def test_the_decoder_phase_moves_only_the_decoder_and_leaves_it_frozen_afterward
     encoder_before = [p.detach().clone() for p in model.autoencoder.encoder.parameters()]
     decoder_before = [p.detach().clone() for p in model.autoencoder.decoder.parameters()]
     gaussian_before = {k: v.detach().clone() for k, v in model.named_parameters() if not k.startswith("autoencoder")}
-    images = np.random.default_rng(1).integers(0, 255, (64, 16, 16, 3), dtype=np.uint8)
-    ledger = Ledger()
-    phase = model.dpsgd_phases(8)[1][0]
-    finetune_dpsgd(
-        phase,
-        images,
-        np.tile(encoder.unspecified(), (64, 1)),
-        noise_multiplier=0.5,
-        sampling_rate=0.25,
-        steps=4,
-        max_grad_norm=1.0,
-        ledger=ledger,
-        device=torch.device("cpu"),
-        lr=1e-2,
-        noise_seed=0,
-    )
+    _, ledger = _four_dpsgd_steps(model.dpsgd_phases(8)[1][0], encoder, noise_multiplier=0.5)
     entry = ledger.entries[-1]
     assert (entry.steps, entry.details["model"], entry.details["engine"]) == (4, "DecoderFineTune", "bookkeeping")
     assert any(
