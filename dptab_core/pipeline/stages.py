@@ -307,27 +307,17 @@ def dpsgd(run: Run) -> None:
 def _finetune_phase(
     run: Run, phase: DPSGDModel, conditions: np.ndarray, p: dict[str, Any], *, steps: int, steps_before: int, index: int
 ) -> None:
-    """``steps`` of the DP-SGD stage on ``phase``, at the plan's noise, sampling rate and clip.
-
-    Progress and the ε shown count the stage's steps before this phase too, so the bar and the
-    spending run on across phases. Each phase keeps its own checkpoint folder (``dpsgd``, ``dpsgd_1``).
-    """
-    from dptab_core.image.dpsgd import finetune_dpsgd
-
+    """``steps`` of the DP-SGD stage on ``phase``; progress and the ε shown count the stage's steps before
+    this phase too, so the bar and the spending run on across phases. Each phase keeps its own
+    checkpoint folder (``dpsgd``, ``dpsgd_1``)."""
     total = int(p["steps"])
-    finetune_dpsgd(
+    finetune_under_plan(
+        run,
         phase,
-        run.real_images(),
         conditions,
-        noise_multiplier=p["noise_multiplier"],
-        sampling_rate=p["sampling_rate"],
         steps=steps,
-        max_grad_norm=p["max_grad_norm"],
-        ledger=run.ledger,
-        device=run.torch_device(),
         lr=phase.dpsgd_lr or _preset(run).dpsgd_lr,
-        seed=run.spec.seed + index,
-        noise_seed=run.spec.seed + 7919 + 104729 * index if run.spec.reproducible_noise else None,
+        seed_offset=104729 * index,
         progress=lambda _f, _m, steps_done: run.report(
             "dpsgd",
             (steps_before + steps_done) / total,
@@ -335,6 +325,41 @@ def _finetune_phase(
             pending=[dpsgd_so_far(p, steps_before + steps_done)],
         ),
         checkpoint_dir=run.work_dir / ("dpsgd" if index == 0 else f"dpsgd_{index}"),
+    )
+
+
+def finetune_under_plan(
+    run: Run,
+    model: Any,
+    targets: np.ndarray,
+    *,
+    steps: int,
+    lr: float,
+    seed_offset: int,
+    progress: Callable[[float, str, int], None],
+    checkpoint_dir: Path | None = None,
+) -> None:
+    """``steps`` DP-SGD steps of ``model`` on the real images and ``targets`` at the plan's noise
+    multiplier, sampling rate and clip: each call's steps are one more share of the plan's ``dpsgd``
+    stage, recorded in the run's ledger. ``seed_offset`` keeps each share's seeds apart."""
+    from dptab_core.image.dpsgd import finetune_dpsgd
+
+    p, spec = run.planned().stages["dpsgd"].params, run.spec
+    finetune_dpsgd(
+        model,
+        run.real_images(),
+        targets,
+        noise_multiplier=p["noise_multiplier"],
+        sampling_rate=p["sampling_rate"],
+        steps=steps,
+        max_grad_norm=p["max_grad_norm"],
+        ledger=run.ledger,
+        device=run.torch_device(),
+        lr=lr,
+        seed=spec.seed + seed_offset,
+        noise_seed=spec.seed + 7919 + seed_offset if spec.reproducible_noise else None,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
         should_stop=run.should_stop,
     )
 

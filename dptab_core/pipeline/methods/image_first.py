@@ -162,27 +162,17 @@ def _load(run: Run) -> None:
 
 def _half_dpsgd(run: Run, model: Any, targets: np.ndarray, *, lr: float, seed_offset: int, stage: str) -> None:
     """Half of the planned DP-SGD steps on ``model`` (the other half trains the other network)."""
-    from dptab_core.image.dpsgd import finetune_dpsgd
-
     p = run.planned().stages["dpsgd"].params
     if p["steps"] % 2:
         raise ValueError(f"the image-first plan must have an even number of DP-SGD steps, got {p['steps']}")
-    spec = run.spec
-    finetune_dpsgd(
+    stages.finetune_under_plan(
+        run,
         model,
-        run.real_images(),
         targets,
-        noise_multiplier=p["noise_multiplier"],
-        sampling_rate=p["sampling_rate"],
         steps=p["steps"] // 2,
-        max_grad_norm=p["max_grad_norm"],
-        ledger=run.ledger,
-        device=run.torch_device(),
         lr=lr,
-        seed=spec.seed + seed_offset,
-        noise_seed=spec.seed + 7919 + seed_offset if spec.reproducible_noise else None,
+        seed_offset=seed_offset,
         progress=lambda f, m, _done: run.report(stage, f, m),
-        should_stop=run.should_stop,
     )
 
 
