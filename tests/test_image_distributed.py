@@ -131,6 +131,7 @@ GRAD_SCRIPT = textwrap.dedent("""
     opt.step()
     if rank == 0:
         torch.save({"grads": grads, "noise_std": float(wide.weight.grad.std())}, sys.argv[2])
+    dist.barrier()  # neither rank tears gloo down while the other still works (an abort seen once at exit)
     dist.destroy_process_group()
 """)
 
@@ -190,6 +191,7 @@ OWN_SCRIPT = textwrap.dedent("""
               expected_batch=16, noise_generator=noise)
     if rank == 0:
         torch.save({"grads": grads, "noise_std": float(keep.grads[0].std())}, sys.argv[2])
+    dist.barrier()  # neither rank tears gloo down while the other still works (an abort seen once at exit)
     dist.destroy_process_group()
 """)
 
