@@ -298,7 +298,8 @@ class LatentGaussian(RecordConditionedModel):
 
         Public data only: no budget is spent. The Gaussian's start (mean = the public latents' mean,
         ``F`` = their top principal directions, ``s`` = the rest) is a prior that DP-SGD then moves
-        towards the private latents. The autoencoder is frozen afterwards.
+        towards the private latents. The autoencoder is frozen afterwards (only the decoder thaws, for
+        its own DP-SGD steps: :class:`DecoderFineTune`).
 
         With ``cache_dir``, a trained autoencoder is kept there under a hash of the public images and
         every setting that shapes it, so later jobs on the same public images skip its training
