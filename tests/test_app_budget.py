@@ -94,7 +94,9 @@ def test_the_mean_image_picture_says_how_the_latent_family_releases_it_and_why_i
 def test_the_dpsgd_stage_says_the_latent_family_spends_half_its_steps_on_the_decoder():
     at = page(BUDGET, demo_state()).run()
     assert not at.exception, at.exception
-    assert any(c.value == bv.LATENT_DPSGD_WORDS for c in at.caption), (
+    words = bv.LATENT_DPSGD_WORDS.format(decoder=0.5)  # the default (quick) preset's share
+    assert "(50% with this preset)" in words
+    assert any(c.value == words for c in at.caption), (
         "the default (latent) preset's DP-SGD stage does not say what its steps train"
     )
 
